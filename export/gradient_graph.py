@@ -1,0 +1,175 @@
+"""The loss AND its gradient with respect to the image, in standard ONNX ops only.
+
+The forward pass and the loss terms are those of export/loss_graph.py (shared through
+`add_loss`); the backward pass is written out by hand, op by op, so any onnxruntime build
+(any platform, Python version or execution provider) can run it with a plain
+InferenceSession. The image keeps a dynamic height and width: one model serves every size.
+
+Backward rules (F: C x N features of one layer, N = h*w):
+  content  w * mean((F - P)^2)            dF = 2w (F - P) / (C N)
+  style    w * sum((G - A)^2) / C^2       dF = 4w / (C^2 N) * (G - A) F      (G = F F^T / N)
+  relu     Y = max(X, 0)                  dX = dY * Sign(Y)                  (Y >= 0: Sign is 0 or 1)
+  conv     stride 1, pads p               dX = ConvTranspose(dY, same kernel, pads p)
+  maxpool  2x2/2, with Indices            dX = MaxUnpool(dY, Indices, Shape(X))
+  avgpool  2x2/2                          dX = nearest 2x upsample of dY / 4, zero-padded to Shape(X)
+  tv       w * (sum(dx^2) + sum(dy^2)) / (3HW)    d/dx_k = 2w/(3HW) (step_{k-1} - step_k) per axis
+Gradients of a value read by several consumers (a relu with a loss term and a next layer)
+are summed; the backward pass starts at the deepest layer the loss uses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from export.features import IMAGE
+from export.loss_graph import INT64_MAX, LOSS_OUTPUTS, LossBuilder, LossGraph, LossLayers, add_loss
+
+GRAD = "grad"
+GRADIENT_FORMAT = 1  # bump when the graph this module writes changes (cache keys include it)
+
+
+def _attributes(node: onnx.NodeProto) -> dict:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+class GradientBuilder(LossBuilder):
+    """LossBuilder plus the backward rules, each one small function of value names."""
+
+    # -- small helpers ---------------------------------------------------------------
+    def int64s(self, values, hint: str = "ints") -> str:
+        return self.const(np.array(values, dtype=np.int64), hint)
+
+    def size(self, x: str) -> str:
+        """Element count of x as a float scalar."""
+        return self.cast_float(self.op("Size", [x]))
+
+    def scale(self, x: str, factor: float, *by: str) -> str:
+        """x * factor * by[0] * by[1] ... (the scalar is formed first, one pass over x)."""
+        scalar = self.const(float(factor))
+        for value in by:
+            scalar = self.mul(scalar, value)
+        return self.mul(x, scalar)
+
+    def total_grad(self, contributions: list[str]) -> str:
+        return contributions[0] if len(contributions) == 1 else self.op("Sum", contributions)
+
+    def pad(self, x: str, begin: list[int], end: list[int]) -> str:
+        return self.op("Pad", [x, self.int64s(begin + end, "pads")])
+
+    def pad_end_to(self, x: str, like: str) -> str:
+        """Zero-pad x at the bottom/right up to the shape of `like` (a dynamic pad)."""
+        end = self.sub(self.shape(like), self.shape(x))
+        return self.op("Pad", [x, self.op("Concat", [self.int64s([0, 0, 0, 0], "zeros"), end], axis=0)])
+
+    # -- loss terms -> d loss / d features -------------------------------------------
+    def content_grad(self, features: str, error: str, weight: str) -> str:
+        """2w (F - P) / (C N)."""
+        return self.scale(error, 2.0, weight, self.reciprocal(self.size(features)))
+
+    def style_grad(self, features: str, flat: str, error: str, weight: str, channels: int) -> str:
+        """4w / (C^2 N) (G - A) F, as C x C times C x N, reshaped back to F's shape."""
+        # C^2 N = C * Size(F)
+        coefficient = self.scale(weight, 4.0 / channels, self.reciprocal(self.size(features)))
+        product = self.matmul(self.mul(error, coefficient), flat)
+        return self.op("Reshape", [product, self.shape(features)])
+
+    def tv_grad(self, image: str, weight: str) -> str:
+        """2w/(3HW) * sum over axes of (step shifted down one) - step, steps zero outside."""
+        parts = []
+        for axis in (2, 3):
+            step = self.sub(self.slice(image, axis, 1, INT64_MAX), self.slice(image, axis, 0, -1))
+            before = [0, 0, 0, 0]
+            before[axis] = 1
+            parts.append(self.sub(self.pad(step, before, [0] * 4), self.pad(step, [0] * 4, before)))
+        return self.scale(self.add(*parts), 2.0, weight, self.reciprocal(self.size(image)))
+
+    def reciprocal(self, x: str) -> str:
+        return self.op("Reciprocal", [x])
+
+    # -- layer rules: d output -> d input --------------------------------------------
+    def relu_grad(self, dy: str, y: str) -> str:
+        return self.mul(dy, self.op("Sign", [y]))
+
+    def conv_grad(self, dy: str, node: onnx.NodeProto) -> str:
+        attrs = _attributes(node)
+        if any(v != 1 for key in ("strides", "dilations") for v in attrs.get(key, [1])) or attrs.get("group", 1) != 1:
+            raise ValueError(f"{node.name}: only stride-1, undilated, ungrouped convolutions have a gradient rule")
+        kernel = node.input[1]
+        pads = list(attrs.get("pads", [0, 0, 0, 0]))
+        return self.op("ConvTranspose", [dy, kernel], pads=pads)
+
+    def max_pool_grad(self, dy: str, indices: str, x: str, node: onnx.NodeProto) -> str:
+        attrs = _pool_attributes(node)
+        return self.op("MaxUnpool", [dy, indices, self.shape(x)], **attrs)
+
+    def avg_pool_grad(self, dy: str, x: str, node: onnx.NodeProto) -> str:
+        _pool_attributes(node)
+        # [1,C,h,w] -> [1,C,h,1,w,1] -> expand [1,C,h,2,w,2] -> [1,C,2h,2w]: nearest upsample
+        dims = self.shape(dy)
+        column = self.op("Unsqueeze", [self.scale(dy, 0.25), self.int64s([3, 5], "axes")])
+        wide = self.op("Expand", [column, self.int64s([1, 1, 1, 2, 1, 2], "twos")])
+        doubled = self.mul(dims, self.int64s([1, 1, 2, 2], "twos"))
+        return self.pad_end_to(self.op("Reshape", [wide, doubled]), x)
+
+    # -- the whole backward pass -------------------------------------------------------
+    def backward(self, graph: LossGraph) -> str:
+        """d loss / d image, from the loss terms back through the forward nodes."""
+        grads: dict[str, list[str]] = {}
+        for layer, term in graph.content.items():
+            grads.setdefault(layer, []).append(self.content_grad(layer, term.error, term.weight))
+        for layer, term in graph.style.items():
+            grads.setdefault(layer, []).append(
+                self.style_grad(layer, term.flat, term.error, term.weight, graph.channels[layer]))
+        forward = self.with_pool_indices(graph.forward)
+        for node in reversed(forward):
+            if node.output[0] not in grads:
+                continue
+            dy, x = self.total_grad(grads.pop(node.output[0])), node.input[0]
+            if node.op_type == "Relu":
+                dx = self.relu_grad(dy, node.output[0])
+            elif node.op_type == "Conv":
+                dx = self.conv_grad(dy, node)
+            elif node.op_type == "MaxPool":
+                dx = self.max_pool_grad(dy, node.output[1], x, node)
+            elif node.op_type == "AveragePool":
+                dx = self.avg_pool_grad(dy, x, node)
+            else:
+                raise ValueError(f"no gradient rule for {node.op_type} ({node.name})")
+            grads.setdefault(x, []).append(dx)
+        return self.total_grad(grads.pop(IMAGE, []) + [self.tv_grad(IMAGE, graph.tv_weight)])
+
+    def with_pool_indices(self, forward: tuple[onnx.NodeProto, ...]) -> list[onnx.NodeProto]:
+        """Forward nodes with every MaxPool also producing its Indices (replaced in place)."""
+        result = []
+        for node in forward:
+            if node.op_type == "MaxPool" and len(node.output) == 1:
+                copy = onnx.NodeProto()
+                copy.CopyFrom(node)
+                copy.output.append(self.fresh(f"{node.output[0]}.indices"))
+                self.nodes[next(i for i, n in enumerate(self.nodes) if n is node)] = copy
+                node = copy
+            result.append(node)
+        return result
+
+
+def _pool_attributes(node: onnx.NodeProto) -> dict:
+    """kernel_shape/strides of a 2x2 stride-2 pool without padding (the only kind exported)."""
+    attrs = _attributes(node)
+    if (list(attrs.get("kernel_shape", [])) != [2, 2] or list(attrs.get("strides", [1, 1])) != [2, 2]
+            or any(attrs.get("pads", [0])) or attrs.get("ceil_mode", 0) or attrs.get("auto_pad", b"NOTSET") != b"NOTSET"):
+        raise ValueError(f"{node.name}: only 2x2 stride-2 unpadded pooling has a gradient rule")
+    return {"kernel_shape": [2, 2], "strides": [2, 2]}
+
+
+def build_gradient_model(features: onnx.ModelProto, layers: LossLayers) -> onnx.ModelProto:
+    """Model with the loss model's inputs (dynamic-size image) and outputs
+    (loss, content_loss, style_loss, tv_loss, grad = d loss / d image [1, 3, H, W])."""
+    b = GradientBuilder("nst_loss_and_grad")
+    graph = add_loss(b, features, layers)
+    grad = b.backward(graph)
+    for name in LOSS_OUTPUTS:
+        b.output(graph.outputs[name], name=name, shape=[])
+    b.output(grad, name=GRAD, shape=[1, 3, "height", "width"])
+    return b.model(doc=f"nst loss and gradient: content {layers.content}, style {layers.style}")

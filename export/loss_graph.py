@@ -1,0 +1,169 @@
+"""The style-transfer loss as an ONNX graph on top of the features model.
+
+Per layer, with features F (C x N, N = h*w):
+  content:  w_c * sum((F - P)^2) / (C*N)
+  style:    w_s * sum((G - A)^2) / C^2,   G = F F^T / N
+  tv:       w_tv * (sum(dx^2) + sum(dy^2)) / (3*H*W)   on the [0, 1] image
+Targets (P, A) and weights are graph inputs, so one model serves any image pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from export.features import IMAGE, IMAGE_SHAPE, channels_of
+from export.graph import GraphBuilder
+
+LOSS_OUTPUTS = ("loss", "content_loss", "style_loss", "tv_loss")
+INT64_MAX = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class LossLayers:
+    """Which relu layers carry a content term and which a style term."""
+
+    content: tuple[str, ...]
+    style: tuple[str, ...]
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.content + self.style))
+
+
+def content_target_name(layer: str) -> str:
+    return f"content_target.{layer}"
+
+
+def style_target_name(layer: str) -> str:
+    return f"style_target.{layer}"
+
+
+def content_weight_name(layer: str) -> str:
+    return f"content_weight.{layer}"
+
+
+def style_weight_name(layer: str) -> str:
+    return f"style_weight.{layer}"
+
+
+TV_WEIGHT = "tv_weight"
+
+
+def prune_to(graph: onnx.GraphProto, outputs: set[str]) -> tuple[list[onnx.NodeProto], set[str]]:
+    """Nodes needed to compute `outputs` (in original order) and the values they read."""
+    needed, kept = set(outputs), []
+    for node in reversed(graph.node):
+        if needed.intersection(node.output):
+            kept.append(node)
+            needed.update(node.input)
+    return kept[::-1], needed
+
+
+@dataclass(frozen=True)
+class ContentTerm:
+    error: str  # F - P
+    weight: str
+
+
+@dataclass(frozen=True)
+class StyleTerm:
+    flat: str  # F as C x N
+    error: str  # G - A
+    weight: str
+
+
+@dataclass(frozen=True)
+class LossGraph:
+    """Names of the values `add_loss` put into a builder, for graphs that extend the loss."""
+
+    channels: dict[str, int]  # relu name -> channels
+    forward: tuple[onnx.NodeProto, ...]  # the features nodes kept (pruned to the layers used)
+    content: dict[str, ContentTerm]
+    style: dict[str, StyleTerm]
+    tv_weight: str
+    outputs: dict[str, str]  # LOSS_OUTPUTS name -> value name
+
+
+class LossBuilder(GraphBuilder):
+    def flatten(self, features: str, channels: int) -> str:
+        return self.reshape(features, [channels, -1])
+
+    def gram(self, flat: str, features: str, channels: int) -> str:
+        count = self.div(self.cast_float(self.op("Size", [features])), self.const(float(channels)))
+        return self.div(self.matmul(flat, self.transpose(flat, [1, 0])), count)
+
+    def content_term(self, error: str, weight: str) -> str:
+        """w * mean((F - P)^2), from error = F - P."""
+        return self.mul(weight, self.reduce_mean(self.square(error)))
+
+    def style_term(self, error: str, channels: int, weight: str) -> str:
+        """w * sum((G - A)^2) / C^2, from error = G - A."""
+        return self.mul(weight, self.div(self.reduce_sum(self.square(error)), self.const(float(channels * channels))))
+
+    def total_variation(self, image: str, weight: str) -> str:
+        pixels = self.cast_float(self.op("Size", [image]))
+        squares = []
+        for axis in (2, 3):
+            step = self.sub(self.slice(image, axis, 1, INT64_MAX), self.slice(image, axis, 0, -1))
+            squares.append(self.reduce_sum(self.square(step)))
+        return self.mul(weight, self.div(self.add(*squares), pixels))
+
+    def total(self, terms: list[str]) -> str:
+        if not terms:
+            return self.const(0.0)
+        result = terms[0]
+        for term in terms[1:]:
+            result = self.add(result, term)
+        return result
+
+
+def add_loss(b: LossBuilder, features: onnx.ModelProto, layers: LossLayers,
+             image_shape: tuple[int, int] | None = None) -> LossGraph:
+    """Add the pruned features forward, the loss inputs and the loss terms to `b`."""
+    channels = channels_of(features)
+    unknown = [name for name in layers.all if name not in channels]
+    if unknown:
+        raise ValueError(f"unknown layer(s) {', '.join(unknown)}; this model has {', '.join(channels)}")
+    nodes, needed = prune_to(features.graph, set(layers.all))
+    b.nodes.extend(nodes)
+    b.initializers.extend(init for init in features.graph.initializer if init.name in needed)
+    if image_shape is None:
+        b.input(IMAGE, IMAGE_SHAPE)
+    else:
+        b.initializers.append(numpy_helper.from_array(np.zeros((1, 3, *image_shape), np.float32), IMAGE))
+    content = {}
+    for layer in layers.content:
+        target = b.input(content_target_name(layer), [1, channels[layer], None, None])
+        content[layer] = ContentTerm(b.sub(layer, target), b.input(content_weight_name(layer), []))
+    style = {}
+    for layer in layers.style:
+        target = b.input(style_target_name(layer), [channels[layer]] * 2)
+        flat = b.flatten(layer, channels[layer])
+        style[layer] = StyleTerm(flat, b.sub(b.gram(flat, layer, channels[layer]), target),
+                                 b.input(style_weight_name(layer), []))
+    tv_weight = b.input(TV_WEIGHT, [])
+    content_total = b.total([b.content_term(t.error, t.weight) for t in content.values()])
+    style_total = b.total([b.style_term(t.error, channels[layer], t.weight) for layer, t in style.items()])
+    tv = b.total_variation(IMAGE, tv_weight)
+    loss = b.total([content_total, style_total, tv])
+    return LossGraph(channels, tuple(nodes), content, style, tv_weight,
+                     dict(zip(LOSS_OUTPUTS, (loss, content_total, style_total, tv))))
+
+
+def build_loss_model(features: onnx.ModelProto, layers: LossLayers,
+                     image_shape: tuple[int, int] | None = None) -> onnx.ModelProto:
+    """Loss model whose outputs are (loss, content_loss, style_loss, tv_loss).
+
+    With `image_shape` (H, W) the image becomes a zero-filled initializer of that shape:
+    the form onnxruntime-training needs for a trainable parameter. Without it the image is
+    a graph input with dynamic height and width.
+    """
+    b = LossBuilder("nst_loss")
+    graph = add_loss(b, features, layers, image_shape)
+    for name in LOSS_OUTPUTS:
+        b.output(graph.outputs[name], name=name, shape=[])
+    return b.model(doc=f"nst loss: content {layers.content}, style {layers.style}")

@@ -1,0 +1,58 @@
+"""Seconds per loss+gradient evaluation and peak memory, for one engine and size."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from nst_ort.engines.factory import make_engine
+from nst_ort.memory import peak_rss_bytes
+from nst_ort.model_store import ExportedModel
+from nst_ort.session import resolved_threads
+from nst_ort.stylize import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
+from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
+from nst_ort.versions import versions
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    engine: str
+    width: int
+    height: int
+    threads: int
+    warmup: int
+    evaluations: int
+    median_seconds: float
+    min_seconds: float
+    setup_seconds: float
+    peak_rss_bytes: int | None
+    versions: dict
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def benchmark(model: ExportedModel, width: int, height: int, engine: str = "training",
+              evaluations: int = 5, warmup: int = 2, threads: int = 0, seed: int = 0) -> BenchResult:
+    """Median time of `evaluations` loss+gradient calls after `warmup` calls (random images)."""
+    rng = np.random.default_rng(seed)
+    content, style, start = (rng.uniform(0, 1, (3, height, width)).astype(np.float32) for _ in range(3))
+    weights = LossWeights(1.0, 10.0, 1.0, dict(GATYS_CONTENT_LAYERS), dict(GATYS_STYLE_LAYERS))
+    began = time.perf_counter()
+    inputs = loss_inputs(FeatureExtractor(str(model.features_path), threads), content, [style], [1.0], weights)
+    runner = make_engine(engine, model, inputs, (height, width), threads)
+    setup = time.perf_counter() - began
+    for _ in range(warmup):
+        runner.evaluate(start)
+    times = []
+    for _ in range(evaluations):
+        tick = time.perf_counter()
+        runner.evaluate(start)
+        times.append(time.perf_counter() - tick)
+    return BenchResult(engine=runner.name, width=width, height=height, threads=resolved_threads(threads),
+                       warmup=warmup, evaluations=evaluations, median_seconds=statistics.median(times),
+                       min_seconds=min(times), setup_seconds=setup, peak_rss_bytes=peak_rss_bytes(),
+                       versions=versions())

@@ -1,0 +1,60 @@
+"""Atomic writes: a temp file or folder beside the target, then one rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from nst_ort.errors import NstError
+
+
+def describe_os_error(error: OSError, path: Path) -> str:
+    reason = {28: "no space left on device", 13: "permission denied", 30: "read-only file system"}
+    return f"cannot write {path}: {reason.get(error.errno, error.strerror or str(error))}"
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a temp path in the target's folder; rename it onto `path` only on success."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as error:
+        raise NstError(describe_os_error(error, path)) from None
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except OSError as error:
+        raise NstError(describe_os_error(error, path)) from None
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """Yield a fresh temp folder beside `path`; it replaces `path` only on success."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as error:
+        raise NstError(describe_os_error(error, path)) from None
+    try:
+        yield tmp
+        old = path.with_name(f".{path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as error:
+        raise NstError(describe_os_error(error, path)) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,92 @@
+"""Image files in and out: any mode or orientation in, float RGB arrays, atomic writes out."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from nst_ort.errors import NstError
+from nst_ort.files import atomic_file
+
+PIXEL_LIMIT = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb guard
+
+
+def writable_suffixes() -> set[str]:
+    Image.init()
+    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB for every mode: 16/32-bit gray rescaled, transparency flattened onto white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def load_image(path: Path, limit: int | None = PIXEL_LIMIT, draft_long_side: int | None = None) -> Image.Image:
+    """Open any image Pillow reads, upright (EXIF) and RGB; one-line NstError otherwise.
+
+    Images above `limit` pixels are refused (None: no limit). `draft_long_side` lets JPEG
+    decoding shrink huge files on the fly when only a smaller size is needed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NstError(f"image not found: {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            saved_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                image = Image.open(path)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved_limit
+            pixels = image.width * image.height
+            if limit is not None and pixels > limit:
+                raise NstError(f"{path} is {image.width}x{image.height} ({pixels / 1e6:.0f} MP), above the "
+                               f"{limit / 1e6:.0f} MP limit: pass --size to work on a smaller copy")
+            if draft_long_side is not None and image.format == "JPEG":
+                image.draft("RGB", fit_long_side(image.size, draft_long_side))
+            image.load()
+            return _to_rgb(ImageOps.exif_transpose(image))
+    except UnidentifiedImageError:
+        raise NstError(f"{path} is not an image file Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise NstError(f"{path} is corrupt or truncated: {error}") from None
+
+
+def fit_long_side(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(width, height) scaled so the longer side is `long_side`, aspect kept."""
+    width, height = size
+    scale = long_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def to_array(image: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
+    """(3, H, W) float32 RGB in [0, 1], resized to `size` (width, height) if given."""
+    if size is not None and image.size != size:
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    return np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+
+def to_image(pixels: np.ndarray) -> Image.Image:
+    """(3, H, W) array in [0, 1] -> 8-bit RGB image."""
+    data = np.clip(pixels.transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(data, "RGB")
+
+
+def save_image(image: Image.Image, path: Path) -> None:
+    """Write atomically: a temp file in the same folder renamed onto `path`."""
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        image.save(tmp, format=Image.registered_extensions()[path.suffix.lower()])

