@@ -90,13 +90,16 @@ def stylize(
     gif_every: Annotated[int, typer.Option(help="Iterations between GIF frames")] = 10,
     gif_frame_ms: Annotated[int, typer.Option(help="Milliseconds per GIF frame")] = 100,
     report: Annotated[Optional[Path], typer.Option(help="Write a JSON run report")] = None,
+    scales: Annotated[int, typer.Option(help="Coarse-to-fine levels, each twice the size of the last (0: automatic, 1: off)")] = 0,
+    coarse_iterations: Annotated[Optional[int], typer.Option(help="Iterations per coarse level [default: --iterations]")] = None,
+    style_scale: Annotated[float, typer.Option(help="Style image size relative to the working size")] = 1.0,
     keep_size: Annotated[bool, typer.Option(help="Write the result at the content's original size")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")] = False,
     models_dir: ModelsDir = None,
 ) -> None:
     """Stylise CONTENT with the style of STYLES (L-BFGS-B over the pixels)."""
     from export.pipeline import ensure_exported
-    from nst_ort.images import PIXEL_LIMIT, load_image, save_image
+    from nst_ort.images import PIXEL_LIMIT, fit_long_side, load_image, save_image
     from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter, TerminalReporter
     from nst_ort.stylize import StylizeOptions, stylize as run_stylize
 
@@ -105,7 +108,8 @@ def stylize(
         style_weight=style_weight, tv_weight=tv_weight, content_layers=parse_layers(content_layers),
         style_layers=parse_layers(style_layers),
         style_blend=parse_numbers(style_blend) if style_blend else None, init=init, seed=seed,
-        engine=engine, threads=threads, keep_size=keep_size)
+        engine=engine, threads=threads, keep_size=keep_size, scales=scales,
+        coarse_iterations=coarse_iterations, style_scale=style_scale)
     options.validate()
     inputs = [content, *styles] + ([Path(init)] if Path(init).is_file() else [])
     for path in (output, gif):
@@ -121,11 +125,11 @@ def stylize(
     content_image = load_image(content, limit=limit, draft_long_side=None if keep_size else options.size)
     style_images = [load_image(path, limit=limit, draft_long_side=options.size) for path in styles]
     model = ensure_exported(_models_dir(models_dir), net, pool, notify=say)
-    final_size = content_image.size if keep_size else None
+    final_size = content_image.size if keep_size else fit_long_side(content_image.size, options.size)
     reporters = Reporters([] if quiet else [TerminalReporter(every=max(1, iterations // 30))])
     if save_every:
         reporters.reporters.append(SnapshotWriter(output, save_every, final_size))
-    recorder = GifRecorder(gif_every, gif_frame_ms) if gif is not None else None
+    recorder = GifRecorder(gif_every, gif_frame_ms, final_size) if gif is not None else None
     if recorder is not None:
         reporters.reporters.append(recorder)
     if not quiet:

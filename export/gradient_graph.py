@@ -24,10 +24,14 @@ import onnx
 from onnx import helper
 
 from export.features import IMAGE
+from export.graph import GraphBuilder
 from export.loss_graph import INT64_MAX, LOSS_OUTPUTS, LossBuilder, LossGraph, LossLayers, add_loss
 
 GRAD = "grad"
-GRADIENT_FORMAT = 1  # bump when the graph this module writes changes (cache keys include it)
+GRADIENT_FORMAT = 1
+CONV_GRAD = "Conv"
+RELU_GRAD = "Greater"
+AVG_GRAD = "Expand"
 
 
 def _attributes(node: onnx.NodeProto) -> dict:
@@ -90,7 +94,9 @@ class GradientBuilder(LossBuilder):
 
     # -- layer rules: d output -> d input --------------------------------------------
     def relu_grad(self, dy: str, y: str) -> str:
-        return self.mul(dy, self.op("Sign", [y]))
+        if RELU_GRAD == "Sign":
+            return self.mul(dy, self.op("Sign", [y]))
+        return self.mul(dy, self.cast_float(self.op("Greater", [y, self.const(0.0)])))
 
     def conv_grad(self, dy: str, node: onnx.NodeProto) -> str:
         attrs = _attributes(node)
@@ -98,20 +104,34 @@ class GradientBuilder(LossBuilder):
             raise ValueError(f"{node.name}: only stride-1, undilated, ungrouped convolutions have a gradient rule")
         kernel = node.input[1]
         pads = list(attrs.get("pads", [0, 0, 0, 0]))
-        return self.op("ConvTranspose", [dy, kernel], pads=pads)
+        if CONV_GRAD == "ConvTranspose":
+            return self.op("ConvTranspose", [dy, kernel], pads=pads)
+        # the same map as a Conv: kernel with in/out channels swapped, rotated 180 degrees
+        size = _kernel_size(node, self)
+        flipped = self.op("Slice", [self.transpose(kernel, [1, 0, 2, 3]), self.int64s([-1, -1], "starts"),
+                                    self.int64s([-INT64_MAX, -INT64_MAX], "ends"), self.int64s([2, 3], "axes"),
+                                    self.int64s([-1, -1], "steps")])
+        return self.op("Conv", [dy, flipped], pads=[size[i % 2] - 1 - p for i, p in enumerate(pads)])
 
     def max_pool_grad(self, dy: str, indices: str, x: str, node: onnx.NodeProto) -> str:
         attrs = _pool_attributes(node)
         return self.op("MaxUnpool", [dy, indices, self.shape(x)], **attrs)
 
-    def avg_pool_grad(self, dy: str, x: str, node: onnx.NodeProto) -> str:
+    def avg_pool_grad(self, dy: str, x: str, node: onnx.NodeProto, channels: int) -> str:
         _pool_attributes(node)
-        # [1,C,h,w] -> [1,C,h,1,w,1] -> expand [1,C,h,2,w,2] -> [1,C,2h,2w]: nearest upsample
-        dims = self.shape(dy)
-        column = self.op("Unsqueeze", [self.scale(dy, 0.25), self.int64s([3, 5], "axes")])
-        wide = self.op("Expand", [column, self.int64s([1, 1, 1, 2, 1, 2], "twos")])
-        doubled = self.mul(dims, self.int64s([1, 1, 2, 2], "twos"))
-        return self.pad_end_to(self.op("Reshape", [wide, doubled]), x)
+        if AVG_GRAD == "ConvTranspose":
+            kernel = self.const(np.full((channels, 1, 2, 2), 0.25, np.float32), "quarter")
+            up = self.op("ConvTranspose", [dy, kernel], group=channels, strides=[2, 2])
+        elif AVG_GRAD == "Resize":
+            up = self.op("Resize", [self.scale(dy, 0.25), "", self.const(np.array([1, 1, 2, 2], np.float32), "scales")],
+                         mode="nearest", nearest_mode="floor", coordinate_transformation_mode="asymmetric")
+        else:
+            # [1,C,h,w] -> [1,C,h,1,w,1] -> expand [1,C,h,2,w,2] -> [1,C,2h,2w]: nearest upsample
+            dims = self.shape(dy)
+            column = self.op("Unsqueeze", [self.scale(dy, 0.25), self.int64s([3, 5], "axes")])
+            wide = self.op("Expand", [column, self.int64s([1, 1, 1, 2, 1, 2], "twos")])
+            up = self.op("Reshape", [wide, self.mul(dims, self.int64s([1, 1, 2, 2], "twos"))])
+        return self.pad_end_to(up, x)
 
     # -- the whole backward pass -------------------------------------------------------
     def backward(self, graph: LossGraph) -> str:
@@ -123,6 +143,7 @@ class GradientBuilder(LossBuilder):
             grads.setdefault(layer, []).append(
                 self.style_grad(layer, term.flat, term.error, term.weight, graph.channels[layer]))
         forward = self.with_pool_indices(graph.forward)
+        channels = _channels(forward, self)
         for node in reversed(forward):
             if node.output[0] not in grads:
                 continue
@@ -134,7 +155,7 @@ class GradientBuilder(LossBuilder):
             elif node.op_type == "MaxPool":
                 dx = self.max_pool_grad(dy, node.output[1], x, node)
             elif node.op_type == "AveragePool":
-                dx = self.avg_pool_grad(dy, x, node)
+                dx = self.avg_pool_grad(dy, x, node, channels[x])
             else:
                 raise ValueError(f"no gradient rule for {node.op_type} ({node.name})")
             grads.setdefault(x, []).append(dx)
@@ -152,6 +173,20 @@ class GradientBuilder(LossBuilder):
                 node = copy
             result.append(node)
         return result
+
+
+def _channels(forward, b: GraphBuilder) -> dict[str, int]:
+    """Channel count of every forward value (from the conv kernels; relu and pools keep it)."""
+    dims = {init.name: list(init.dims) for init in b.initializers}
+    channels = {}
+    for node in forward:
+        channels[node.output[0]] = dims[node.input[1]][0] if node.op_type == "Conv" else channels.get(node.input[0])
+    return channels
+
+
+def _kernel_size(node: onnx.NodeProto, b: GraphBuilder) -> tuple[int, int]:
+    kernel = next(init for init in b.initializers if init.name == node.input[1])
+    return tuple(kernel.dims[2:])
 
 
 def _pool_attributes(node: onnx.NodeProto) -> dict:

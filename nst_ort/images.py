@@ -79,6 +79,12 @@ def to_array(image: Image.Image, size: tuple[int, int] | None = None) -> np.ndar
     return np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0
 
 
+def resize_pixels(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a (3, H, W) float array to `size` (width, height), bicubic, kept in [0, 1]."""
+    channels = [np.asarray(Image.fromarray(channel).resize(size, Image.Resampling.BICUBIC)) for channel in pixels]
+    return np.clip(np.stack(channels), 0.0, 1.0).astype(np.float32)
+
+
 def to_image(pixels: np.ndarray) -> Image.Image:
     """(3, H, W) array in [0, 1] -> 8-bit RGB image."""
     data = np.clip(pixels.transpose(1, 2, 0) * 255.0 + 0.5, 0, 255).astype(np.uint8)

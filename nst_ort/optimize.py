@@ -23,10 +23,14 @@ class Progress:
     evaluations: int
     elapsed: float
     seconds_per_iteration: float
+    level: int = 1  # coarse-to-fine level (1-based) and their count
+    levels: int = 1
+    size: tuple[int, int] = (0, 0)  # working (width, height)
+    later_levels_seconds: float = 0.0  # estimate for the levels still to come
 
     @property
     def eta(self) -> float:
-        return self.seconds_per_iteration * (self.iterations - self.iteration)
+        return self.seconds_per_iteration * (self.iterations - self.iteration) + self.later_levels_seconds
 
 
 @dataclass
@@ -81,7 +85,8 @@ def run_lbfgs(engine: Engine, start: np.ndarray, settings: LbfgsSettings,
         progress = Progress(iteration=len(history) + 1, iterations=settings.iterations,
                             loss=float(intermediate_result.fun), terms=tracker.last_terms,
                             evaluations=tracker.evaluations, elapsed=elapsed,
-                            seconds_per_iteration=elapsed / (len(history) + 1))
+                            seconds_per_iteration=elapsed / (len(history) + 1),
+                            size=(start.shape[2], start.shape[1]))
         history.append(progress)
         if on_progress is not None:
             on_progress(progress, intermediate_result.x.astype(np.float32).reshape(start.shape))

@@ -25,7 +25,8 @@ def format_seconds(seconds: float) -> str:
 
 
 def progress_line(p: Progress) -> str:
-    return (f"iter {p.iteration:>4}/{p.iterations}  loss {p.loss:.4g}  "
+    scale = f"scale {p.level}/{p.levels} {p.size[0]}x{p.size[1]}  " if p.levels > 1 else ""
+    return (f"{scale}iter {p.iteration:>4}/{p.iterations}  loss {p.loss:.4g}  "
             f"{p.seconds_per_iteration:.2f} s/it  ETA {format_seconds(p.eta)}")
 
 
@@ -56,12 +57,12 @@ class SnapshotWriter:
 
     path: Path
     every: int
-    size: tuple[int, int] | None = None  # final output size, if not the working size
+    size: tuple[int, int]  # output size (levels and --keep-size differ from the working size)
 
     def __call__(self, progress: Progress, pixels: np.ndarray) -> None:
         if self.every > 0 and progress.iteration % self.every == 0:
             image = to_image(pixels)
-            if self.size is not None and image.size != self.size:
+            if image.size != self.size:
                 image = image.resize(self.size, Image.Resampling.LANCZOS)
             save_image(image, self.path)
 
@@ -72,13 +73,14 @@ class GifRecorder:
 
     every: int
     frame_ms: int = 100
+    size: tuple[int, int] = (512, 512)  # every frame is fitted into this (levels differ in size)
     max_side: int = 512
     frames: list[Image.Image] = field(default_factory=list)
 
     def add(self, pixels: np.ndarray) -> None:
-        image = to_image(pixels)
-        image.thumbnail((self.max_side, self.max_side))
-        self.frames.append(image)
+        scale = min(1.0, self.max_side / max(self.size))
+        frame_size = (max(1, round(self.size[0] * scale)), max(1, round(self.size[1] * scale)))
+        self.frames.append(to_image(pixels).resize(frame_size, Image.Resampling.LANCZOS))
 
     def __call__(self, progress: Progress, pixels: np.ndarray) -> None:
         if progress.iteration % self.every == 0:

@@ -10,6 +10,7 @@ import pickle
 import pickletools
 import shutil
 import struct
+import tarfile
 import urllib.error
 import zipfile
 from dataclasses import dataclass
@@ -326,12 +327,12 @@ def test_pth_never_runs_pickled_code(tmp_path: Path, kind: str, named: str) -> N
     assert not marker.exists()
 
 
-def test_pth_legacy_format_is_refused(tmp_path: Path) -> None:
+def test_pth_legacy_format_cut_after_its_header_is_truncated(tmp_path: Path) -> None:
+    # the legacy format is read (see the legacy tests below); this one stops after two of its pickles
     path = tmp_path / "vgg16-00b39a1b.pth"
     path.write_bytes(LEGACY_MAGIC + b".\x80\x02M\xe9\x03.")  # magic number, protocol version 1001
     for read in (read_torchvision_pth, read_weight_file):
-        with pytest.raises(WeightsError, match=
-                           r"old non-zip \.pth format is not supported; re-save with torch>=1\.6"):
+        with pytest.raises(WeightsError, match=r"truncated or damaged legacy \.pth \(sys_info: EOFError"):
             read(path, "vgg16")
 
 
@@ -604,3 +605,184 @@ def test_download_table() -> None:
     assert download.OFFICIAL["vgg19"].md5 == "253f8cb515780f3b799900260a226db6"
     with pytest.raises(WeightsError, match="no official download"):
         download.download_weights("alexnet", Path("unused"))
+
+
+# ---------------------------------------------------------------- torchvision legacy .pth (torch<1.6)
+# torch.serialization._legacy_save: pickles of the magic number, the protocol version 1001, sys_info,
+# the state dict (storage records `('storage', type, root_key, location, numel, view)`), the sorted
+# storage keys; then per key an int64 little-endian element count and the raw elements.
+# The official vgg16-397923af.pth / vgg19-dcbb9e9d.pth (2017) have this layout.
+
+_LEGACY_SYS_INFO = {"protocol_version": 1001, "little_endian": True,
+                    "type_sizes": {"short": 2, "int": 4, "long": 8}}
+
+
+def _p_str2(text: str) -> bytes:
+    data = text.encode()
+    return b"U" + bytes([len(data)]) + data  # SHORT_BINSTRING: a Python 2 str
+
+
+def _legacy_key(index: int) -> str:
+    """Storage keys are str(storage._cdata): addresses, whose sorted (string) order is not the save order."""
+    return str(140_000_000_000_000 + (index * 37) % 101 * 4096)
+
+
+@dataclass(frozen=True)
+class _View:
+    """A storage view: `numel` elements from `start` of the tensor's (root) storage."""
+
+    start: int
+    numel: int
+
+
+def _legacy_record(tensor: _Tensor, key: str, py2: bool, view: _View | None = None) -> bytes:
+    """One tensor of a legacy state dict; py2: as torch<0.4 under Python 2 wrote it (`_rebuild_tensor`)."""
+    s = _p_str2 if py2 else _p_str
+    view_metadata = b"N" if view is None else _p_tuple(s(f"{key}+{view.start}"), _p_int(view.start),
+                                                         _p_int(view.numel))
+    storage = _p_tuple(s("storage"), _p_global("torch", tensor.storage_class), s(key), s("cpu"),
+                       _p_int(tensor.numel), view_metadata) + b"Q"  # BINPERSID
+    size, stride = _p_tuple(*map(_p_int, tensor.size)), _p_tuple(*map(_p_int, tensor.stride))
+    if py2:
+        return _p_call(_p_global("torch._utils", "_rebuild_tensor"), storage, _p_int(tensor.offset), size, stride)
+    return _p_call(_p_global("torch._utils", "_rebuild_tensor_v2"), storage, _p_int(tensor.offset), size, stride,
+                   b"\x89", _EMPTY_ODICT)
+
+
+def _legacy_state_dict_pickle(tensors: dict[str, _Tensor], keys: dict[str, str], py2: bool,
+                              views: dict[str, _View]) -> bytes:
+    records = [(name, _legacy_record(tensor, keys[name], py2, views.get(name))) for name, tensor in tensors.items()]
+    if py2:  # Python 2's OrderedDict.__reduce__: OrderedDict([[key, value], ...])
+        pairs = b"".join(b"](" + _p_str2(name) + record + b"e" for name, record in records)  # [key, value]
+        data = b"\x80\x02" + _p_call(_p_global("collections", "OrderedDict"), b"](" + pairs + b"e") + b"."
+    else:
+        metadata = b"}" + _p_str("_metadata") + _EMPTY_ODICT + b"s"
+        data = (b"\x80\x02" + _EMPTY_ODICT + b"(" + b"".join(_p_str(name) + record for name, record in records)
+                + b"u" + metadata + b"b.")
+    pickletools.dis(data, out=io.StringIO())  # the hand-made pickle is well formed
+    return data
+
+
+def _legacy_file(object_pickle: bytes, storages: dict[str, tuple[int, bytes]],
+                 sys_info: dict | bytes = _LEGACY_SYS_INFO) -> bytes:
+    """The whole legacy stream; storages: {key: (numel, raw)}."""
+    keys = sorted(storages)
+    info = sys_info if isinstance(sys_info, bytes) else pickle.dumps(sys_info, protocol=2)
+    return (pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2) + info
+            + object_pickle + pickle.dumps(keys, protocol=2)
+            + b"".join(struct.pack("<q", storages[key][0]) + storages[key][1] for key in keys))
+
+
+def _write_legacy_pth(path: Path, tensors: dict[str, _Tensor], py2: bool = False,
+                      views: dict[str, _View] | None = None, shared: dict[str, str] | None = None,
+                      sys_info: dict = _LEGACY_SYS_INFO) -> Path:
+    """shared: {name: other name}: the tensor views the storage of the other (its record gives the root)."""
+    shared = shared or {}
+    keys = {name: _legacy_key(n) for n, name in enumerate(tensors)}
+    keys.update({name: keys[other] for name, other in shared.items()})
+    object_pickle = _legacy_state_dict_pickle(tensors, keys, py2, views or {})
+    storages = {keys[name]: (tensor.numel, tensor.raw) for name, tensor in tensors.items() if name not in shared}
+    path.write_bytes(_legacy_file(object_pickle, storages, sys_info))
+    return path
+
+
+@pytest.fixture(scope="module")
+def legacy_vgg16(tmp_path_factory: pytest.TempPathFactory, vgg16: Weights) -> Path:
+    path = tmp_path_factory.mktemp("legacy") / "vgg16-397923af.pth"
+    return _write_legacy_pth(path, _torchvision_tensors("vgg16", vgg16))
+
+
+def test_legacy_magic_is_the_pickled_torch_magic_number() -> None:
+    assert pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) == LEGACY_MAGIC + b"."
+
+
+def test_legacy_pth_state_dict(legacy_vgg16: Path, vgg16: Weights) -> None:
+    assert legacy_vgg16.read_bytes().startswith(LEGACY_MAGIC)
+    for read in (read_torchvision_pth, read_weight_file):
+        weight_set = read(legacy_vgg16, "vgg16")
+        _assert_weights(weight_set, vgg16)
+        assert weight_set.preprocessing == TORCHVISION
+        assert weight_set.source == f"torchvision-pth:{legacy_vgg16.resolve()}"
+        assert weight_set.sha256 == _sha256(legacy_vgg16)
+
+
+def test_legacy_pth_python2_style_with_storage_views_vgg19(tmp_path: Path, vgg19: Weights) -> None:
+    """As torch<0.4 under Python 2 saved it: `_rebuild_tensor`, Python 2 strs, OrderedDict([[k, v], ...]),
+    and biases that are views into one shared storage."""
+    tensors = _torchvision_tensors("vgg19", vgg19)
+    bias0, bias2 = vgg19[0][1], vgg19[1][1]
+    pool = np.concatenate([np.full(3, 9.0, np.float32), bias0, np.full(2, 8.0, np.float32), bias2])
+    root = _Tensor("FloatStorage", pool.tobytes(), pool.size, 0, bias0.shape, (1,))
+    tensors["features.0.bias"] = root  # a view from element 3 of the root storage
+    tensors["features.2.bias"] = _Tensor("FloatStorage", b"", pool.size, 1, bias2.shape, (1,))  # view + offset 1
+    views = {"features.0.bias": _View(3, bias0.size), "features.2.bias": _View(3 + bias0.size + 1, bias2.size + 1)}
+    path = _write_legacy_pth(tmp_path / "vgg19-dcbb9e9d.pth", tensors, py2=True, views=views,
+                             shared={"features.2.bias": "features.0.bias"})
+    _assert_weights(read_torchvision_pth(path, "vgg19"), vgg19)
+    with pytest.raises(WeightsError, match="holds vgg19 weights, not vgg16"):
+        read_torchvision_pth(path, "vgg16")
+
+
+@pytest.mark.parametrize(("cut", "message"), [("in-storages", r"legacy \.pth is truncated \(storage \d+ "),
+                                              ("last-bytes", r"truncated \(storage \d+ ends 4 bytes past the end"),
+                                              ("in-state-dict", r"truncated or damaged state dict pickle")])
+def test_legacy_pth_truncated(legacy_vgg16: Path, tmp_path: Path, cut: str, message: str) -> None:
+    path = tmp_path / "cut.pth"
+    data = legacy_vgg16.read_bytes()
+    path.write_bytes({"in-storages": data[: len(data) // 2], "last-bytes": data[:-4], "in-state-dict": data[:200]}[cut])
+    for read in (read_torchvision_pth, read_weight_file):
+        with pytest.raises(WeightsError, match=message):
+            read(path, "vgg16")
+
+
+def test_legacy_pth_storage_count_must_match_its_record(tmp_path: Path) -> None:
+    tensors = _torchvision_tensors("vgg16", _random_weights("vgg16", 5))
+    bias = tensors["features.0.bias"]
+    tensors["features.0.bias"] = _Tensor(bias.storage_class, bias.raw + b"\0" * 4, bias.numel + 1, 0,
+                                         bias.size, bias.stride)
+    path = _write_legacy_pth(tmp_path / "bad.pth", tensors)
+    data = bytearray(path.read_bytes())
+    header = struct.pack("<q", bias.numel + 1) + bias.raw  # the storage's count says one more than its record
+    at = data.index(header)
+    data[at:at + 8] = struct.pack("<q", bias.numel + 2)
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=rf"holds {bias.numel + 2} elements, its record says {bias.numel + 1}"):
+        read_torchvision_pth(path, "vgg16")
+
+
+@pytest.mark.parametrize(("kind", "named"), [("reduce", r"(posix|nt|os)\.system"), ("eval", r"builtins\.eval"),
+                                             ("inside-state-dict", r"os\.system"), ("sys-info", r"os\.system")],
+                         ids=["reduce", "eval", "inside-state-dict", "sys-info"])
+def test_legacy_pth_never_runs_pickled_code(tmp_path: Path, kind: str, named: str) -> None:
+    marker = tmp_path / "pwned"
+    command = f"touch {marker}"
+    if kind == "sys-info":  # a header pickle, read before the state dict
+        data = _legacy_file(_state_dict_pickle({}), {}, sys_info=_evil_pickle("inside-state-dict", command))
+    else:
+        data = _legacy_file(_evil_pickle(kind, command), {})
+    path = tmp_path / "evil.pth"
+    path.write_bytes(data)
+    assert data.startswith(LEGACY_MAGIC)
+    for read in (read_torchvision_pth, read_weight_file):
+        with pytest.raises(WeightsError, match=rf"refusing to load .*evil\.pth: it asks to run code \({named}\)"):
+            read(path, "vgg16")
+    assert not marker.exists()
+
+
+def test_legacy_pth_big_endian_is_refused(tmp_path: Path) -> None:
+    path = _write_legacy_pth(tmp_path / "be.pth", _torchvision_tensors("vgg16", _random_weights("vgg16", 6)),
+                             sys_info={**_LEGACY_SYS_INFO, "little_endian": False})
+    with pytest.raises(WeightsError, match="saved on a big-endian machine"):
+        read_torchvision_pth(path, "vgg16")
+
+
+def test_legacy_pth_tar_format_is_refused(tmp_path: Path) -> None:
+    """torch<0.4 could also write a tar archive of `storages`, `tensors` and `pickle`."""
+    path = tmp_path / "ancient.pth"
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name in ("storages", "tensors", "pickle"):
+            info = tarfile.TarInfo(name)
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"\x80\x02K\x00"))
+    with pytest.raises(WeightsError, match=r"very old tar-format \.pth \(torch<0\.4\) is not supported"):
+        read_torchvision_pth(path, "vgg16")

@@ -1,0 +1,67 @@
+"""Coarse-to-fine schedules and the multi-level stylize loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst_ort.errors import NstError
+from nst_ort.images import resize_pixels
+from nst_ort.model_store import open_model
+from nst_ort.schedule import Level, auto_levels, scale_schedule
+from nst_ort.stylize import StylizeOptions, stylize
+
+
+def test_auto_levels_start_near_a_quarter():
+    assert auto_levels(512) == 3 and auto_levels(256) == 2 and auto_levels(200) == 1 and auto_levels(4096) == 3
+
+
+def test_schedule_doubles_up_to_the_final_size():
+    assert scale_schedule(512, 100, 3) == [Level(128, 100), Level(256, 100), Level(512, 100)]
+    assert scale_schedule(533, 50, 2, coarse_iterations=20) == [Level(266, 20), Level(533, 50)]
+    assert scale_schedule(300, 10, 1) == [Level(300, 10)]
+
+
+def test_resize_pixels_keeps_range_and_shape():
+    pixels = np.random.default_rng(0).uniform(0, 1, (3, 10, 16)).astype(np.float32)
+    bigger = resize_pixels(pixels, (32, 20))
+    assert bigger.shape == (3, 20, 32) and bigger.min() >= 0 and bigger.max() <= 1
+    assert abs(float(bigger.mean()) - float(pixels.mean())) < 0.02
+
+
+def _photo(width, height, seed):
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8))
+
+
+def test_levels_run_coarse_to_fine(tiny_models_dir):
+    model = open_model(tiny_models_dir / "vgg16")
+    seen = []
+    options = StylizeOptions(size=96, iterations=3, scales=3, coarse_iterations=2, threads=1)
+    result = stylize(_photo(80, 60, 0), [_photo(50, 50, 1)], model, options, lambda p, x: seen.append((p, x.shape)))
+    levels = [(p.level, shape) for p, shape in seen]
+    assert {shape for _, shape in levels} == {(3, 18, 24), (3, 36, 48), (3, 72, 96)}
+    assert [lv for lv, _ in levels] == sorted(lv for lv, _ in levels)
+    assert seen[0][0].later_levels_seconds > 0 and seen[-1][0].eta == 0
+    assert result.image.size == (96, 72)
+    assert [lv["size"] for lv in result.report["levels"]] == [[24, 18], [48, 36], [96, 72]]
+
+
+def test_levels_too_small_for_the_net_are_dropped_or_refused(tiny_models_dir):
+    model = open_model(tiny_models_dir / "vgg16")
+    options = StylizeOptions(size=64, iterations=1, scales=3, threads=1)  # 16x12 is too small for relu5_1
+    result = stylize(_photo(80, 60, 0), [_photo(50, 50, 1)], model, options)
+    assert [lv["size"] for lv in result.report["levels"]] == [[32, 24], [64, 48]]
+    with pytest.raises(NstError, match="need both sides >= 16"):
+        stylize(_photo(200, 20, 0), [_photo(50, 50, 1)], model, StylizeOptions(size=64, iterations=1))
+
+
+def test_style_scale_and_validation(tiny_models_dir):
+    model = open_model(tiny_models_dir / "vgg16")
+    for bad in (dict(scales=9), dict(coarse_iterations=0), dict(style_scale=0.0), dict(style_scale=float("nan"))):
+        with pytest.raises(NstError):
+            stylize(_photo(40, 30, 0), [_photo(40, 40, 1)], model, StylizeOptions(size=32, iterations=1, **bad))
+    result = stylize(_photo(40, 30, 0), [_photo(40, 40, 1)], model,
+                     StylizeOptions(size=32, iterations=2, scales=1, style_scale=0.5, threads=1))
+    assert result.image.size == (32, 24)
