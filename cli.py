@@ -12,6 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from nst_ort.errors import NstError
+from nst_ort.files import atomic_file
+from nst_ort.images import save_image
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Neural style transfer on ONNX Runtime: no PyTorch or TensorFlow needed.")
@@ -66,52 +68,69 @@ def _check_output(output: Path, inputs: list[Path]) -> None:
         raise NstError(f"-o {output} is a folder: give a file name such as {output / 'out.png'}")
 
 
+Opt = typer.Option
+Number = Optional[float]
+Count = Optional[int]
+
+
 @app.command()
 def stylize(
     content: Annotated[Path, typer.Argument(help="Content photo")],
     styles: Annotated[list[Path], typer.Argument(help="One or more style images")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output image (.png, .jpg, ...)")],
-    size: Annotated[Optional[int], typer.Option(help="Long side of the working image in pixels [default: 512]")] = None,
-    iterations: Annotated[int, typer.Option(help="L-BFGS iterations")] = 300,
-    content_weight: Annotated[float, typer.Option(help="Content weight")] = 1.0,
-    style_weight: Annotated[float, typer.Option(help="Style weight (terms are relative errors)")] = 10.0,
-    tv_weight: Annotated[float, typer.Option(help="Total-variation (smoothness) weight")] = 1.0,
-    content_layers: Annotated[str, typer.Option(help="Content layers, NAME[:WEIGHT],...")] = "relu4_2",
-    style_layers: Annotated[str, typer.Option(help="Style layers, NAME[:WEIGHT],...")] = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
-    style_blend: Annotated[Optional[str], typer.Option(help="Weights of several style images, e.g. 0.7,0.3")] = None,
-    init: Annotated[str, typer.Option(help="Start from: content, noise, gray or an image file")] = "content",
-    seed: Annotated[int, typer.Option(help="Random seed (noise init)")] = 0,
-    net: Net = "vgg16",
-    pool: Pool = "max",
-    engine: Engine = "training",
-    threads: Threads = 0,
-    save_every: Annotated[int, typer.Option(help="Write the current image to OUTPUT every N iterations (0: off)")] = 0,
-    gif: Annotated[Optional[Path], typer.Option(help="Write an animated GIF of the progress")] = None,
-    gif_every: Annotated[int, typer.Option(help="Iterations between GIF frames")] = 10,
-    gif_frame_ms: Annotated[int, typer.Option(help="Milliseconds per GIF frame")] = 100,
-    report: Annotated[Optional[Path], typer.Option(help="Write a JSON run report")] = None,
-    scales: Annotated[int, typer.Option(help="Coarse-to-fine levels, each twice the size of the last (0: automatic, 1: off)")] = 0,
-    coarse_iterations: Annotated[Optional[int], typer.Option(help="Iterations per coarse level [default: --iterations]")] = None,
-    style_scale: Annotated[float, typer.Option(help="Style image size relative to the working size")] = 1.0,
-    keep_size: Annotated[bool, typer.Option(help="Write the result at the content's original size")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")] = False,
+    output: Annotated[Path, Opt("-o", "--output", help="Output image (.png, .jpg, .webp ...)")],
+    recipe: Annotated[str, Opt(help="gatys (default), keras-book or tf-course; options below override it")] = "gatys",
+    similarity: Annotated[Optional[str], Opt(help="Style layer weights preset: content, balanced or style")] = None,
+    size: Annotated[Count, Opt(help="Long side of the working image in pixels [default: 512]")] = None,
+    iterations: Annotated[Count, Opt(help="Iterations at the final size [default: 300]")] = None,
+    content_weight: Annotated[Number, Opt(help="Content weight [default: 1]")] = None,
+    style_weight: Annotated[Number, Opt(help="Style weight [default: 10]")] = None,
+    tv_weight: Annotated[Number, Opt(help="Total-variation (smoothness) weight [default: 1]")] = None,
+    content_layers: Annotated[Optional[str], Opt(help="Content layers NAME[:WEIGHT],... [default: relu4_2]")] = None,
+    style_layers: Annotated[Optional[str], Opt(
+        help="Style layers NAME[:WEIGHT],... [default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]")] = None,
+    style_blend: Annotated[Optional[str], Opt(help="Shares of several style images, e.g. 0.7,0.3 [default: equal]")] = None,
+    style_scale: Annotated[Number, Opt(help="Style image size relative to the working size [default: 1]")] = None,
+    preserve_colors: Annotated[Optional[str], Opt(help="Keep the content's colours: luminance or histogram")] = None,
+    init: Annotated[Optional[str], Opt(help="Start from content, noise, gray or an image file [default: content]")] = None,
+    init_noise: Annotated[Number, Opt(help="Add uniform noise of this amplitude to the start [default: 0]")] = None,
+    seed: Annotated[Count, Opt(help="Random seed [default: 0]")] = None,
+    optimizer: Annotated[Optional[str], Opt(help="lbfgs, adam or sgd [default: lbfgs]")] = None,
+    learning_rate: Annotated[Number, Opt(help="adam/sgd step size, 0..1 pixel units [default: 0.01]")] = None,
+    lr_decay: Annotated[Number, Opt(help="adam/sgd: rate multiplied by this every --lr-decay-steps [default: 1]")] = None,
+    lr_decay_steps: Annotated[Count, Opt(help="adam/sgd: steps per decay [default: 100]")] = None,
+    scales: Annotated[Count, Opt(help="Coarse-to-fine levels (0: automatic, 1: off) [default: 0]")] = None,
+    coarse_iterations: Annotated[Count, Opt(help="Iterations per coarse level [default: --iterations]")] = None,
+    net: Annotated[Optional[str], Opt(help="vgg16 or vgg19 [default: vgg16]")] = None,
+    pool: Annotated[Optional[str], Opt(help="max or avg pooling [default: max]")] = None,
+    engine: Annotated[Optional[str], Opt(help="Gradient engine [default: training]")] = None,
+    threads: Annotated[Count, Opt(help="CPU threads, 0 = every core [default: 0]")] = None,
+    keep_size: Annotated[bool, Opt(help="Write the result at the content's original size")] = False,
+    save_every: Annotated[int, Opt(help="Write the current image to OUTPUT every N iterations (0: off)")] = 0,
+    gif: Annotated[Optional[Path], Opt(help="Write an animated GIF of the progress")] = None,
+    gif_every: Annotated[int, Opt(help="Iterations between GIF frames")] = 10,
+    gif_frame_ms: Annotated[int, Opt(help="Milliseconds per GIF frame")] = 100,
+    report: Annotated[Optional[Path], Opt(help="Write a JSON run report")] = None,
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output")] = False,
     models_dir: ModelsDir = None,
 ) -> None:
     """Stylise CONTENT with the style of STYLES (L-BFGS-B over the pixels)."""
-    from export.pipeline import ensure_exported
-    from nst_ort.images import PIXEL_LIMIT, fit_long_side, load_image, save_image
+    from nst_ort.api import load_inputs, stylize as api_stylize
+    from nst_ort.images import fit_long_side
     from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter, TerminalReporter
-    from nst_ort.stylize import StylizeOptions, stylize as run_stylize
+    from nst_ort.recipes import recipe_options
 
-    options = StylizeOptions(
-        size=size if size is not None else 512, iterations=iterations, content_weight=content_weight,
-        style_weight=style_weight, tv_weight=tv_weight, content_layers=parse_layers(content_layers),
-        style_layers=parse_layers(style_layers),
-        style_blend=parse_numbers(style_blend) if style_blend else None, init=init, seed=seed,
-        engine=engine, threads=threads, keep_size=keep_size, scales=scales,
-        coarse_iterations=coarse_iterations, style_scale=style_scale)
+    overrides = dict(
+        size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight,
+        tv_weight=tv_weight, content_layers=parse_layers(content_layers) if content_layers else None,
+        style_layers=parse_layers(style_layers) if style_layers else None,
+        style_blend=parse_numbers(style_blend) if style_blend else None, style_scale=style_scale,
+        preserve_colors=preserve_colors, init=init, init_noise=init_noise, seed=seed, optimizer=optimizer,
+        learning_rate=learning_rate, lr_decay=lr_decay, lr_decay_steps=lr_decay_steps, scales=scales,
+        coarse_iterations=coarse_iterations, net=net, pool=pool, engine=engine, threads=threads,
+        keep_size=keep_size or None)
+    options = recipe_options(recipe, similarity, **overrides)
     options.validate()
-    inputs = [content, *styles] + ([Path(init)] if Path(init).is_file() else [])
+    inputs = [content, *styles] + ([Path(options.init)] if Path(options.init).is_file() else [])
     for path in (output, gif):
         if path is not None:
             _check_output(path, inputs)
@@ -121,27 +140,23 @@ def stylize(
         raise NstError(f"--report {report} must end in .json")
     if save_every < 0 or gif_every < 1 or gif_frame_ms < 1:
         raise NstError("--save-every must be >= 0, --gif-every and --gif-frame-ms >= 1")
-    limit = None if size is not None else PIXEL_LIMIT  # an explicit --size may shrink any image
-    content_image = load_image(content, limit=limit, draft_long_side=None if keep_size else options.size)
-    style_images = [load_image(path, limit=limit, draft_long_side=options.size) for path in styles]
-    model = ensure_exported(_models_dir(models_dir), net, pool, notify=say)
+    content_image, style_images = load_inputs(content, styles, options, explicit_size=size is not None)
     final_size = content_image.size if keep_size else fit_long_side(content_image.size, options.size)
-    reporters = Reporters([] if quiet else [TerminalReporter(every=max(1, iterations // 30))])
+    reporters = Reporters([] if quiet else [TerminalReporter(every=max(1, options.iterations // 30))])
     if save_every:
         reporters.reporters.append(SnapshotWriter(output, save_every, final_size))
     recorder = GifRecorder(gif_every, gif_frame_ms, final_size) if gif is not None else None
     if recorder is not None:
         reporters.reporters.append(recorder)
     if not quiet:
-        say(f"stylizing {content.name} with {', '.join(s.name for s in styles)}: {options.iterations} iterations "
-            f"at {options.size} px, {net}, engine {engine}")
-    result = run_stylize(content_image, style_images, model, options, reporters)
+        say(f"stylizing {content.name} with {', '.join(s.name for s in styles)}: recipe {recipe}, "
+            f"{options.iterations} iterations at {options.size} px, {options.optimizer}, engine {options.engine}")
+    result = api_stylize(content_image, style_images, recipe=recipe, similarity=similarity, models_dir=_models_dir(models_dir),
+                         on_progress=reporters, notify=say, **overrides)
     save_image(result.image, output)
     if recorder is not None:
         recorder.write(gif, result.outcome.image)
     if report is not None:
-        from nst_ort.files import atomic_file
-
         with atomic_file(report) as tmp:
             tmp.write_text(json.dumps(result.report, indent=2) + "\n")
     done = len(result.outcome.history)

@@ -1,7 +1,31 @@
 """nst-ort: neural style transfer (Gatys et al.) on ONNX Runtime.
 
-The run time: image I/O, loss targets, gradient engines, the L-BFGS-B loop and reports.
-Exported models come from the `export` package (one-time step).
+    import nst_ort
+    result = nst_ort.stylize("photo.jpg", "starry_night.jpg", size=512)
+    result.image.save("out.png")
+
+The run time: image I/O, loss targets, gradient engines, optimisers and reports. Exported
+models come from the `export` package (a one-time step, run on first use).
 """
 
+from __future__ import annotations
+
 __version__ = "0.1.0"
+__all__ = ["stylize", "StylizeOptions", "RECIPES"]
+
+
+def __getattr__(name: str):
+    """Load the API on first use, so `import nst_ort` stays light."""
+    if name == "stylize":
+        from nst_ort.api import stylize
+
+        return stylize
+    if name == "StylizeOptions":
+        from nst_ort.transfer import StylizeOptions
+
+        return StylizeOptions
+    if name == "RECIPES":
+        from nst_ort.recipes import RECIPES
+
+        return RECIPES
+    raise AttributeError(name)

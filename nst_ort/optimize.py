@@ -1,4 +1,8 @@
-"""L-BFGS-B over the pixels, driven by any Engine; progress goes to a callback."""
+"""Pixel optimisers driven by any Engine: L-BFGS-B (default), Adam and SGD.
+
+Every optimiser keeps the pixels in [0, 1], reports a Progress after each iteration, keeps
+the best image seen, and returns it when interrupted (Ctrl-C).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ import numpy as np
 from scipy.optimize import Bounds, minimize
 
 from nst_ort.engines.base import Engine
+from nst_ort.errors import NstError
+
+OPTIMIZERS = ("lbfgs", "adam", "sgd")
 
 
 @dataclass(frozen=True)
@@ -48,57 +55,106 @@ ProgressCallback = Callable[[Progress, np.ndarray], None]
 
 
 @dataclass(frozen=True)
-class LbfgsSettings:
+class OptimizerSettings:
     iterations: int
+    method: str = "lbfgs"  # lbfgs | adam | sgd
     history: int = 10  # L-BFGS memory (correction pairs)
+    learning_rate: float = 0.01  # adam/sgd, in [0, 1] pixel units
+    decay: float = 1.0  # adam/sgd: the rate is multiplied by `decay` every `decay_steps` (smoothly)
+    decay_steps: int = 100
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+
+    def validate(self) -> None:
+        if self.method not in OPTIMIZERS:
+            raise NstError(f"unknown optimizer {self.method!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if not (self.learning_rate > 0 and np.isfinite(self.learning_rate)):
+            raise NstError(f"--learning-rate must be > 0, not {self.learning_rate}")
+        if not (0 < self.decay <= 1) or self.decay_steps < 1:
+            raise NstError("--lr-decay must be in (0, 1] and --lr-decay-steps >= 1")
+
+    def learning_rate_at(self, step: int) -> float:
+        """Exponential decay, as Keras' ExponentialDecay (not staircase)."""
+        return self.learning_rate * self.decay ** (step / self.decay_steps)
 
 
-class _Tracker:
-    """Wraps the engine for scipy: float64 in/out, counts evaluations, keeps the best."""
+class _Run:
+    """Shared bookkeeping: evaluations, the best image, progress events."""
 
-    def __init__(self, engine: Engine, shape: tuple[int, ...]) -> None:
-        self.engine, self.shape = engine, shape
+    def __init__(self, engine: Engine, start: np.ndarray, iterations: int, on_progress: ProgressCallback | None):
+        self.engine, self.shape, self.iterations, self.on_progress = engine, start.shape, iterations, on_progress
         self.evaluations = 0
         self.best_loss = np.inf
-        self.best_image: np.ndarray | None = None
+        self.best_image = start.astype(np.float32)
         self.last_terms: dict[str, float] = {}
+        self.history: list[Progress] = []
+        self.started = time.perf_counter()
 
-    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        pixels = x.astype(np.float32).reshape(self.shape)
+    def evaluate(self, pixels: np.ndarray) -> tuple[float, np.ndarray]:
         result = self.engine.evaluate(pixels)
         self.evaluations += 1
         self.last_terms = result.terms
         if result.loss < self.best_loss:
-            self.best_loss, self.best_image = result.loss, pixels
-        return result.loss, result.grad.astype(np.float64).ravel()
+            self.best_loss, self.best_image = result.loss, pixels.copy()
+        return result.loss, result.grad
+
+    def iteration_done(self, loss: float, pixels: np.ndarray) -> None:
+        elapsed = time.perf_counter() - self.started
+        count = len(self.history) + 1
+        progress = Progress(iteration=count, iterations=self.iterations, loss=float(loss), terms=self.last_terms,
+                            evaluations=self.evaluations, elapsed=elapsed, seconds_per_iteration=elapsed / count,
+                            size=(self.shape[2], self.shape[1]))
+        self.history.append(progress)
+        if self.on_progress is not None:
+            self.on_progress(progress, pixels)
+
+    def outcome(self, interrupted: bool) -> Outcome:
+        return Outcome(image=self.best_image, loss=float(self.best_loss), history=self.history,
+                       evaluations=self.evaluations, interrupted=interrupted)
 
 
-def run_lbfgs(engine: Engine, start: np.ndarray, settings: LbfgsSettings,
-              on_progress: ProgressCallback | None = None) -> Outcome:
-    """Minimise the engine's loss from `start` within [0, 1]; Ctrl-C keeps the best so far."""
-    tracker = _Tracker(engine, start.shape)
-    history: list[Progress] = []
-    started = time.perf_counter()
+def _lbfgs(run: _Run, start: np.ndarray, settings: OptimizerSettings) -> None:
+    shape = start.shape
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, grad = run.evaluate(x.astype(np.float32).reshape(shape))
+        return loss, grad.astype(np.float64).ravel()
 
     def callback(intermediate_result) -> None:
-        elapsed = time.perf_counter() - started
-        progress = Progress(iteration=len(history) + 1, iterations=settings.iterations,
-                            loss=float(intermediate_result.fun), terms=tracker.last_terms,
-                            evaluations=tracker.evaluations, elapsed=elapsed,
-                            seconds_per_iteration=elapsed / (len(history) + 1),
-                            size=(start.shape[2], start.shape[1]))
-        history.append(progress)
-        if on_progress is not None:
-            on_progress(progress, intermediate_result.x.astype(np.float32).reshape(start.shape))
+        run.iteration_done(intermediate_result.fun, intermediate_result.x.astype(np.float32).reshape(shape))
 
-    interrupted = False
+    minimize(fun, start.astype(np.float64).ravel(), jac=True, method="L-BFGS-B", bounds=Bounds(0.0, 1.0),
+             callback=callback, options={"maxiter": settings.iterations, "maxcor": settings.history,
+                                         "maxfun": settings.iterations * 4 + 20, "ftol": 0.0, "gtol": 0.0})
+
+
+def _first_order(run: _Run, start: np.ndarray, settings: OptimizerSettings) -> None:
+    """Adam or plain gradient descent, projected onto [0, 1] after every step."""
+    pixels = start.astype(np.float32).copy()
+    moment, second = np.zeros_like(pixels), np.zeros_like(pixels)
+    for step in range(settings.iterations):
+        loss, grad = run.evaluate(pixels)
+        rate = settings.learning_rate_at(step)
+        if settings.method == "adam":
+            moment = settings.beta1 * moment + (1 - settings.beta1) * grad
+            second = settings.beta2 * second + (1 - settings.beta2) * grad * grad
+            corrected = moment / (1 - settings.beta1 ** (step + 1))
+            scale = np.sqrt(second / (1 - settings.beta2 ** (step + 1))) + settings.epsilon
+            update = corrected / scale
+        else:
+            update = grad
+        pixels = np.clip(pixels - rate * update, 0.0, 1.0)
+        run.iteration_done(loss, pixels)
+
+
+def optimize(engine: Engine, start: np.ndarray, settings: OptimizerSettings,
+             on_progress: ProgressCallback | None = None) -> Outcome:
+    """Minimise the engine's loss from `start` within [0, 1]; Ctrl-C keeps the best so far."""
+    settings.validate()
+    run = _Run(engine, start, settings.iterations, on_progress)
     try:
-        minimize(tracker, start.astype(np.float64).ravel(), jac=True, method="L-BFGS-B",
-                 bounds=Bounds(0.0, 1.0), callback=callback,
-                 options={"maxiter": settings.iterations, "maxcor": settings.history,
-                          "maxfun": settings.iterations * 4 + 20, "ftol": 0.0, "gtol": 0.0})
+        (_lbfgs if settings.method == "lbfgs" else _first_order)(run, start, settings)
     except KeyboardInterrupt:
-        interrupted = True
-    image = tracker.best_image if tracker.best_image is not None else start.astype(np.float32)
-    return Outcome(image=image, loss=float(tracker.best_loss), history=history,
-                   evaluations=tracker.evaluations, interrupted=interrupted)
+        return run.outcome(interrupted=True)
+    return run.outcome(interrupted=False)

@@ -10,6 +10,7 @@ import onnxruntime as ort
 
 from export.features import IMAGE
 from nst_ort.engines.base import LossInputs
+from nst_ort.errors import NstError
 from nst_ort.session import session_options
 
 
@@ -31,12 +32,21 @@ def gram(features: np.ndarray) -> np.ndarray:
     return (flat @ flat.T / flat.shape[1]).astype(np.float32)
 
 
+CONVENTIONS = ("relative", "raw", "keras-book", "tf-course")
+
+
 @dataclass(frozen=True)
 class LossWeights:
     """User-facing weights; per-layer weights multiply the global ones.
 
-    With `normalize`, each term is divided by its target's mean square, so a term is a
-    relative error and the weights mean the same for every layer, network and image.
+    `convention` says what a weight multiplies (see `layer_scales`):
+      relative    each term divided by its target's mean square: a relative error, so the
+                  same weights suit every layer, image, network and weight source (default);
+      raw         the loss graph's terms as written (README, "The loss");
+      keras-book  Chollet's Deep Learning with Python (ch. 12.3) formulas, so its published
+                  weights (2.5e-8, 1e-6, 1e-6) mean what they meant there;
+      tf-course   the TF course formulas (1/(4 nH nW nC) content, 1/(2 nC nH nW)^2 style),
+                  for its alpha 10 / beta 30.
     """
 
     content: float
@@ -44,28 +54,59 @@ class LossWeights:
     tv: float
     content_layers: dict[str, float]
     style_layers: dict[str, float]
-    normalize: bool = True
+    convention: str = "relative"
 
 
-def _scale(target: np.ndarray, normalize: bool) -> float:
-    if not normalize:
+def _mean_square(array: np.ndarray) -> float:
+    return max(float(np.mean(np.square(array, dtype=np.float64))), 1e-12)
+
+
+def layer_scales(convention: str, kind: str, target: np.ndarray, channels: int, positions: int,
+                 image_pixels: int) -> float:
+    """Factor from a user weight to the graph weight of one term.
+
+    The graph computes content mean((F-P)^2), style sum((G-A)^2)/C^2 with G = F F^T / N,
+    and TV (sum dx^2 + dy^2) / (3 H W) on [0, 1] pixels (N = positions of the layer at the
+    generated image's size, H W = image_pixels).
+    """
+    if convention == "relative":
+        return 1.0 / _mean_square(target) if kind != "tv" else 1.0
+    if convention == "raw":
         return 1.0
-    return 1.0 / max(float(np.mean(np.square(target, dtype=np.float64))), 1e-12)
+    if convention == "keras-book":
+        # content sum((F-P)^2); style sum((F F^T - S S^T)^2) / (4 * 3^2 * (H W)^2) (the book's
+        # channels = 3, size = image pixels); TV on 0..255 pixels, exponent 1 here (the book: 1.25)
+        return {"content": channels * positions,
+                "style": (channels * positions) ** 2 / (36.0 * image_pixels ** 2),
+                "tv": 255.0 ** 2 * 3 * image_pixels}[kind]
+    if convention == "tf-course":
+        # content sum(...)/(4 nH nW nC); style sum((A A^T - S S^T)^2)/(2 nC nH nW)^2 = sum((G-A)^2)/(4 C^2).
+        # The course fed 0..1 pixels to a VGG trained on 0..255 ones, so its activations were
+        # about 255x smaller than these: 255^2 and 255^4 keep its alpha/beta balance.
+        return {"content": 0.25 / 255.0**2, "style": 0.25 / 255.0**4, "tv": 1.0}[kind]
+    raise NstError(f"unknown weight convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
 
 
 def loss_inputs(extract: FeatureExtractor, content: np.ndarray, styles: Sequence[np.ndarray],
                 blend: Sequence[float], weights: LossWeights) -> LossInputs:
-    """Targets from the content image and a blend of style images' Grams."""
-    content_features = extract(content, list(weights.content_layers))
+    """Targets from the content image and a blend of style images' Grams, with graph weights."""
+    layers = list(dict.fromkeys([*weights.content_layers, *weights.style_layers]))
+    content_features = extract(content, layers)  # style layers too: their sizes at this image size
     style_features = [extract(style, list(weights.style_layers)) for style in styles]
     style_targets = {layer: sum(share * gram(features[layer]) for features, share in zip(style_features, blend))
                      for layer in weights.style_layers}
+    pixels = content.shape[1] * content.shape[2]
+
+    def scale(kind: str, layer: str, target: np.ndarray) -> float:
+        _, channels, height, width = content_features[layer].shape
+        return layer_scales(weights.convention, kind, target, channels, height * width, pixels)
+
     return LossInputs(
-        content_targets=content_features,
+        content_targets={layer: content_features[layer] for layer in weights.content_layers},
         style_targets=style_targets,
-        content_weights={layer: weights.content * w * _scale(content_features[layer], weights.normalize)
+        content_weights={layer: weights.content * w * scale("content", layer, content_features[layer])
                          for layer, w in weights.content_layers.items()},
-        style_weights={layer: weights.style * w * _scale(style_targets[layer], weights.normalize)
+        style_weights={layer: weights.style * w * scale("style", layer, style_targets[layer])
                        for layer, w in weights.style_layers.items()},
-        tv_weight=weights.tv,
+        tv_weight=weights.tv * layer_scales(weights.convention, "tv", content, 3, pixels, pixels),
     )

@@ -8,7 +8,7 @@ import pytest
 from nst_ort.engines.base import Evaluation
 from nst_ort.engines.factory import make_engine
 from nst_ort.model_store import open_model
-from nst_ort.optimize import LbfgsSettings, run_lbfgs
+from nst_ort.optimize import OptimizerSettings, optimize
 from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
 
 SHAPE = (3, 24, 32)
@@ -27,7 +27,7 @@ def engine(tiny_models_dir):
 def test_loss_falls_and_pixels_stay_in_range(engine):
     runner, content = engine
     events = []
-    outcome = run_lbfgs(runner, content, LbfgsSettings(iterations=15), lambda p, x: events.append((p, x)))
+    outcome = optimize(runner, content, OptimizerSettings(iterations=15), lambda p, x: events.append((p, x)))
     start_loss = runner.evaluate(content).loss
     assert outcome.loss < 0.5 * start_loss
     assert 0.0 <= outcome.image.min() and outcome.image.max() <= 1.0
@@ -56,7 +56,7 @@ class _InterruptAfter:
 def test_ctrl_c_keeps_the_best_image(engine):
     runner, content = engine
     wrapped = _InterruptAfter(runner, count=8)
-    outcome = run_lbfgs(wrapped, content, LbfgsSettings(iterations=50))
+    outcome = optimize(wrapped, content, OptimizerSettings(iterations=50))
     assert outcome.interrupted
     assert outcome.evaluations == 7
     assert outcome.loss == pytest.approx(runner.evaluate(outcome.image).loss, rel=1e-5)
@@ -65,6 +65,6 @@ def test_ctrl_c_keeps_the_best_image(engine):
 
 def test_interrupt_before_any_evaluation_returns_the_start(engine):
     runner, content = engine
-    outcome = run_lbfgs(_InterruptAfter(runner, count=1), content, LbfgsSettings(iterations=5))
+    outcome = optimize(_InterruptAfter(runner, count=1), content, OptimizerSettings(iterations=5))
     assert outcome.interrupted and outcome.evaluations == 0
     np.testing.assert_array_equal(outcome.image, content)

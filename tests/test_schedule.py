@@ -10,7 +10,7 @@ from nst_ort.errors import NstError
 from nst_ort.images import resize_pixels
 from nst_ort.model_store import open_model
 from nst_ort.schedule import Level, auto_levels, scale_schedule
-from nst_ort.stylize import StylizeOptions, stylize
+from nst_ort.transfer import StylizeOptions, stylize
 
 
 def test_auto_levels_start_near_a_quarter():

@@ -9,70 +9,89 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from nst_ort.colors import COLOR_MODES, match_color_statistics, transfer_luminance
 from nst_ort.engines.factory import make_engine
 from nst_ort.errors import NstError
 from nst_ort.images import fit_long_side, load_image, resize_pixels, to_array, to_image
 from nst_ort.memory import peak_rss_bytes
 from nst_ort.model_store import ExportedModel
-from nst_ort.optimize import LbfgsSettings, Outcome, Progress, ProgressCallback, run_lbfgs
+from nst_ort.optimize import Outcome, OptimizerSettings, Progress, ProgressCallback, optimize
 from nst_ort.schedule import Level, auto_levels, scale_schedule
-from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
+from nst_ort.targets import CONVENTIONS, FeatureExtractor, LossWeights, loss_inputs
 from nst_ort.versions import versions
 
 GATYS_CONTENT_LAYERS = (("relu4_2", 1.0),)
 GATYS_STYLE_LAYERS = tuple((name, 1.0) for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
 INITS = ("content", "noise", "gray")
+Layers = tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True)
 class StylizeOptions:
-    """Every setting of a run; the defaults are the product's defaults."""
+    """Every setting of a run; the defaults are the product's defaults (recipe "gatys")."""
 
     size: int = 512  # long side of the working image, pixels
-    iterations: int = 300
+    iterations: int = 300  # at the final size
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 1.0
-    content_layers: tuple[tuple[str, float], ...] = GATYS_CONTENT_LAYERS
-    style_layers: tuple[tuple[str, float], ...] = GATYS_STYLE_LAYERS
+    content_layers: Layers = GATYS_CONTENT_LAYERS
+    style_layers: Layers = GATYS_STYLE_LAYERS
+    convention: str = "relative"  # what the weights multiply (targets.LossWeights)
     style_blend: tuple[float, ...] | None = None  # one share per style image
+    style_scale: float = 1.0  # style image size relative to the working size
+    preserve_colors: str | None = None  # luminance | histogram
     init: str = "content"  # content | noise | gray | path to an image
+    init_noise: float = 0.0  # uniform noise of this amplitude added to the start
     seed: int = 0
+    optimizer: str = "lbfgs"  # lbfgs | adam | sgd
+    learning_rate: float = 0.01  # adam/sgd, [0, 1] pixel units
+    lr_decay: float = 1.0  # adam/sgd: rate x lr_decay every lr_decay_steps
+    lr_decay_steps: int = 100
+    scales: int = 0  # coarse-to-fine levels; 0: automatic (start near 128 px), 1: off
+    coarse_iterations: int | None = None  # per coarse level; None: same as iterations
+    net: str = "vgg16"
+    pool: str = "max"
     engine: str = "training"
     threads: int = 0  # 0: every core
     keep_size: bool = False  # upscale the result to the content's original size
-    scales: int = 0  # coarse-to-fine levels; 0: automatic (start near 128 px), 1: off
-    coarse_iterations: int | None = None  # per coarse level; None: same as iterations
-    style_scale: float = 1.0  # style image size relative to the working size
 
     def levels(self) -> int:
         return self.scales if self.scales > 0 else auto_levels(self.size)
 
+    def optimizer_settings(self, iterations: int) -> OptimizerSettings:
+        return OptimizerSettings(iterations=iterations, method=self.optimizer, learning_rate=self.learning_rate,
+                                 decay=self.lr_decay, decay_steps=self.lr_decay_steps)
+
     def validate(self) -> None:
+        finite = np.isfinite
         checks = [
             (self.size >= 16, f"--size must be at least 16 pixels, not {self.size}"),
             (self.size <= 8192, f"--size {self.size} is above the 8192-pixel maximum"),
             (self.iterations >= 1, f"--iterations must be at least 1, not {self.iterations}"),
-            (self.content_weight >= 0 and np.isfinite(self.content_weight),
+            (self.content_weight >= 0 and finite(self.content_weight),
              f"--content-weight must be >= 0, not {self.content_weight}"),
-            (self.style_weight > 0 and np.isfinite(self.style_weight),
-             f"--style-weight must be > 0, not {self.style_weight}"),
-            (self.tv_weight >= 0 and np.isfinite(self.tv_weight), f"--tv-weight must be >= 0, not {self.tv_weight}"),
+            (self.style_weight > 0 and finite(self.style_weight), f"--style-weight must be > 0, not {self.style_weight}"),
+            (self.tv_weight >= 0 and finite(self.tv_weight), f"--tv-weight must be >= 0, not {self.tv_weight}"),
             (self.threads >= 0, f"--threads must be >= 0, not {self.threads}"),
             (0 <= self.scales <= 6, f"--scales must be between 0 (automatic) and 6, not {self.scales}"),
             (self.coarse_iterations is None or self.coarse_iterations >= 1,
              f"--coarse-iterations must be at least 1, not {self.coarse_iterations}"),
-            (0.1 <= self.style_scale <= 4 and np.isfinite(self.style_scale),
+            (0.1 <= self.style_scale <= 4 and finite(self.style_scale),
              f"--style-scale must be between 0.1 and 4, not {self.style_scale}"),
+            (0 <= self.init_noise <= 1 and finite(self.init_noise), f"--init-noise must be in [0, 1], not {self.init_noise}"),
             (bool(self.style_layers), "at least one style layer is needed"),
-            (all(w > 0 and np.isfinite(w) for _, w in self.content_layers + self.style_layers),
-             "layer weights must be > 0"),
+            (all(w > 0 and finite(w) for _, w in self.content_layers + self.style_layers), "layer weights must be > 0"),
+            (self.convention in CONVENTIONS, f"unknown convention {self.convention!r}; choose one of {', '.join(CONVENTIONS)}"),
+            (self.preserve_colors in (None, *COLOR_MODES),
+             f"--preserve-colors must be one of {', '.join(COLOR_MODES)}, not {self.preserve_colors!r}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise NstError(message)
         if self.init not in INITS and not Path(self.init).is_file():
             raise NstError(f"--init must be one of {', '.join(INITS)} or an image file, not {self.init!r}")
+        self.optimizer_settings(self.iterations).validate()
 
 
 @dataclass
@@ -82,15 +101,21 @@ class StylizeResult:
     report: dict = field(default_factory=dict)
 
 
-def _initial_pixels(init: str, content: np.ndarray, seed: int) -> np.ndarray:
-    if init == "content":
-        return content.copy()
-    if init == "noise":
-        return np.random.default_rng(seed).uniform(0, 1, content.shape).astype(np.float32)
-    if init == "gray":
-        return np.full_like(content, 0.5)
-    height, width = content.shape[1:]
-    return to_array(load_image(Path(init)), (width, height))
+def initial_pixels(options: StylizeOptions, content: np.ndarray) -> np.ndarray:
+    """The starting image at the first level, seeded."""
+    rng = np.random.default_rng(options.seed)
+    if options.init == "content":
+        start = content.copy()
+    elif options.init == "noise":
+        start = rng.uniform(0, 1, content.shape).astype(np.float32)
+    elif options.init == "gray":
+        start = np.full_like(content, 0.5)
+    else:
+        height, width = content.shape[1:]
+        start = to_array(load_image(Path(options.init)), (width, height))
+    if options.init_noise > 0:
+        start = start + rng.uniform(-options.init_noise, options.init_noise, start.shape).astype(np.float32)
+    return np.clip(start, 0.0, 1.0)
 
 
 def _blend(options: StylizeOptions, count: int) -> tuple[float, ...]:
@@ -139,6 +164,15 @@ def _level_callback(on_progress: ProgressCallback | None, levels: list[Level], i
     return report
 
 
+def _style_arrays(styles: list[Image.Image], long_side: int, options: StylizeOptions,
+                  content: np.ndarray) -> list[np.ndarray]:
+    side = max(16, round(long_side * options.style_scale))
+    arrays = [to_array(style, fit_long_side(style.size, side)) for style in styles]
+    if options.preserve_colors == "histogram":  # the style takes the content's colour statistics
+        arrays = [match_color_statistics(array, content) for array in arrays]
+    return arrays
+
+
 def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedModel,
             options: StylizeOptions = StylizeOptions(), on_progress: ProgressCallback | None = None) -> StylizeResult:
     """Optimise the pixels of `content` toward the style of `styles`, coarse to fine."""
@@ -149,7 +183,7 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
     started = time.perf_counter()
     blend = _blend(options, len(styles))
     weights = LossWeights(options.content_weight, options.style_weight, options.tv_weight,
-                          dict(options.content_layers), dict(options.style_layers))
+                          dict(options.content_layers), dict(options.style_layers), options.convention)
     extractor = FeatureExtractor(str(model.features_path), options.threads)
     levels, sizes = _feasible_levels(content.size, options)
     areas = [width * height for width, height in sizes]
@@ -158,22 +192,23 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
     evaluations, interrupted, loss = 0, False, float("inf")
     for index, (level, (width, height)) in enumerate(zip(levels, sizes)):
         content_pixels = to_array(content, (width, height))
-        style_size = fit_long_side(content.size, round(level.long_side * options.style_scale))
-        style_pixels = [to_array(style, fit_long_side(style.size, max(style_size))) for style in styles]
+        style_pixels = _style_arrays(styles, level.long_side, options, content_pixels)
         inputs = loss_inputs(extractor, content_pixels, style_pixels, blend, weights)
         engine = make_engine(options.engine, model, inputs, (height, width), options.threads)
-        start = (_initial_pixels(options.init, content_pixels, options.seed) if pixels is None
-                 else resize_pixels(pixels, (width, height)))
-        outcome = run_lbfgs(engine, start, LbfgsSettings(level.iterations),
-                            _level_callback(on_progress, levels, index, areas))
+        start = initial_pixels(options, content_pixels) if pixels is None else resize_pixels(pixels, (width, height))
+        outcome = optimize(engine, start, options.optimizer_settings(level.iterations),
+                           _level_callback(on_progress, levels, index, areas))
         pixels, loss = outcome.image, outcome.loss
         history += [replace(p, level=index + 1, levels=len(levels)) for p in outcome.history]
         evaluations += outcome.evaluations
         if outcome.interrupted:
             interrupted = True
             break
+    final = pixels
+    if options.preserve_colors == "luminance":
+        final = transfer_luminance(pixels, to_array(content, (pixels.shape[2], pixels.shape[1])))
+    image = to_image(final)
     final_size = content.size if options.keep_size else sizes[-1]
-    image = to_image(pixels)
     if image.size != final_size:
         image = image.resize(final_size, Image.Resampling.LANCZOS)
     report = {

@@ -1,0 +1,62 @@
+"""The Python API: `nst_ort.stylize(content, style, ...)`, mirroring `nst stylize`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from nst_ort.images import PIXEL_LIMIT, load_image
+from nst_ort.model_store import ExportedModel, default_models_dir
+from nst_ort.optimize import ProgressCallback
+from nst_ort.recipes import as_vgg16, recipe_options
+from nst_ort.transfer import StylizeOptions, StylizeResult
+from nst_ort.transfer import stylize as run_transfer
+
+
+
+def open_model_for(options: StylizeOptions, models_dir: Path | None = None,
+                   notify: Callable[[str], None] = lambda message: None,
+                   vgg16_fallback: bool = False) -> tuple[ExportedModel, StylizeOptions]:
+    """The exported model the options ask for. With `vgg16_fallback` (a recipe's VGG19, not
+    one the user chose) VGG16 stands in when no VGG19 was exported, as in seed 000's runs."""
+    from export.pipeline import ensure_exported, model_name
+
+    models_dir = models_dir if models_dir is not None else default_models_dir()
+    if vgg16_fallback and options.net == "vgg19" and not (models_dir / model_name("vgg19", options.pool) / "manifest.json").is_file():
+        notify("no exported VGG19 (export one with `nst export --net vgg19 --weights FILE`): using VGG16")
+        options = as_vgg16(options)
+    return ensure_exported(models_dir, options.net, options.pool, notify), options
+
+
+def _image(value: str | Path | Image.Image, limit: int | None, long_side: int | None) -> Image.Image:
+    if isinstance(value, Image.Image):
+        return value.convert("RGB")
+    return load_image(Path(value), limit=limit, draft_long_side=long_side)
+
+
+def load_inputs(content: str | Path | Image.Image, styles: Sequence[str | Path | Image.Image],
+                options: StylizeOptions, explicit_size: bool) -> tuple[Image.Image, list[Image.Image]]:
+    """Content and style images, upright RGB. Pillow's pixel limit holds unless a size was
+    given explicitly (then huge files are shrunk while decoding)."""
+    limit = None if explicit_size else PIXEL_LIMIT
+    content_image = _image(content, limit, None if options.keep_size else options.size)
+    return content_image, [_image(item, limit, options.size) for item in styles]
+
+
+def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image | Sequence[str | Path | Image.Image],
+            *, recipe: str = "gatys", similarity: str | None = None, models_dir: Path | None = None,
+            on_progress: ProgressCallback | None = None, notify: Callable[[str], None] = lambda message: None,
+            **options) -> StylizeResult:
+    """Stylise `content` (a path or PIL image) with one or more styles; returns the image and a report.
+
+    Keyword options are the fields of StylizeOptions (size, iterations, style_weight, ...),
+    applied on top of the recipe. Example: `nst_ort.stylize("photo.jpg", "starry.jpg", size=400).image`.
+    """
+    settings = recipe_options(recipe, similarity, **options)
+    settings.validate()
+    styles = [style] if isinstance(style, (str, Path, Image.Image)) else list(style)
+    content_image, style_images = load_inputs(content, styles, settings, options.get("size") is not None)
+    model, settings = open_model_for(settings, models_dir, notify, vgg16_fallback=options.get("net") is None)
+    return run_transfer(content_image, style_images, model, settings, on_progress)
