@@ -22,7 +22,7 @@ ModelsDir = Annotated[Optional[Path], typer.Option(help="Where exported models l
 Net = Annotated[str, typer.Option(help="Network: vgg16 or vgg19")]
 Pool = Annotated[str, typer.Option(help="Pooling between blocks: max or avg")]
 Threads = Annotated[int, typer.Option(help="CPU threads (0: every core)")]
-Engine = Annotated[str, typer.Option(help="Gradient engine")]
+Engine = Annotated[str, typer.Option(help="Gradient engine: auto, training or portable")]
 
 
 def say(message: str) -> None:
@@ -102,7 +102,8 @@ def stylize(
     coarse_iterations: Annotated[Count, Opt(help="Iterations per coarse level [default: --iterations]")] = None,
     net: Annotated[Optional[str], Opt(help="vgg16 or vgg19 [default: vgg16]")] = None,
     pool: Annotated[Optional[str], Opt(help="max or avg pooling [default: max]")] = None,
-    engine: Annotated[Optional[str], Opt(help="Gradient engine [default: training]")] = None,
+    engine: Annotated[Optional[str], Opt(help="Gradient engine: auto, training or portable [default: auto]")] = None,
+    provider: Annotated[Optional[str], Opt(help="onnxruntime execution provider [default: CPUExecutionProvider]")] = None,
     threads: Annotated[Count, Opt(help="CPU threads, 0 = every core [default: 0]")] = None,
     keep_size: Annotated[bool, Opt(help="Write the result at the content's original size")] = False,
     save_every: Annotated[int, Opt(help="Write the current image to OUTPUT every N iterations (0: off)")] = 0,
@@ -126,7 +127,7 @@ def stylize(
         style_blend=parse_numbers(style_blend) if style_blend else None, style_scale=style_scale,
         preserve_colors=preserve_colors, init=init, init_noise=init_noise, seed=seed, optimizer=optimizer,
         learning_rate=learning_rate, lr_decay=lr_decay, lr_decay_steps=lr_decay_steps, scales=scales,
-        coarse_iterations=coarse_iterations, net=net, pool=pool, engine=engine, threads=threads,
+        coarse_iterations=coarse_iterations, net=net, pool=pool, engine=engine, provider=provider, threads=threads,
         keep_size=keep_size or None)
     options = recipe_options(recipe, similarity, **overrides)
     options.validate()
@@ -169,6 +170,40 @@ def stylize(
             f"loss {first:.4g} -> {result.outcome.loss:.4g}")
 
 
+@app.command()
+def sheet(
+    content: Annotated[Path, typer.Argument(help="Content photo")],
+    styles: Annotated[list[Path], typer.Argument(help="Style images: one result each")],
+    output: Annotated[Path, Opt("-o", "--output", help="Contact sheet image")],
+    recipe: Annotated[str, Opt(help="Recipe for every cell")] = "gatys",
+    size: Annotated[int, Opt(help="Long side of each result")] = 256,
+    iterations: Annotated[int, Opt(help="Iterations per result")] = 100,
+    style_weights: Annotated[Optional[str], Opt(help="Also vary the style weight, e.g. 1,10,100 (a row each)")] = None,
+    columns: Annotated[int, Opt(help="Cells per row [default: styles + 1]")] = 0,
+    models_dir: ModelsDir = None,
+) -> None:
+    """One content in several styles (and style weights) as a labelled contact sheet."""
+    from nst_ort.api import load_inputs, stylize as api_stylize
+    from nst_ort.recipes import recipe_options
+    from nst_ort.sheet import contact_sheet
+
+    _check_output(output, [content, *styles])
+    weights = parse_numbers(style_weights) if style_weights else (None,)
+    options = recipe_options(recipe, size=size, iterations=iterations)
+    options.validate()
+    content_image, style_images = load_inputs(content, styles, options, explicit_size=True)
+    cells = [(f"content: {content.name}", content_image)] + [(f"style: {p.name}", im) for p, im in zip(styles, style_images)]
+    for weight in weights:
+        for path, style_image in zip(styles, style_images):
+            say(f"{path.name}" + (f", style weight {weight:g}" if weight is not None else ""))
+            result = api_stylize(content_image, style_image, recipe=recipe, models_dir=_models_dir(models_dir),
+                                 notify=say, size=size, iterations=iterations, style_weight=weight)
+            label = f"{path.stem}" + (f" x{weight:g}" if weight is not None else "")
+            cells.append((label, result.image))
+    save_image(contact_sheet(cells, columns or len(styles) + 1, cell_side=min(size, 320)), output)
+    say(f"wrote {output}")
+
+
 @app.command("export")
 def export_command(
     net: Net = "vgg16",
@@ -196,7 +231,8 @@ def bench(
     size: Annotated[str, typer.Option(help="Image size WIDTHxHEIGHT")] = "533x400",
     iterations: Annotated[int, typer.Option(help="Timed evaluations (after warm-up)")] = 5,
     warmup: Annotated[int, typer.Option(help="Untimed evaluations first")] = 2,
-    engine: Engine = "training",
+    engine: Engine = "auto",
+    provider: Annotated[str, typer.Option(help="onnxruntime execution provider")] = "CPUExecutionProvider",
     net: Net = "vgg16",
     pool: Pool = "max",
     threads: Threads = 0,
@@ -214,7 +250,7 @@ def bench(
     if min(width, height) < 16 or iterations < 1 or warmup < 0:
         raise NstError("--size needs sides >= 16, --iterations >= 1, --warmup >= 0")
     model = ensure_exported(_models_dir(models_dir), net, pool, notify=say)
-    result = benchmark(model, width, height, engine, iterations, warmup, threads)
+    result = benchmark(model, width, height, engine, iterations, warmup, threads, provider=provider)
     if json_output:
         typer.echo(json.dumps(result.as_dict(), indent=2))
     else:

@@ -34,6 +34,8 @@ sys.path.insert(0, str(REPO))
 
 TORCH_FORMATS = ("nchw", "channels_last")
 GRAD_TOLERANCE, LOSS_TOLERANCE = 1e-3, 1e-4
+CONTENT_LAYERS = {"relu4_2": 1.0}  # the "gatys" recipe, as bench/torch_baseline.py
+STYLE_LAYERS = {name: 1.0 for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")}
 
 
 def say(message: str) -> None:
@@ -100,19 +102,21 @@ def run_json(command: list[str], timeout: float) -> dict:
     return result
 
 
-def measure(args, features: Path, torch_python: Path, size: str, impl: str) -> dict:
+def command_for(args, features: Path, torch_python: Path, size: str, impl: str) -> list[str]:
     counts = ["--iterations", str(args.iterations), "--warmup", str(args.warmup), "--threads", str(args.threads)]
     if impl in TORCH_FORMATS:
-        command = [str(torch_python), str(BENCH / "torch_baseline.py"), "--features", str(features),
-                   "--size", size, "--memory-format", impl, *counts]
-    else:
-        command = nst_command() + ["bench", "--size", size, "--json", "--engine", impl, "--net", args.net,
-                                   "--pool", args.pool, "--models-dir", str(args.models_dir), *counts]
-    runs = [run_json(command, args.timeout) for _ in range(args.repeat)]
+        return [str(torch_python), str(BENCH / "torch_baseline.py"), "--features", str(features),
+                "--size", size, "--memory-format", impl, *counts]
+    return nst_command() + ["bench", "--size", size, "--json", "--engine", impl, "--net", args.net,
+                            "--pool", args.pool, "--models-dir", str(args.models_dir), *counts]
+
+
+def best_of(runs: list[dict], size: str, impl: str) -> dict:
+    """The run with the lowest median (least disturbed by other load), or the last error."""
     good = [r for r in runs if "error" not in r]
     if not good:
         return {**runs[-1], "implementation": impl, "size": size}
-    best = min(good, key=lambda r: r["median_seconds"])  # least disturbed by other load
+    best = min(good, key=lambda r: r["median_seconds"])
     return {**best, "implementation": impl, "size": size, "repeat_medians": [r["median_seconds"] for r in good]}
 
 
@@ -128,16 +132,16 @@ def markdown(results: list[dict], args, check: dict | None) -> str:
              f"best of {args.repeat} run(s)), {args.threads} threads, {args.net} {args.pool}-pool cut after relu5_1, "
              f"content relu4_2 + style relu1_1..relu5_1 + TV; peak RSS of the whole process. "
              f"PyTorch {torch_version}; ratios > 1 favour nst-ort.", "",
-             "| size (W×H) | implementation | s/eval | peak RSS GiB | PyTorch s / ours s (NCHW / CL) "
+             "| size (W×H) | implementation | s/eval | (min) | peak RSS GiB | PyTorch s / ours s (NCHW / CL) "
              "| ours RSS / PyTorch RSS (NCHW / CL) |",
-             "|---|---|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|"]
     for size in args.sizes:
         rows = [r for r in results if r["size"] == size]
         ref = {r["implementation"]: r for r in rows if r["implementation"] in TORCH_FORMATS and "error" not in r}
         for r in rows:
             name = label(r["implementation"])
             if "error" in r:
-                lines.append(f"| {size} | {name} | unavailable: {r['error'][:80]} | | | |")
+                lines.append(f"| {size} | {name} | unavailable: {r['error'][:80]} | | | | |")
                 continue
             seconds, rss = r["median_seconds"], r.get("peak_rss_bytes")
             rss_text = f"{rss / 2**30:.2f}" if rss else "n/a"
@@ -148,7 +152,7 @@ def markdown(results: list[dict], args, check: dict | None) -> str:
                                    for f in TORCH_FORMATS)
                 memory = " / ".join(f"{rss / ref[f]['peak_rss_bytes']:.2f}" if f in ref and rss else "n/a"
                                     for f in TORCH_FORMATS)
-            lines.append(f"| {size} | {name} | {seconds:.3f} | {rss_text} | {speed} | {memory} |")
+            lines.append(f"| {size} | {name} | {seconds:.3f} | {r['min_seconds']:.3f} | {rss_text} | {speed} | {memory} |")
     if check is not None:
         lines += ["", f"Check at {check['size']}: " + "; ".join(
             f"{engine} vs PyTorch float32/float64: loss rel {c['vs']['nchw_float32']['loss_rel']:.1e}/"
@@ -169,13 +173,12 @@ def run_check(args, features: Path, torch_python: Path) -> dict:
     """Our engines vs PyTorch autograd on one image, with our targets and weights."""
     from nst_ort.engines.factory import make_engine
     from nst_ort.model_store import open_model
-    from nst_ort.stylize import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
     from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
 
     width, height = (int(v) for v in args.check_size.lower().split("x"))
     rng = np.random.default_rng(args.seed)
     content, style, start = (rng.uniform(0, 1, (3, height, width)).astype(np.float32) for _ in range(3))
-    weights = LossWeights(1.0, 10.0, 1.0, dict(GATYS_CONTENT_LAYERS), dict(GATYS_STYLE_LAYERS))
+    weights = LossWeights(1.0, 10.0, 1.0, dict(CONTENT_LAYERS), dict(STYLE_LAYERS))  # as nst_ort/bench.py
     inputs = loss_inputs(FeatureExtractor(str(features), args.threads), content, [style], [1.0], weights)
     report = {"size": args.check_size, "tolerances": {"grad_rel_l2": GRAD_TOLERANCE, "loss_rel": LOSS_TOLERANCE},
               "engines": {}}
@@ -214,7 +217,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=5, help="timed evaluations per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="untimed evaluations first")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=1, help="run each measurement N times, keep the fastest")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of every measurement; the lowest median is kept")
     parser.add_argument("--engines", default="training,portable", help="our engines to try (missing ones are skipped)")
     parser.add_argument("--torch", default=",".join(TORCH_FORMATS), help="PyTorch memory formats (empty: none)")
     parser.add_argument("--net", default="vgg16")
@@ -246,20 +249,27 @@ def main() -> None:
                         for e, c in check["engines"].items()}, indent=2))
     results: list[dict] = []
     if not args.check_only:
+        # repeats are the outer loop, so a burst of outside load hits one round, not one row
+        runs: dict[tuple[str, str], list[dict]] = {}
         missing: dict[str, str] = {}
+        for round_ in range(1, args.repeat + 1):
+            for size in args.sizes:
+                for impl in args.engines + torch_formats:
+                    if impl in missing:
+                        continue
+                    say(f"[{round_}/{args.repeat}] {size}: {label(impl)} ...")
+                    result = run_json(command_for(args, features, torch_python, size, impl), args.timeout)
+                    runs.setdefault((size, impl), []).append(result)
+                    if "error" in result:
+                        say(f"  unavailable: {result['error']}")
+                        missing[impl] = result["error"]  # e.g. an engine this checkout does not have
+                    else:
+                        say(f"  {result['median_seconds']:.3f} s/eval, "
+                            f"peak RSS {result['peak_rss_bytes'] / 2**30:.2f} GiB")
         for size in args.sizes:
             for impl in args.engines + torch_formats:
-                if impl in missing:
-                    results.append({"implementation": impl, "size": size, "error": missing[impl]})
-                    continue
-                say(f"{size}: {label(impl)} ...")
-                result = measure(args, features, torch_python, size, impl)
-                if "error" in result:
-                    say(f"  unavailable: {result['error']}")
-                    missing[impl] = result["error"]  # e.g. an engine this checkout does not have
-                else:
-                    say(f"  {result['median_seconds']:.3f} s/eval, peak RSS {result['peak_rss_bytes'] / 2**30:.2f} GiB")
-                results.append(result)
+                found = runs.get((size, impl)) or [{"error": missing.get(impl, "not run")}]
+                results.append(best_of(found, size, impl))
     document = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                 "machine": {"platform": platform.platform(), "python": platform.python_version(),
                             "cpu_count": os.cpu_count(), "processor": platform.processor()},

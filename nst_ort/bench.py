@@ -35,15 +35,15 @@ class BenchResult:
         return asdict(self)
 
 
-def benchmark(model: ExportedModel, width: int, height: int, engine: str = "training",
-              evaluations: int = 5, warmup: int = 2, threads: int = 0, seed: int = 0) -> BenchResult:
+def benchmark(model: ExportedModel, width: int, height: int, engine: str = "auto", evaluations: int = 5,
+              warmup: int = 2, threads: int = 0, seed: int = 0, provider: str = "CPUExecutionProvider") -> BenchResult:
     """Median time of `evaluations` loss+gradient calls after `warmup` calls (random images)."""
     rng = np.random.default_rng(seed)
     content, style, start = (rng.uniform(0, 1, (3, height, width)).astype(np.float32) for _ in range(3))
     weights = LossWeights(1.0, 10.0, 1.0, dict(GATYS_CONTENT_LAYERS), dict(GATYS_STYLE_LAYERS))
     began = time.perf_counter()
     inputs = loss_inputs(FeatureExtractor(str(model.features_path), threads), content, [style], [1.0], weights)
-    runner = make_engine(engine, model, inputs, (height, width), threads)
+    runner = make_engine(engine, model, inputs, (height, width), threads, provider)
     setup = time.perf_counter() - began
     for _ in range(warmup):
         runner.evaluate(start)

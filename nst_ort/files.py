@@ -17,6 +17,12 @@ def describe_os_error(error: OSError, path: Path) -> str:
     return f"cannot write {path}: {reason.get(error.errno, error.strerror or str(error))}"
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temp path in the target's folder; rename it onto `path` only on success."""
@@ -30,6 +36,7 @@ def atomic_file(path: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual mode
         os.replace(tmp_path, path)
     except OSError as error:
         raise NstError(describe_os_error(error, path)) from None

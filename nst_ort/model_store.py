@@ -50,7 +50,11 @@ class ExportedModel:
         folder = self.folder / CACHE / key
         if not folder.is_dir():
             with atomic_dir(folder) as tmp:
-                build(tmp)
+                try:
+                    build(tmp)
+                except RuntimeError as error:  # native writers report a full disk this way
+                    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                    raise NstError(f"cannot write {folder}: {first_line}") from None
             _evict_oldest(self.folder / CACHE, keep=CACHE_ENTRIES)
         os.utime(folder)
         return folder

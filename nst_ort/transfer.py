@@ -52,7 +52,8 @@ class StylizeOptions:
     coarse_iterations: int | None = None  # per coarse level; None: same as iterations
     net: str = "vgg16"
     pool: str = "max"
-    engine: str = "training"
+    engine: str = "auto"  # auto | training | portable
+    provider: str = "CPUExecutionProvider"  # onnxruntime execution provider (portable engine)
     threads: int = 0  # 0: every core
     keep_size: bool = False  # upscale the result to the content's original size
 
@@ -194,7 +195,7 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         content_pixels = to_array(content, (width, height))
         style_pixels = _style_arrays(styles, level.long_side, options, content_pixels)
         inputs = loss_inputs(extractor, content_pixels, style_pixels, blend, weights)
-        engine = make_engine(options.engine, model, inputs, (height, width), options.threads)
+        engine = make_engine(options.engine, model, inputs, (height, width), options.threads, options.provider)
         start = initial_pixels(options, content_pixels) if pixels is None else resize_pixels(pixels, (width, height))
         outcome = optimize(engine, start, options.optimizer_settings(level.iterations),
                            _level_callback(on_progress, levels, index, areas))

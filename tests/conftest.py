@@ -40,3 +40,13 @@ def shared_image(kind: str, name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"shared test image {path} is absent")
     return path
+
+
+def _training_available() -> bool:
+    from nst_ort import ort_training
+
+    return ort_training.available()
+
+
+requires_training = pytest.mark.skipif(not _training_available(),
+                                       reason="onnxruntime-training-cpu is not installed (portable-only environment)")

@@ -152,6 +152,7 @@ def test_ctrl_c_leaves_a_valid_image(tiny_models_dir, images, tmp_path):
         if line.startswith("iter") or time.time() > deadline:
             break
     time.sleep(0.5)
+    assert process.poll() is None, "the run ended before Ctrl-C could be sent"
     process.send_signal(signal.SIGINT)
     rest = process.communicate(timeout=60)[1]
     assert process.returncode == 130, rest
@@ -175,3 +176,13 @@ def test_first_use_exports_and_stylizes_with_real_weights(tmp_path):
     assert "first use: exporting" in result.stderr
     assert Image.open(out).size == (64, 48)
     assert (tmp_path / "models" / "vgg16" / MANIFEST).is_file()
+
+
+def test_sheet_lays_out_content_styles_and_results(tiny_models_dir, images, tmp_path):
+    out = tmp_path / "sheet.png"
+    result = nst("sheet", images["content"], images["style"], images["content"], "-o", out, "--size", 32,
+                 "--iterations", 2, "--style-weights", "1,10", models_dir=tiny_models_dir)
+    assert result.returncode == 0, result.stderr
+    sheet = Image.open(out)
+    # 1 content + 2 styles + 2x2 results = 7 cells, 3 per row -> 3 rows of 32 px cells
+    assert sheet.size == (3 * (32 + 6) + 6, 3 * (32 + 18 + 6) + 6)

@@ -21,7 +21,7 @@ def engine(tiny_models_dir):
     content, style = (rng.uniform(0, 1, SHAPE).astype(np.float32) for _ in range(2))
     weights = LossWeights(1.0, 10.0, 0.1, {"relu4_2": 1.0}, {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0})
     inputs = loss_inputs(FeatureExtractor(str(model.features_path), 1), content, [style], [1.0], weights)
-    return make_engine("training", model, inputs, SHAPE[1:], threads=1), content
+    return make_engine("auto", model, inputs, SHAPE[1:], threads=1), content
 
 
 def test_loss_falls_and_pixels_stay_in_range(engine):

@@ -8,6 +8,8 @@ import numpy as np
 import onnx
 import pytest
 
+from tests.conftest import requires_training
+
 from export.gradient_graph import GRAD, build_gradient_model
 from export.loss_graph import LOSS_OUTPUTS, LossLayers, build_loss_model
 from nst_ort.engines.factory import make_engine
@@ -41,6 +43,7 @@ def _inputs(model, shape, weights=LAYERS, seed=1):
     return loss_inputs(FeatureExtractor(str(model.features_path), threads=1), content, [style], [1.0], weights)
 
 
+@requires_training
 @pytest.mark.parametrize("shape", SIZES)
 def test_portable_matches_training_engine(tiny, shape):
     _, model = tiny
@@ -86,6 +89,7 @@ def test_one_gradient_model_serves_every_size(tiny):
     assert len(list((model.folder / CACHE).glob("grad-*"))) == 1
 
 
+@requires_training
 def test_layers_used_by_content_and_style_at_once(tiny):
     """A relu feeding a loss term and the next layer sums both gradients (and only-TV works)."""
     _, model = tiny
@@ -112,6 +116,7 @@ def test_evaluate_checks_the_shape_and_copies_the_gradient(tiny):
         engine.evaluate(pixels[:, :-1])
 
 
+@requires_training
 def test_unknown_provider_names_the_available_ones(tiny):
     _, model = tiny
     inputs = _inputs(model, SIZES[0])
@@ -135,6 +140,7 @@ def vgg16(tmp_path_factory):
     return open_model(folder)
 
 
+@requires_training
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", [(256, 256), (400, 533)])
 def test_real_vgg16_portable_matches_training(vgg16, shape, monkeypatch):

@@ -32,7 +32,7 @@ def _pixels(image):
 
 def _engine_loss(model, content, style, weights, pixels):
     inputs = loss_inputs(FeatureExtractor(str(model.features_path), 1), content, [style], [1.0], weights)
-    return make_engine("training", model, inputs, (H, W), threads=1).evaluate(pixels).terms
+    return make_engine("auto", model, inputs, (H, W), threads=1).evaluate(pixels).terms
 
 
 def test_keras_book_convention_is_the_books_formula(tiny_models_dir, images):
@@ -75,7 +75,7 @@ def test_first_order_optimisers_descend(tiny_models_dir, images, method, rate):
     content, style, _ = (_pixels(image) for image in images)
     weights = LossWeights(1.0, 10.0, 0.1, {"relu4_2": 1.0}, {"relu1_1": 1.0, "relu2_1": 1.0})
     inputs = loss_inputs(FeatureExtractor(str(model.features_path), 1), content, [style], [1.0], weights)
-    engine = make_engine("training", model, inputs, (H, W), threads=1)
+    engine = make_engine("auto", model, inputs, (H, W), threads=1)
     outcome = optimize(engine, content, OptimizerSettings(30, method=method, learning_rate=rate))
     assert outcome.loss < 0.7 * engine.evaluate(content).loss
     assert 0 <= outcome.image.min() and outcome.image.max() <= 1 and len(outcome.history) == 30

@@ -7,12 +7,31 @@ from nst_ort.errors import NstError
 from nst_ort.model_store import ExportedModel
 
 ENGINES = ("training", "portable")
+CHOICES = ("auto", *ENGINES)
 CPU = "CPUExecutionProvider"
+
+
+def available_engines() -> tuple[str, ...]:
+    """The engines this installation can run (training needs onnxruntime-training-cpu)."""
+    from nst_ort import ort_training
+
+    return ENGINES if ort_training.available() else ("portable",)
+
+
+def resolve_engine(name: str) -> str:
+    """`auto` is the portable engine: it runs everywhere, and on the CPU here it took about
+    two thirds of the training engine's time and memory per evaluation (bench/compare.py)."""
+    if name == "auto":
+        return "portable"
+    if name not in ENGINES:
+        raise NstError(f"unknown engine {name!r}; choose one of {', '.join(CHOICES)}")
+    return name
 
 
 def make_engine(name: str, model: ExportedModel, inputs: LossInputs, shape: tuple[int, int],
                 threads: int = 0, provider: str = CPU) -> Engine:
     """An engine for images of `shape` (H, W) with the given targets and weights."""
+    name = resolve_engine(name)
     if name == "training":
         if provider != CPU:
             raise NstError("the training engine runs on the CPU only")
@@ -22,5 +41,4 @@ def make_engine(name: str, model: ExportedModel, inputs: LossInputs, shape: tupl
     if name == "portable":
         from nst_ort.engines.portable import PortableEngine
 
-        return PortableEngine(model, inputs, shape, threads, provider=provider)
-    raise NstError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+    return PortableEngine(model, inputs, shape, threads, provider=provider)
