@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import onnxruntime as ort
@@ -12,8 +13,22 @@ def resolved_threads(threads: int = 0) -> int:
     return threads if threads > 0 else (os.cpu_count() or 1)
 
 
-def session_options(threads: int = 0) -> ort.SessionOptions:
-    """Intra-op threads = `threads` (0: every core), sequential graph execution."""
+@functools.cache
+def _register_shared_cpu_arena() -> None:
+    """One CPU arena for the process that grows by what is asked, not to the next power of two.
+
+    onnxruntime's default arena doubles its chunks: the gradient model's peak at 800x600 then
+    took 2.3-2.4 GiB of RSS; growing by the size requested took 1.3-1.5 GiB at the same speed
+    (within noise, 2 threads). Registration is process-wide in onnxruntime, hence the cache.
+    """
+    memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+    same_as_requested = 1
+    ort.create_and_register_allocator(memory, ort.OrtArenaCfg(0, same_as_requested, -1, -1))
+
+
+def session_options(threads: int = 0, shared_arena: bool = False) -> ort.SessionOptions:
+    """Intra-op threads = `threads` (0: every core), sequential graph execution; with
+    `shared_arena`, the session allocates from the process's tight-growing CPU arena."""
     ort.set_default_logger_severity(3)  # errors only: onnxruntime's info chatter is not for users
     options = ort.SessionOptions()
     options.intra_op_num_threads = resolved_threads(threads)
@@ -21,4 +36,7 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    if shared_arena:
+        _register_shared_cpu_arena()
+        options.add_session_config_entry("session.use_env_allocators", "1")
     return options

@@ -18,7 +18,7 @@ class FeatureExtractor:
     """Runs the exported features model and returns the requested relu activations."""
 
     def __init__(self, features_path: str, threads: int = 0) -> None:
-        self._session = ort.InferenceSession(features_path, session_options(threads),
+        self._session = ort.InferenceSession(features_path, session_options(threads, shared_arena=True),
                                              providers=["CPUExecutionProvider"])
 
     def __call__(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:

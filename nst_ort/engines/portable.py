@@ -48,7 +48,7 @@ class PortableEngine(EngineBase):
                            f"available: {', '.join(available)}")
         path = gradient_model_path(model, inputs.layers)
         providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
-        self._session = ort.InferenceSession(path, session_options(threads), providers=providers)
+        self._session = ort.InferenceSession(path, session_options(threads, shared_arena=True), providers=providers)
         device = _DEVICES.get(provider, "cpu")
         self.shape = shape
         self._binding = self._session.io_binding()
