@@ -81,7 +81,7 @@ def stylize(
     recipe: Annotated[str, Opt(help="gatys (default), keras-book or tf-course; options below override it")] = "gatys",
     similarity: Annotated[Optional[str], Opt(help="Style layer weights preset: content, balanced or style")] = None,
     size: Annotated[Count, Opt(help="Long side of the working image in pixels [default: 512]")] = None,
-    iterations: Annotated[Count, Opt(help="Iterations at the final size [default: 300]")] = None,
+    iterations: Annotated[Count, Opt(help="Iterations at the final size and at each coarse level [default: 150]")] = None,
     content_weight: Annotated[Number, Opt(help="Content weight [default: 1]")] = None,
     style_weight: Annotated[Number, Opt(help="Style weight [default: 10]")] = None,
     tv_weight: Annotated[Number, Opt(help="Total-variation (smoothness) weight [default: 1]")] = None,
@@ -262,13 +262,14 @@ def bench(
 @app.command()
 def info(models_dir: ModelsDir = None) -> None:
     """Versions, engines and exported models."""
-    from nst_ort import ort_training
     from nst_ort.manifest import Manifest
     from nst_ort.versions import versions
 
     for name, version in versions().items():
         typer.echo(f"{name:<26}{version}")
-    typer.echo(f"{'training engine':<26}{'available' if ort_training.available() else 'missing'}")
+    from nst_ort.engines.factory import available_engines
+
+    typer.echo(f"{'engines':<26}{', '.join(available_engines())} (auto: portable)")
     folder = _models_dir(models_dir)
     typer.echo(f"{'models':<26}{folder}")
     for sub in sorted(p for p in folder.glob("*") if (p / "manifest.json").is_file()) if folder.is_dir() else []:

@@ -94,7 +94,17 @@ def export_model(options: ExportOptions) -> ExportResult:
         Manifest(net=weights.net, pool=options.pool, source=weights.source, source_sha256=digest,
                  preprocessing=weights.preprocessing.as_dict(), layers=channels_of(model),
                  files={FEATURES: sha256_file(tmp / FEATURES)}, versions=versions()).write(tmp)
+    _write_default_gradient_model(folder)
     return ExportResult(folder, written=True)
+
+
+def _write_default_gradient_model(folder: Path) -> None:
+    """The size-independent gradient model of the default recipe's layers, ready in the
+    model's cache (other layer choices are built there on first use)."""
+    from nst_ort.engines.portable import gradient_model_path
+    from nst_ort.transfer import DEFAULT_LOSS_LAYERS
+
+    gradient_model_path(open_model(folder), DEFAULT_LOSS_LAYERS)
 
 
 def ensure_exported(models_dir: Path, net: str, pool: str, notify=lambda message: None) -> ExportedModel:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from export.loss_graph import LossLayers
 from nst_ort.colors import COLOR_MODES, match_color_statistics, transfer_luminance
 from nst_ort.engines.factory import make_engine
 from nst_ort.errors import NstError
@@ -22,6 +23,8 @@ from nst_ort.versions import versions
 
 GATYS_CONTENT_LAYERS = (("relu4_2", 1.0),)
 GATYS_STYLE_LAYERS = tuple((name, 1.0) for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
+DEFAULT_LOSS_LAYERS = LossLayers(tuple(name for name, _ in GATYS_CONTENT_LAYERS),
+                                 tuple(name for name, _ in GATYS_STYLE_LAYERS))
 INITS = ("content", "noise", "gray")
 Layers = tuple[tuple[str, float], ...]
 
@@ -31,7 +34,7 @@ class StylizeOptions:
     """Every setting of a run; the defaults are the product's defaults (recipe "gatys")."""
 
     size: int = 512  # long side of the working image, pixels
-    iterations: int = 300  # at the final size
+    iterations: int = 150  # at the final size (and at each coarse level)
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 1.0

@@ -169,8 +169,8 @@ def test_real_vgg16_portable_matches_training(vgg16, shape, monkeypatch):
     training = make_engine("training", vgg16, inputs, shape, threads=2).evaluate(pixels)
     shipped = make_engine("portable", vgg16, inputs, shape, threads=2).evaluate(pixels)
 
-    def extended(threads):
-        options = session_options(threads)
+    def extended(threads, **kwargs):
+        options = session_options(threads, **kwargs)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         return options
 

@@ -15,6 +15,7 @@ from nst_ort.model_store import open_model
 from nst_ort.optimize import OptimizerSettings, optimize
 from nst_ort.recipes import RECIPES, SIMILARITY, as_vgg16, recipe_options
 from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
+from tests.conftest import requires_training
 from tests.tiny import reference_features, reference_gram, tiny_weights
 
 H, W = 24, 32
@@ -147,3 +148,14 @@ def test_recipe_overrides_and_presets():
 def test_explicit_vgg19_without_export_is_an_error(tiny_models_dir, images):
     with pytest.raises(NstError, match="nst export --net vgg19"):
         _run(tiny_models_dir, images[0], images[1], net="vgg19")
+
+
+@requires_training
+def test_engines_give_the_same_image(tiny_models_dir, images):
+    """Same seed and settings, the two engines: mean difference <= 0.5/255, max <= 8/255 (measured 0.00, 1)."""
+    portable = _run(tiny_models_dir, images[0], images[1], engine="portable", iterations=10)
+    training = _run(tiny_models_dir, images[0], images[1], engine="training", iterations=10)
+    difference = np.abs(np.asarray(portable.image, np.float64) - np.asarray(training.image, np.float64))
+    print(f"mean |portable - training| = {difference.mean():.3f}/255, max {difference.max():.0f}/255")
+    assert difference.mean() <= 0.5 and difference.max() <= 8, (difference.mean(), difference.max())
+    assert portable.report["final_loss"] == pytest.approx(training.report["final_loss"], rel=1e-2)

@@ -38,7 +38,6 @@ def make_engine(name: str, model: ExportedModel, inputs: LossInputs, shape: tupl
         from nst_ort.engines.training import TrainingEngine
 
         return TrainingEngine(model, inputs, shape, threads)
-    if name == "portable":
-        from nst_ort.engines.portable import PortableEngine
+    from nst_ort.engines.portable import PortableEngine
 
     return PortableEngine(model, inputs, shape, threads, provider=provider)

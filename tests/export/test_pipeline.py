@@ -143,3 +143,13 @@ def test_bad_options(tmp_path, options, message):
     with pytest.raises(NstError, match=message):
         export_model(ExportOptions(models_dir=tmp_path, **options))
     assert _listing(tmp_path) == []
+
+
+def test_export_writes_the_default_gradient_model(real_models_dir):
+    from nst_ort.engines.portable import gradient_model_path
+    from nst_ort.transfer import DEFAULT_LOSS_LAYERS
+
+    model = open_model(real_models_dir / "vgg16")
+    cached = [p for p in (model.folder / "cache").iterdir() if p.name.startswith("grad-")]
+    assert any((p / "gradient.onnx").is_file() for p in cached)
+    assert gradient_model_path(model, DEFAULT_LOSS_LAYERS) in {str(p / "gradient.onnx") for p in cached}

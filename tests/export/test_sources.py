@@ -48,6 +48,11 @@ def _assert_weights(weight_set, weights: Weights) -> None:
         np.testing.assert_array_equal(got_bias, bias)
 
 
+def _assert_provenance(weight_set, kind: str, path: Path) -> None:
+    assert weight_set.source == f"{kind}:{path.resolve()}"
+    assert weight_set.sha256 == _sha256(path)
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -116,8 +121,7 @@ def test_keras_h5_published_layout(h5_vgg16: Path, vgg16: Weights) -> None:
     weight_set = read_keras_h5(h5_vgg16, "vgg16")
     _assert_weights(weight_set, vgg16)
     assert weight_set.preprocessing == CAFFE
-    assert weight_set.source == f"keras-h5:{h5_vgg16.resolve()}"
-    assert weight_set.sha256 == _sha256(h5_vgg16)
+    _assert_provenance(weight_set, "keras-h5", h5_vgg16)
 
 
 def test_keras_h5_nested_layout_vgg19(h5_vgg19: Path, vgg19: Weights) -> None:
@@ -262,8 +266,7 @@ def test_pth_state_dict(pth_vgg16: Path, vgg16: Weights) -> None:
     weight_set = read_torchvision_pth(pth_vgg16, "vgg16")
     _assert_weights(weight_set, vgg16)
     assert weight_set.preprocessing == TORCHVISION
-    assert weight_set.source == f"torchvision-pth:{pth_vgg16.resolve()}"
-    assert weight_set.sha256 == _sha256(pth_vgg16)
+    _assert_provenance(weight_set, "torchvision-pth", pth_vgg16)
 
 
 def test_pth_vgg19_with_half_strided_and_offset_storages(tmp_path: Path) -> None:
@@ -423,8 +426,7 @@ def test_onnx_model_zoo_layout(onnx_vgg16: Path, vgg16: Weights) -> None:
     weight_set = read_onnx_vgg(onnx_vgg16, "vgg16")
     _assert_weights(weight_set, vgg16)
     assert weight_set.preprocessing == TORCHVISION
-    assert weight_set.source == f"onnx:{onnx_vgg16.resolve()}"
-    assert weight_set.sha256 == _sha256(onnx_vgg16)
+    _assert_provenance(weight_set, "onnx", onnx_vgg16)
 
 
 def test_onnx_keras_layout_vgg19_is_caffe(tmp_path: Path, vgg19: Weights) -> None:
@@ -507,8 +509,7 @@ def test_read_weight_file_dispatches_on_content(request: pytest.FixtureRequest, 
     shutil.copyfile(request.getfixturevalue(fixture), misnamed)
     weight_set = read_weight_file(misnamed, "vgg16")
     _assert_weights(weight_set, vgg16)
-    assert weight_set.source == f"{kind}:{misnamed.resolve()}"
-    assert weight_set.sha256 == _sha256(misnamed)
+    _assert_provenance(weight_set, kind, misnamed)
 
 
 @pytest.mark.parametrize("fixture", ["h5_vgg16", "pth_vgg16", "onnx_vgg16"])
@@ -702,8 +703,7 @@ def test_legacy_pth_state_dict(legacy_vgg16: Path, vgg16: Weights) -> None:
         weight_set = read(legacy_vgg16, "vgg16")
         _assert_weights(weight_set, vgg16)
         assert weight_set.preprocessing == TORCHVISION
-        assert weight_set.source == f"torchvision-pth:{legacy_vgg16.resolve()}"
-        assert weight_set.sha256 == _sha256(legacy_vgg16)
+        _assert_provenance(weight_set, "torchvision-pth", legacy_vgg16)
 
 
 def test_legacy_pth_python2_style_with_storage_views_vgg19(tmp_path: Path, vgg19: Weights) -> None:
