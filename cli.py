@@ -115,7 +115,8 @@ def stylize(
     models_dir: ModelsDir = None,
 ) -> None:
     """Stylise CONTENT with the style of STYLES (L-BFGS-B over the pixels)."""
-    from nst_ort.api import load_inputs, stylize as api_stylize
+    from nst_ort.api import load_inputs
+    from nst_ort.api import stylize as api_stylize
     from nst_ort.images import fit_long_side
     from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter, TerminalReporter
     from nst_ort.recipes import recipe_options
@@ -183,7 +184,8 @@ def sheet(
     models_dir: ModelsDir = None,
 ) -> None:
     """One content in several styles (and style weights) as a labelled contact sheet."""
-    from nst_ort.api import load_inputs, stylize as api_stylize
+    from nst_ort.api import load_inputs
+    from nst_ort.api import stylize as api_stylize
     from nst_ort.recipes import recipe_options
     from nst_ort.sheet import contact_sheet
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
 
 from export.features import IMAGE, IMAGE_SHAPE, channels_of
 from export.graph import GraphBuilder

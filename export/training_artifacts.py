@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
-
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import onnx
 

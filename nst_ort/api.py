@@ -15,7 +15,6 @@ from nst_ort.transfer import StylizeOptions, StylizeResult
 from nst_ort.transfer import stylize as run_transfer
 
 
-
 def open_model_for(options: StylizeOptions, models_dir: Path | None = None,
                    notify: Callable[[str], None] = lambda message: None,
                    vgg16_fallback: bool = False) -> tuple[ExportedModel, StylizeOptions]:

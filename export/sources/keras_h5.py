@@ -10,7 +10,7 @@ import numpy as np
 
 from export.checksums import sha256_file
 from export.networks import NETS, conv_layers
-from export.weights import CAFFE, WeightSet, WeightsError
+from export.weights import CAFFE, WeightsError, WeightSet
 
 _LAYER_NAME = re.compile(r"block\d+_conv\d+")
 # last path component, ":0" dropped: "kernel" or "block1_conv1_W_1" / "bias" or "block1_conv1_b_1"

@@ -13,7 +13,7 @@ from onnx import numpy_helper
 
 from export.checksums import sha256_file
 from export.networks import NETS, conv_layers
-from export.weights import CAFFE, TORCHVISION, Preprocessing, WeightSet, WeightsError
+from export.weights import CAFFE, TORCHVISION, Preprocessing, WeightsError, WeightSet
 
 _KERAS_NAME = re.compile(r"block\d+_conv\d+")
 

@@ -7,8 +7,14 @@ from typing import Protocol
 
 import numpy as np
 
-from export.loss_graph import (TV_WEIGHT, LossLayers, content_target_name, content_weight_name,
-                               style_target_name, style_weight_name)
+from export.loss_graph import (
+    TV_WEIGHT,
+    LossLayers,
+    content_target_name,
+    content_weight_name,
+    style_target_name,
+    style_weight_name,
+)
 
 
 @dataclass(frozen=True)
