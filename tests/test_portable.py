@@ -142,23 +142,15 @@ def vgg16(tmp_path_factory):
 @requires_training
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", [(256, 256), (400, 533)])
-def test_real_vgg16_portable_matches_training(vgg16, shape, monkeypatch):
-    """Same gradient as the training engine on the real network at an even and an odd size.
+def test_real_vgg16_portable_matches_training(vgg16, shape):
+    """Same loss and gradient as the training engine on the real network, even and odd sizes.
 
-    Compared with the same forward conv kernels in both engines (graph optimisation level
-    EXTENDED, as inside the training session): the gradients then agree to ~1e-7. With
-    the shipped level ALL, onnxruntime's blocked NCHWc convs change the forward in the last
-    bits, which flips a few relu / max-pool switches: at float32 resolution the gradient of
-    VGG is discontinuous (jittering the pixels by 1e-6 moves either engine's own gradient by
-    ~1e-3 relative L2), so there the bound is that conditioning, not 1e-4.
+    Both engines run the same forward conv kernels (optimisation level EXTENDED; with ALL,
+    last-bit differences flip a few relu / max-pool switches and the gradients drift to ~3e-4).
     """
     if not IMAGES.is_dir():
         pytest.skip(f"{IMAGES} is absent")
-    import onnxruntime as ort
-
-    import nst_ort.engines.portable as portable_module
     from nst_ort.images import load_image, to_array
-    from nst_ort.session import session_options
 
     height, width = shape
     content = to_array(load_image(IMAGES / "content" / "tubingen.jpg"), (width, height))
@@ -166,17 +158,9 @@ def test_real_vgg16_portable_matches_training(vgg16, shape, monkeypatch):
     inputs = loss_inputs(FeatureExtractor(str(vgg16.features_path), threads=2), content, [style], [1.0], GATYS)
     pixels = np.clip(content + np.random.default_rng(0).uniform(-0.1, 0.1, content.shape), 0, 1).astype(np.float32)
     training = make_engine("training", vgg16, inputs, shape, threads=2).evaluate(pixels)
-    shipped = make_engine("portable", vgg16, inputs, shape, threads=2).evaluate(pixels)
-
-    def extended(threads, **kwargs):
-        options = session_options(threads, **kwargs)
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-        return options
-
-    monkeypatch.setattr(portable_module, "session_options", extended)
-    same_forward = make_engine("portable", vgg16, inputs, shape, threads=2).evaluate(pixels)
-    assert relative_l2(same_forward.grad, training.grad) <= 1e-4
-    assert relative_l2(shipped.grad, training.grad) <= 1e-2
-    for result in (shipped, same_forward):
-        for name in LOSS_OUTPUTS:
-            assert result.terms[name] == pytest.approx(training.terms[name], rel=1e-4), name
+    portable = make_engine("portable", vgg16, inputs, shape, threads=2).evaluate(pixels)
+    error = relative_l2(portable.grad, training.grad)
+    print(f"{shape}: gradient relative L2 {error:.2e}")
+    assert error <= 1e-4
+    for name in LOSS_OUTPUTS:
+        assert portable.terms[name] == pytest.approx(training.terms[name], rel=1e-4), name
