@@ -12,8 +12,8 @@ from nst_ort.engines.factory import make_engine
 from nst_ort.memory import peak_rss_bytes
 from nst_ort.model_store import ExportedModel
 from nst_ort.session import resolved_threads
-from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
-from nst_ort.transfer import GATYS_CONTENT_LAYERS, GATYS_STYLE_LAYERS
+from nst_ort.targets import FeatureExtractor, loss_inputs
+from nst_ort.transfer import StylizeOptions
 from nst_ort.versions import versions
 
 
@@ -40,7 +40,7 @@ def benchmark(model: ExportedModel, width: int, height: int, engine: str = "auto
     """Median time of `evaluations` loss+gradient calls after `warmup` calls (random images)."""
     rng = np.random.default_rng(seed)
     content, style, start = (rng.uniform(0, 1, (3, height, width)).astype(np.float32) for _ in range(3))
-    weights = LossWeights(1.0, 10.0, 1.0, dict(GATYS_CONTENT_LAYERS), dict(GATYS_STYLE_LAYERS))
+    weights = StylizeOptions().loss_weights()  # the default recipe's layers and weights
     began = time.perf_counter()
     inputs = loss_inputs(FeatureExtractor(str(model.features_path), threads), content, [style], [1.0], weights)
     runner = make_engine(engine, model, inputs, (height, width), threads, provider)

@@ -63,6 +63,10 @@ class StylizeOptions:
     def levels(self) -> int:
         return self.scales if self.scales > 0 else auto_levels(self.size)
 
+    def loss_weights(self) -> LossWeights:
+        return LossWeights(self.content_weight, self.style_weight, self.tv_weight, dict(self.content_layers),
+                           dict(self.style_layers), self.convention)
+
     def optimizer_settings(self, iterations: int) -> OptimizerSettings:
         return OptimizerSettings(iterations=iterations, method=self.optimizer, learning_rate=self.learning_rate,
                                  decay=self.lr_decay, decay_steps=self.lr_decay_steps)
@@ -186,8 +190,7 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         raise NstError("at least one style image is needed")
     started = time.perf_counter()
     blend = _blend(options, len(styles))
-    weights = LossWeights(options.content_weight, options.style_weight, options.tv_weight,
-                          dict(options.content_layers), dict(options.style_layers), options.convention)
+    weights = options.loss_weights()
     extractor = FeatureExtractor(str(model.features_path), options.threads)
     levels, sizes = _feasible_levels(content.size, options)
     areas = [width * height for width, height in sizes]
