@@ -81,7 +81,7 @@ def stylize(
     recipe: Annotated[str, Opt(help="gatys (default), keras-book or tf-course; options below override it")] = "gatys",
     similarity: Annotated[Optional[str], Opt(help="Style layer weights preset: content, balanced or style")] = None,
     size: Annotated[Count, Opt(help="Long side of the working image in pixels [default: 512]")] = None,
-    iterations: Annotated[Count, Opt(help="Iterations at the final size and at each coarse level [default: 150]")] = None,
+    iterations: Annotated[Count, Opt(help="Iterations at the final size and at each coarse level [default: 100]")] = None,
     content_weight: Annotated[Number, Opt(help="Content weight [default: 1]")] = None,
     style_weight: Annotated[Number, Opt(help="Style weight [default: 10]")] = None,
     tv_weight: Annotated[Number, Opt(help="Total-variation (smoothness) weight [default: 1]")] = None,
@@ -90,6 +90,8 @@ def stylize(
         help="Style layers NAME[:WEIGHT],... [default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]")] = None,
     style_blend: Annotated[Optional[str], Opt(help="Shares of several style images, e.g. 0.7,0.3 [default: equal]")] = None,
     style_scale: Annotated[Number, Opt(help="Style image size relative to the working size [default: 1]")] = None,
+    mask: Annotated[Optional[list[Path]], Opt(
+        help="Where each style goes: a grayscale image per style, white = here (--mask a.png --mask b.png)")] = None,
     preserve_colors: Annotated[Optional[str], Opt(help="Keep the content's colours: luminance or histogram")] = None,
     init: Annotated[Optional[str], Opt(help="Start from content, noise, gray or an image file [default: content]")] = None,
     init_noise: Annotated[Number, Opt(help="Add uniform noise of this amplitude to the start [default: 0]")] = None,
@@ -118,7 +120,12 @@ def stylize(
     from nst_ort.api import load_inputs
     from nst_ort.api import stylize as api_stylize
     from nst_ort.images import fit_long_side
-    from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter, TerminalReporter
+    from nst_ort.progress import (
+        GifRecorder,
+        Reporters,
+        SnapshotWriter,
+        TerminalReporter,
+    )
     from nst_ort.recipes import recipe_options
 
     overrides = dict(
@@ -132,7 +139,10 @@ def stylize(
         keep_size=keep_size or None)
     options = recipe_options(recipe, similarity, **overrides)
     options.validate()
-    inputs = [content, *styles] + ([Path(options.init)] if Path(options.init).is_file() else [])
+    masks = list(mask or [])
+    if masks and len(masks) != len(styles):
+        raise NstError(f"give one --mask per style: {len(styles)} style(s), {len(masks)} mask(s)")
+    inputs = [content, *styles, *masks] + ([Path(options.init)] if Path(options.init).is_file() else [])
     for path in (output, gif):
         if path is not None:
             _check_output(path, inputs)
@@ -154,7 +164,7 @@ def stylize(
         say(f"stylizing {content.name} with {', '.join(s.name for s in styles)}: recipe {recipe}, "
             f"{options.iterations} iterations at {options.size} px, {options.optimizer}, engine {options.engine}")
     result = api_stylize(content_image, style_images, recipe=recipe, similarity=similarity, models_dir=_models_dir(models_dir),
-                         on_progress=reporters, notify=say, **overrides)
+                         on_progress=reporters, notify=say, mask=masks, **overrides)
     save_image(result.image, output)
     if recorder is not None:
         recorder.write(gif, result.outcome.image)
@@ -286,7 +296,7 @@ def info(models_dir: ModelsDir = None) -> None:
 def demo(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output image")] = Path("demo/out.png"),
     size: Annotated[int, typer.Option(help="Long side in pixels")] = 384,
-    iterations: Annotated[int, typer.Option(help="L-BFGS iterations")] = 150,
+    iterations: Annotated[int, typer.Option(help="L-BFGS iterations per level")] = 100,
     models_dir: ModelsDir = None,
 ) -> None:
     """Stylise the bundled demo photo with a generated swirl painting."""

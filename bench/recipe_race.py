@@ -21,6 +21,7 @@ sys.path.insert(0, str(BENCH.parent))
 
 from bench.plot import line_plot  # noqa: E402
 from nst_ort.api import load_inputs, open_model_for  # noqa: E402
+from nst_ort.progress import TerminalReporter  # noqa: E402
 from nst_ort.recipes import recipe_options  # noqa: E402
 from nst_ort.transfer import stylize  # noqa: E402
 
@@ -28,7 +29,8 @@ IMAGES = BENCH.parent.parent / "shared" / "images"
 
 
 def run(options, content, style, model):
-    result = stylize(content, [style], model, options)
+    print(f"{options.optimizer}: {options.iterations} iterations", file=sys.stderr)
+    result = stylize(content, [style], model, options, TerminalReporter(every=max(1, options.iterations // 40)))
     curve = [(p.evaluations, p.elapsed, p.loss) for p in result.outcome.history]
     return result, curve
 

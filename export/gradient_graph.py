@@ -8,6 +8,8 @@ InferenceSession. The image keeps a dynamic height and width: one model serves e
 Backward rules (F: C x N features of one layer, N = h*w):
   content  w * mean((F - P)^2)            dF = 2w (F - P) / (C N)
   style    w * sum((G - A)^2) / C^2       dF = 4w / (C^2 N) * (G - A) F      (G = F F^T / N)
+  masked   sum_k w_k sum((G_k - A_k)^2) / C^2, G_k = (F M_k)(F M_k)^T / S_k, S_k = sum(M_k^2)
+                                          dF = sum_k M_k * 4 w_k / (C^2 S_k) * (G_k - A_k) (F M_k)
   relu     Y = max(X, 0)                  dX = dY * (Y > 0)      (= dY * Sign(Y) as Y >= 0)
   conv     stride 1, kernel k, pads p     dX = ConvTranspose(dY, K, pads p)
                                              = Conv(dY, K with in/out swapped and rotated 180 degrees, pads k-1-p)
@@ -34,7 +36,15 @@ from onnx import helper
 
 from export.features import IMAGE
 from export.graph import GraphBuilder
-from export.loss_graph import INT64_MAX, LOSS_OUTPUTS, LossBuilder, LossGraph, LossLayers, add_loss
+from export.loss_graph import (
+    INT64_MAX,
+    LOSS_OUTPUTS,
+    LossBuilder,
+    LossGraph,
+    LossLayers,
+    StyleTerm,
+    add_loss,
+)
 
 GRAD = "grad"
 GRADIENT_FORMAT = 1  # bump when the graph written here changes: cached models are keyed by it
@@ -78,12 +88,21 @@ class GradientBuilder(LossBuilder):
         """2w (F - P) / (C N)."""
         return self.scale(error, 2.0, weight, self.reciprocal(self.size(features)))
 
-    def style_grad(self, features: str, flat: str, error: str, weight: str, channels: int) -> str:
-        """4w / (C^2 N) (G - A) F, as C x C times C x N, reshaped back to F's shape."""
-        # C^2 N = C * Size(F)
-        coefficient = self.scale(weight, 4.0 / channels, self.reciprocal(self.size(features)))
-        product = self.matmul(self.mul(error, coefficient), flat)
-        return self.op("Reshape", [product, self.shape(features)])
+    def style_grad(self, features: str, term: StyleTerm, channels: int) -> str:
+        """4w / (C^2 N) (G - A) F, as C x C times C x N, reshaped back to F's shape.
+        Masked: per region the same with S_k for N and F M_k for F, then times M_k, summed."""
+        if term.mask is None:
+            # C^2 N = C * Size(F)
+            coefficient = self.scale(term.weight, 4.0 / channels, self.reciprocal(self.size(features)))
+            product = self.matmul(self.mul(term.error, coefficient), term.flat)
+            return self.op("Reshape", [product, self.shape(features)])
+        regions = self.reshape(term.weight, [-1, 1, 1])
+        coefficient = self.div(self.scale(regions, 4.0 / channels**2), term.norm)
+        product = self.matmul(self.mul(term.error, coefficient), term.flat)  # K x C x N
+        channels_height_width = self.op("Slice", [self.shape(features), self.int64s([1]), self.int64s([4])])
+        shape = self.op("Concat", [self.int64s([-1]), channels_height_width], axis=0)  # K x C x h x w
+        masked = self.mul(self.op("Reshape", [product, shape]), term.mask)
+        return self.reduce_sum(masked, axes=[0], keepdims=True)
 
     def tv_grad(self, image: str, weight: str) -> str:
         """2w/(3HW) * sum over axes of (step shifted down one) - step, steps zero outside."""
@@ -135,8 +154,7 @@ class GradientBuilder(LossBuilder):
         for layer, term in graph.content.items():
             grads.setdefault(layer, []).append(self.content_grad(layer, term.error, term.weight))
         for layer, term in graph.style.items():
-            grads.setdefault(layer, []).append(
-                self.style_grad(layer, term.flat, term.error, term.weight, graph.channels[layer]))
+            grads.setdefault(layer, []).append(self.style_grad(layer, term, graph.channels[layer]))
         forward = self.with_pool_indices(graph.forward)
         for node in reversed(forward):
             if node.output[0] not in grads:

@@ -75,9 +75,11 @@ class GraphBuilder:
     def square(self, x: str) -> str:
         return self.op("Mul", [x, x])
 
-    def reduce_sum(self, x: str) -> str:
-        """Sum of every element, as a scalar."""
-        return self.op("ReduceSum", [x], keepdims=0)
+    def reduce_sum(self, x: str, axes: Sequence[int] | None = None, keepdims: bool = False) -> str:
+        """Sum over `axes` (every element, as a scalar, when None)."""
+        if axes is None:
+            return self.op("ReduceSum", [x], keepdims=int(keepdims))
+        return self.op("ReduceSum", [x, self.const(np.array(axes, dtype=np.int64), "axes")], keepdims=int(keepdims))
 
     def reduce_mean(self, x: str) -> str:
         """Mean of every element, as a scalar."""

@@ -5,6 +5,11 @@ Per layer, with features F (C x N, N = h*w):
   style:    w_s * sum((G - A)^2) / C^2,   G = F F^T / N
   tv:       w_tv * (sum(dx^2) + sum(dy^2)) / (3*H*W)   on the [0, 1] image
 Targets (P, A) and weights are graph inputs, so one model serves any image pair.
+
+With spatial masks (K regions, each with its own style) a style layer has, per region k,
+a mask M_k at the layer's resolution, a target A_k and a weight w_k:
+  style:    sum_k w_k * sum((G_k - A_k)^2) / C^2,   G_k = (F M_k)(F M_k)^T / sum(M_k^2)
+A mask of ones gives G = F F^T / N, the unmasked Gram.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class LossLayers:
 
     content: tuple[str, ...]
     style: tuple[str, ...]
+    regions: int = 0  # masked style regions; 0: no masks (one Gram per style layer)
 
     @property
     def all(self) -> tuple[str, ...]:
@@ -40,6 +46,10 @@ def content_target_name(layer: str) -> str:
 
 def style_target_name(layer: str) -> str:
     return f"style_target.{layer}"
+
+
+def style_mask_name(layer: str) -> str:
+    return f"style_mask.{layer}"
 
 
 def content_weight_name(layer: str) -> str:
@@ -71,9 +81,11 @@ class ContentTerm:
 
 @dataclass(frozen=True)
 class StyleTerm:
-    flat: str  # F as C x N
-    error: str  # G - A
-    weight: str
+    flat: str  # F as C x N (masked: F M_k as K x C x N)
+    error: str  # G - A (masked: K x C x C)
+    weight: str  # a scalar (masked: K weights)
+    mask: str | None = None  # K x 1 x h x w
+    norm: str | None = None  # sum(M_k^2) as K x 1 x 1
 
 
 @dataclass(frozen=True)
@@ -96,13 +108,23 @@ class LossBuilder(GraphBuilder):
         count = self.div(self.cast_float(self.op("Size", [features])), self.const(float(channels)))
         return self.div(self.matmul(flat, self.transpose(flat, [1, 0])), count)
 
+    def masked_gram(self, features: str, mask: str, channels: int, regions: int) -> tuple[str, str, str]:
+        """(F M_k as K x C x N, G_k as K x C x C, sum(M_k^2) as K x 1 x 1)."""
+        flat = self.reshape(self.mul(features, mask), [regions, channels, -1])
+        norm = self.reshape(self.reduce_sum(self.square(mask), axes=[1, 2, 3]), [regions, 1, 1])
+        return flat, self.div(self.matmul(flat, self.transpose(flat, [0, 2, 1])), norm), norm
+
     def content_term(self, error: str, weight: str) -> str:
         """w * mean((F - P)^2), from error = F - P."""
         return self.mul(weight, self.reduce_mean(self.square(error)))
 
-    def style_term(self, error: str, channels: int, weight: str) -> str:
-        """w * sum((G - A)^2) / C^2, from error = G - A."""
-        return self.mul(weight, self.div(self.reduce_sum(self.square(error)), self.const(float(channels * channels))))
+    def style_term(self, term: StyleTerm, channels: int) -> str:
+        """w * sum((G - A)^2) / C^2, from error = G - A; masked, the sum over regions of w_k * ..."""
+        area = self.const(float(channels * channels))
+        if term.mask is None:
+            return self.mul(term.weight, self.div(self.reduce_sum(self.square(term.error)), area))
+        per_region = self.reduce_sum(self.square(term.error), axes=[1, 2])
+        return self.div(self.reduce_sum(self.mul(term.weight, per_region)), area)
 
     def total_variation(self, image: str, weight: str) -> str:
         pixels = self.cast_float(self.op("Size", [image]))
@@ -119,6 +141,18 @@ class LossBuilder(GraphBuilder):
         for term in terms[1:]:
             result = self.add(result, term)
         return result
+
+
+def _style_term(b: LossBuilder, layer: str, channels: int, regions: int) -> StyleTerm:
+    """The inputs and Gram error of one style layer, unmasked or with `regions` masks."""
+    if not regions:
+        target = b.input(style_target_name(layer), [channels, channels])
+        flat = b.flatten(layer, channels)
+        return StyleTerm(flat, b.sub(b.gram(flat, layer, channels), target), b.input(style_weight_name(layer), []))
+    target = b.input(style_target_name(layer), [regions, channels, channels])
+    mask = b.input(style_mask_name(layer), [regions, 1, None, None])
+    flat, gram, norm = b.masked_gram(layer, mask, channels, regions)
+    return StyleTerm(flat, b.sub(gram, target), b.input(style_weight_name(layer), [regions]), mask, norm)
 
 
 def add_loss(b: LossBuilder, features: onnx.ModelProto, layers: LossLayers,
@@ -139,15 +173,10 @@ def add_loss(b: LossBuilder, features: onnx.ModelProto, layers: LossLayers,
     for layer in layers.content:
         target = b.input(content_target_name(layer), [1, channels[layer], None, None])
         content[layer] = ContentTerm(b.sub(layer, target), b.input(content_weight_name(layer), []))
-    style = {}
-    for layer in layers.style:
-        target = b.input(style_target_name(layer), [channels[layer]] * 2)
-        flat = b.flatten(layer, channels[layer])
-        style[layer] = StyleTerm(flat, b.sub(b.gram(flat, layer, channels[layer]), target),
-                                 b.input(style_weight_name(layer), []))
+    style = {layer: _style_term(b, layer, channels[layer], layers.regions) for layer in layers.style}
     tv_weight = b.input(TV_WEIGHT, [])
     content_total = b.total([b.content_term(t.error, t.weight) for t in content.values()])
-    style_total = b.total([b.style_term(t.error, channels[layer], t.weight) for layer, t in style.items()])
+    style_total = b.total([b.style_term(t, channels[layer]) for layer, t in style.items()])
     tv = b.total_variation(IMAGE, tv_weight)
     loss = b.total([content_total, style_total, tv])
     return LossGraph(channels, tuple(nodes), content, style, tv_weight,

@@ -47,15 +47,17 @@ def load_inputs(content: str | Path | Image.Image, styles: Sequence[str | Path |
 def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image | Sequence[str | Path | Image.Image],
             *, recipe: str = "gatys", similarity: str | None = None, models_dir: Path | None = None,
             on_progress: ProgressCallback | None = None, notify: Callable[[str], None] = lambda message: None,
-            **options) -> StylizeResult:
+            mask: Sequence[str | Path | Image.Image] = (), **options) -> StylizeResult:
     """Stylise `content` (a path or PIL image) with one or more styles; returns the image and a report.
 
     Keyword options are the fields of StylizeOptions (size, iterations, style_weight, ...),
-    applied on top of the recipe. Example: `nst_ort.stylize("photo.jpg", "starry.jpg", size=400).image`.
+    applied on top of the recipe. `mask`: one grayscale image per style, white where that
+    style goes. Example: `nst_ort.stylize("photo.jpg", "starry.jpg", size=400).image`.
     """
     settings = recipe_options(recipe, similarity, **options)
     settings.validate()
     styles = [style] if isinstance(style, (str, Path, Image.Image)) else list(style)
     content_image, style_images = load_inputs(content, styles, settings, options.get("size") is not None)
+    masks = [_image(item, None if options.get("size") is not None else PIXEL_LIMIT, None) for item in mask]
     model, settings = open_model_for(settings, models_dir, notify, vgg16_fallback=options.get("net") is None)
-    return run_transfer(content_image, style_images, model, settings, on_progress)
+    return run_transfer(content_image, style_images, model, settings, on_progress, masks)

@@ -11,6 +11,7 @@ import onnxruntime as ort
 from export.features import IMAGE
 from nst_ort.engines.base import LossInputs
 from nst_ort.errors import NstError
+from nst_ort.masks import downsample_to
 from nst_ort.session import session_options
 
 
@@ -88,25 +89,41 @@ def layer_scales(convention: str, kind: str, target: np.ndarray, channels: int, 
 
 
 def loss_inputs(extract: FeatureExtractor, content: np.ndarray, styles: Sequence[np.ndarray],
-                blend: Sequence[float], weights: LossWeights) -> LossInputs:
-    """Targets from the content image and a blend of style images' Grams, with graph weights."""
+                blend: Sequence[float], weights: LossWeights, masks: Sequence[np.ndarray] = ()) -> LossInputs:
+    """Targets and graph weights from the content image and the style images.
+
+    Without masks the style target is the blend of the styles' Grams (shares `blend`). With
+    masks ((H, W) arrays at the content's size, one per style) each style keeps its own Gram
+    for its region and `blend` weighs the regions.
+    """
     layers = list(dict.fromkeys([*weights.content_layers, *weights.style_layers]))
     content_features = extract(content, layers)  # style layers too: their sizes at this image size
     style_features = [extract(style, list(weights.style_layers)) for style in styles]
-    style_targets = {layer: sum(share * gram(features[layer]) for features, share in zip(style_features, blend))
-                     for layer in weights.style_layers}
     pixels = content.shape[1] * content.shape[2]
 
     def scale(kind: str, layer: str, target: np.ndarray) -> float:
         _, channels, height, width = content_features[layer].shape
         return layer_scales(weights.convention, kind, target, channels, height * width, pixels)
 
+    def style_target(layer: str) -> np.ndarray:
+        grams = [gram(features[layer]) for features in style_features]
+        return np.stack(grams) if masks else sum(share * g for share, g in zip(blend, grams))
+
+    def style_weight(layer: str, target: np.ndarray) -> float | np.ndarray:
+        base = weights.style * weights.style_layers[layer]
+        if not masks:
+            return base * scale("style", layer, target)
+        return np.array([base * share * scale("style", layer, region) for share, region in zip(blend, target)])
+
+    style_targets = {layer: style_target(layer) for layer in weights.style_layers}
+    style_masks = {layer: np.stack([downsample_to(mask, content_features[layer].shape[2:])[None] for mask in masks])
+                   for layer in weights.style_layers} if masks else {}
     return LossInputs(
         content_targets={layer: content_features[layer] for layer in weights.content_layers},
         style_targets=style_targets,
         content_weights={layer: weights.content * w * scale("content", layer, content_features[layer])
                          for layer, w in weights.content_layers.items()},
-        style_weights={layer: weights.style * w * scale("style", layer, style_targets[layer])
-                       for layer, w in weights.style_layers.items()},
+        style_weights={layer: style_weight(layer, target) for layer, target in style_targets.items()},
         tv_weight=weights.tv * layer_scales(weights.convention, "tv", content, 3, pixels, pixels),
+        style_masks=style_masks,
     )

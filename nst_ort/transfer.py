@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from nst_ort.colors import COLOR_MODES, match_color_statistics, transfer_luminan
 from nst_ort.engines.factory import make_engine
 from nst_ort.errors import NstError
 from nst_ort.images import fit_long_side, load_image, resize_pixels, to_array, to_image
+from nst_ort.masks import check_masks, mask_array
 from nst_ort.memory import peak_rss_bytes
 from nst_ort.model_store import ExportedModel
 from nst_ort.optimize import OptimizerSettings, Outcome, Progress, ProgressCallback, optimize
@@ -34,7 +36,7 @@ class StylizeOptions:
     """Every setting of a run; the defaults are the product's defaults (recipe "gatys")."""
 
     size: int = 512  # long side of the working image, pixels
-    iterations: int = 150  # at the final size (and at each coarse level)
+    iterations: int = 100  # at the final size (and at each coarse level)
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 1.0
@@ -126,11 +128,12 @@ def initial_pixels(options: StylizeOptions, content: np.ndarray) -> np.ndarray:
     return np.clip(start, 0.0, 1.0)
 
 
-def _blend(options: StylizeOptions, count: int) -> tuple[float, ...]:
+def _blend(options: StylizeOptions, count: int, masked: bool) -> tuple[float, ...]:
+    """Each style's share of the Gram target (summing to 1); with masks, each region's weight (default 1)."""
     shares = options.style_blend or (1.0,) * count
     if len(shares) != count or any(s < 0 for s in shares) or sum(shares) <= 0:
         raise NstError(f"--style-blend needs {count} non-negative numbers with a positive sum, got {shares}")
-    total = sum(shares)
+    total = 1.0 if masked else sum(shares)
     return tuple(s / total for s in shares)
 
 
@@ -182,14 +185,21 @@ def _style_arrays(styles: list[Image.Image], long_side: int, options: StylizeOpt
 
 
 def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedModel,
-            options: StylizeOptions = StylizeOptions(), on_progress: ProgressCallback | None = None) -> StylizeResult:
-    """Optimise the pixels of `content` toward the style of `styles`, coarse to fine."""
+            options: StylizeOptions = StylizeOptions(), on_progress: ProgressCallback | None = None,
+            masks: Sequence[Image.Image] = ()) -> StylizeResult:
+    """Optimise the pixels of `content` toward the style of `styles`, coarse to fine.
+
+    With `masks` (one grayscale image per style, see nst_ort/masks.py) each style applies
+    only to its own region of the content.
+    """
     options.validate()
     _check_layers(options, model)
     if not styles:
         raise NstError("at least one style image is needed")
+    if masks:
+        check_masks(list(masks), len(styles))
     started = time.perf_counter()
-    blend = _blend(options, len(styles))
+    blend = _blend(options, len(styles), masked=bool(masks))
     weights = options.loss_weights()
     extractor = FeatureExtractor(str(model.features_path), options.threads)
     levels, sizes = _feasible_levels(content.size, options)
@@ -200,7 +210,8 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
     for index, (level, (width, height)) in enumerate(zip(levels, sizes)):
         content_pixels = to_array(content, (width, height))
         style_pixels = _style_arrays(styles, level.long_side, options, content_pixels)
-        inputs = loss_inputs(extractor, content_pixels, style_pixels, blend, weights)
+        region_masks = [mask_array(mask, (width, height)) for mask in masks]
+        inputs = loss_inputs(extractor, content_pixels, style_pixels, blend, weights, region_masks)
         engine = make_engine(options.engine, model, inputs, (height, width), options.threads, options.provider)
         start = initial_pixels(options, content_pixels) if pixels is None else resize_pixels(pixels, (width, height))
         outcome = optimize(engine, start, options.optimizer_settings(level.iterations),
@@ -220,6 +231,7 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         image = image.resize(final_size, Image.Resampling.LANCZOS)
     report = {
         "settings": asdict(options),
+        "masks": len(masks),
         "model": {"folder": str(model.folder), "net": model.manifest.net, "pool": model.manifest.pool,
                   "source": model.manifest.source, "source_sha256": model.manifest.source_sha256},
         "versions": versions(),

@@ -49,6 +49,10 @@ def images(tmp_path_factory) -> dict[str, Path]:
     paths["text"].write_text("hello")
     paths["truncated"] = folder / "truncated.png"
     paths["truncated"].write_bytes(paths["content"].read_bytes()[:200])
+    paths["black"] = folder / "black.png"
+    Image.new("L", (48, 36)).save(paths["black"])
+    paths["left"] = folder / "left.png"
+    Image.fromarray(np.repeat(np.where(np.arange(48) < 24, 255, 0).astype(np.uint8)[None], 36, 0)).save(paths["left"])
     paths["huge"] = folder / "huge.png"
     Image.new("1", (10000, 9000)).save(paths["huge"])  # 90 MP: above Pillow's bomb limit
     return paths
@@ -73,6 +77,10 @@ BAD_STYLIZE = [
     (["{content}", "{style}", "--threads", "-1"], "--threads must be >= 0"),
     (["{content}", "{style}", "--engine", "warp"], "unknown engine"),
     (["{content}", "{style}", "--gif", "{out_dir}/a.png"], "must end in .gif"),
+    (["{content}", "{style}", "{style}", "--mask", "{left}"], "one --mask per style"),
+    (["{content}", "{style}", "--mask", "{black}"], "all black"),
+    (["{content}", "{style}", "--mask", "{out_dir}/none.png"], "image not found"),
+    (["{content}", "{style}", "--mask", "{text}"], "not an image file"),
 ]
 
 
@@ -186,3 +194,12 @@ def test_sheet_lays_out_content_styles_and_results(tiny_models_dir, images, tmp_
     sheet = Image.open(out)
     # 1 content + 2 styles + 2x2 results = 7 cells, 3 per row -> 3 rows of 32 px cells
     assert sheet.size == (3 * (32 + 6) + 6, 3 * (32 + 18 + 6) + 6)
+
+
+def test_stylize_with_a_mask(tiny_models_dir, images, tmp_path):
+    out = tmp_path / "masked.png"
+    result = nst("stylize", images["content"], images["style"], "--mask", images["left"], "--size", 48,
+                 "--iterations", 3, "--report", tmp_path / "r.json", "-o", out, models_dir=tiny_models_dir)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (48, 36)
+    assert json.loads((tmp_path / "r.json").read_text())["masks"] == 1

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from nst_ort.engines.factory import available_engines, make_engine
+from nst_ort.masks import downsample_to
 from nst_ort.targets import FeatureExtractor, LossWeights, gram, loss_inputs
-from tests.tiny import reference_features, reference_loss, tiny_weights, write_tiny_model
+from tests.tiny import (
+    reference_features,
+    reference_loss,
+    tiny_weights,
+    write_tiny_model,
+)
 
 HEIGHT, WIDTH = 20, 18  # odd sizes after pooling exercise the floor in every pool
 LAYERS = LossWeights(content=1.0, style=3.0, tv=0.5,
@@ -15,19 +21,30 @@ LAYERS = LossWeights(content=1.0, style=3.0, tv=0.5,
                      style_layers={"relu1_1": 1.0, "relu2_1": 0.7, "relu3_1": 1.0, "relu4_1": 0.4, "relu5_1": 1.0})
 
 
-@pytest.fixture(scope="module", params=["max", "avg"])
+def soft_masks(rng) -> list[np.ndarray]:
+    """Two overlapping soft regions (left and right, a gray seam) and a sprinkle of zeros."""
+    ramp = np.clip(np.linspace(-0.5, 1.5, WIDTH), 0, 1)[None].repeat(HEIGHT, 0)
+    left = (1 - ramp) * (rng.uniform(0, 1, (HEIGHT, WIDTH)) > 0.1)
+    return [left.astype(np.float32), ramp.astype(np.float32)]
+
+
+@pytest.fixture(scope="module", params=["max", "avg", "max+masks"])
 def setup(request, tmp_path_factory):
-    pool = request.param
+    pool, masked = request.param.split("+")[0], request.param.endswith("masks")
     model = write_tiny_model(tmp_path_factory.mktemp(f"tiny-{pool}"), pool=pool)
     rng = np.random.default_rng(1)
-    content, style = (rng.uniform(0, 1, (3, HEIGHT, WIDTH)).astype(np.float32) for _ in range(2))
-    inputs = loss_inputs(FeatureExtractor(str(model.features_path), threads=1), content, [style], [1.0], LAYERS)
+    content, style, other = (rng.uniform(0, 1, (3, HEIGHT, WIDTH)).astype(np.float32) for _ in range(3))
+    extract = FeatureExtractor(str(model.features_path), threads=1)
+    if masked:  # two styles, each in its own region, weighted 1 and 0.6
+        inputs = loss_inputs(extract, content, [style, other], [1.0, 0.6], LAYERS, soft_masks(rng))
+    else:
+        inputs = loss_inputs(extract, content, [style], [1.0], LAYERS)
     return pool, model, inputs
 
 
 def _reference(pool, inputs, pixels):
     return reference_loss(tiny_weights(), pixels, inputs.content_targets, inputs.style_targets,
-                          inputs.content_weights, inputs.style_weights, inputs.tv_weight, pool)
+                          inputs.content_weights, inputs.style_weights, inputs.tv_weight, pool, inputs.style_masks)
 
 
 def test_features_match_numpy_reference(setup):
@@ -92,3 +109,27 @@ def test_repeated_evaluations_do_not_accumulate(setup, engine_name):
     again = engine.evaluate(pixels)
     np.testing.assert_allclose(again.grad, first.grad, rtol=1e-5, atol=1e-8)
     assert again.loss == pytest.approx(first.loss, rel=1e-6)
+
+
+def test_a_mask_of_ones_is_the_unmasked_loss(tmp_path):
+    model = write_tiny_model(tmp_path / "tiny")
+    rng = np.random.default_rng(7)
+    content, style = (rng.uniform(0, 1, (3, HEIGHT, WIDTH)).astype(np.float32) for _ in range(2))
+    extract = FeatureExtractor(str(model.features_path), threads=1)
+    plain = loss_inputs(extract, content, [style], [1.0], LAYERS)
+    masked = loss_inputs(extract, content, [style], [1.0], LAYERS, [np.ones((HEIGHT, WIDTH), np.float32)])
+    assert masked.layers.regions == 1 and plain.layers.regions == 0
+    pixels = rng.uniform(0, 1, (3, HEIGHT, WIDTH)).astype(np.float32)
+    for name in available_engines():
+        expected = make_engine(name, model, plain, (HEIGHT, WIDTH), threads=1).evaluate(pixels)
+        result = make_engine(name, model, masked, (HEIGHT, WIDTH), threads=1).evaluate(pixels)
+        assert result.loss == pytest.approx(expected.loss, rel=1e-5)
+        np.testing.assert_allclose(result.grad, expected.grad, rtol=1e-4, atol=1e-6 * np.abs(expected.grad).max())
+
+
+def test_masks_pool_like_the_network():
+    mask = np.arange(7 * 9, dtype=np.float32).reshape(7, 9)
+    np.testing.assert_allclose(downsample_to(mask, (3, 4)), mask[:6, :8].reshape(3, 2, 4, 2).mean(axis=(1, 3)))
+    assert downsample_to(mask, (1, 2)).shape == (1, 2)
+    with pytest.raises(ValueError):
+        downsample_to(mask, (5, 5))

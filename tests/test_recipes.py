@@ -15,7 +15,7 @@ from nst_ort.model_store import open_model
 from nst_ort.optimize import OptimizerSettings, optimize
 from nst_ort.recipes import RECIPES, SIMILARITY, as_vgg16, recipe_options
 from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
-from tests.conftest import requires_training
+from tests.conftest import requires_training, shared_image
 from tests.tiny import reference_features, reference_gram, tiny_weights
 
 H, W = 24, 32
@@ -159,3 +159,62 @@ def test_engines_give_the_same_image(tiny_models_dir, images):
     print(f"mean |portable - training| = {difference.mean():.3f}/255, max {difference.max():.0f}/255")
     assert difference.mean() <= 0.5 and difference.max() <= 8, (difference.mean(), difference.max())
     assert portable.report["final_loss"] == pytest.approx(training.report["final_loss"], rel=1e-2)
+
+
+def _style_distance(model, image: np.ndarray, style: np.ndarray, layer: str = "relu1_1") -> float:
+    """Relative distance of `image`'s Gram at `layer` from the style's (both (3, h, w))."""
+    extract = FeatureExtractor(str(model.features_path), 1)
+    mine, theirs = extract(image, [layer])[layer], extract(style, [layer])[layer]
+    target = reference_gram(theirs[0].astype(np.float64))
+    return float(np.linalg.norm(reference_gram(mine[0].astype(np.float64)) - target) / np.linalg.norm(target))
+
+
+def test_a_mask_confines_the_style_to_its_region(tiny_models_dir, images):
+    model = open_model(tiny_models_dir / "vgg16")
+    smooth = np.linspace(0, 255, 2 * W)[None, :, None] * np.array([0.9, 0.6, 0.3]) + np.linspace(0, 40, 2 * H)[:, None, None]
+    content = Image.fromarray(smooth.astype(np.uint8))
+    mask = np.zeros((2 * H, 2 * W), np.uint8)
+    mask[:, :W] = 255  # the left half takes the style
+    options = dict(size=2 * W, iterations=40, style_weight=100.0)
+    masked = _pixels(_run(tiny_models_dir, content, images[1], mask=[Image.fromarray(mask)], **options).image)
+    everywhere = _pixels(_run(tiny_models_dir, content, images[1], **options).image)
+    style = _pixels(images[1])
+    left, right = slice(0, W - 4), slice(W + 4, 2 * W)  # 4 px off the seam
+    inside = _style_distance(model, masked[:, :, left], style)
+    outside = _style_distance(model, masked[:, :, right], style)
+    assert inside < 0.5 * outside
+    # the right half keeps the content; unmasked, it takes the style like the left
+    original = _pixels(content)
+    assert np.abs(masked[:, :, right] - original[:, :, right]).mean() < 0.4 * np.abs(masked[:, :, left] - original[:, :, left]).mean()
+    assert _style_distance(model, everywhere[:, :, right], style) < 0.5 * outside
+
+
+def test_bad_masks_are_one_line_errors(tiny_models_dir, images):
+    black = Image.new("L", (W, H))
+    with pytest.raises(NstError, match="one --mask per style"):
+        _run(tiny_models_dir, images[0], [images[1], images[2]], mask=[Image.new("L", (W, H), 255)])
+    with pytest.raises(NstError, match="all black"):
+        _run(tiny_models_dir, images[0], images[1], mask=[black])
+
+
+@pytest.mark.slow
+def test_a_mask_confines_the_style_on_the_real_vgg16(real_models_dir):
+    """Tübingen, Starry Night on the left half only: relu1_1..relu3_1 Gram distance to the
+    style is smaller on the left than on the right, which stays near the photo."""
+    content = Image.open(shared_image("content", "tubingen.jpg")).convert("RGB")
+    style = Image.open(shared_image("style", "starry_night.jpg")).convert("RGB")
+    width = 128
+    size = (width, round(content.height * width / content.width))
+    mask = np.zeros(size[::-1], np.uint8)
+    mask[:, :width // 2] = 255
+    result = nst_ort.stylize(content, style, mask=[Image.fromarray(mask)], models_dir=real_models_dir,
+                             size=width, iterations=60, scales=1, threads=2)
+    model = open_model(real_models_dir / "vgg16")
+    out, photo = _pixels(result.image), _pixels(content.resize(result.image.size))
+    painting = _pixels(style.resize(result.image.size))
+    left, right = slice(0, width // 2 - 8), slice(width // 2 + 8, width)
+    for layer in ("relu1_1", "relu2_1", "relu3_1"):
+        inside = _style_distance(model, out[:, :, left], painting, layer)
+        outside = _style_distance(model, out[:, :, right], painting, layer)
+        assert inside < 0.7 * outside, layer
+    assert np.abs(out - photo)[:, :, right].mean() < 0.5 * np.abs(out - photo)[:, :, left].mean()

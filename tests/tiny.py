@@ -80,13 +80,25 @@ def reference_gram(f: np.ndarray) -> np.ndarray:
     return flat @ flat.T / flat.shape[1]
 
 
+def reference_masked_gram(f: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(F M)(F M)^T / sum(M^2) for features (C, h, w) and a mask (h, w)."""
+    flat = (f * mask).reshape(f.shape[0], -1)
+    return flat @ flat.T / np.sum(mask.astype(np.float64) ** 2)
+
+
 def reference_loss(weights: WeightSet, pixels: np.ndarray, content_targets: dict, style_targets: dict,
-                   content_weights: dict, style_weights: dict, tv_weight: float, pool: str = "max") -> dict:
-    """The loss terms of export/loss_graph.py written directly in numpy."""
+                   content_weights: dict, style_weights: dict, tv_weight: float, pool: str = "max",
+                   style_masks: dict | None = None) -> dict:
+    """The loss terms of export/loss_graph.py written directly in numpy (masks: (K, 1, h, w) per layer)."""
     feats = reference_features(weights, pixels, pool)
     content = sum(content_weights[k] * np.mean((feats[k] - np.squeeze(p, 0)) ** 2) for k, p in content_targets.items())
-    style = sum(style_weights[k] * np.sum((reference_gram(feats[k]) - a) ** 2) / a.shape[0] ** 2
-                for k, a in style_targets.items())
+    if style_masks:
+        style = sum(w * np.sum((reference_masked_gram(feats[k], m[0]) - a) ** 2) / a.shape[0] ** 2
+                    for k in style_targets
+                    for a, w, m in zip(style_targets[k], style_weights[k], style_masks[k]))
+    else:
+        style = sum(style_weights[k] * np.sum((reference_gram(feats[k]) - a) ** 2) / a.shape[0] ** 2
+                    for k, a in style_targets.items())
     x = pixels.astype(np.float64)
     tv = tv_weight * (np.sum(np.diff(x, axis=1) ** 2) + np.sum(np.diff(x, axis=2) ** 2)) / x.size
     return {"loss": content + style + tv, "content_loss": content, "style_loss": style, "tv_loss": tv}

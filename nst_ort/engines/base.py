@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -12,6 +12,7 @@ from export.loss_graph import (
     LossLayers,
     content_target_name,
     content_weight_name,
+    style_mask_name,
     style_target_name,
     style_weight_name,
 )
@@ -19,17 +20,26 @@ from export.loss_graph import (
 
 @dataclass(frozen=True)
 class LossInputs:
-    """Targets and per-layer weights: everything the loss graph reads besides the image."""
+    """Targets and per-layer weights: everything the loss graph reads besides the image.
+
+    With spatial masks (K regions) a style layer's target is (K, C, C), its weight a (K,)
+    array and `style_masks` holds its (K, 1, h, w) masks at the layer's resolution.
+    """
 
     content_targets: dict[str, np.ndarray]  # layer -> (1, C, h, w)
-    style_targets: dict[str, np.ndarray]  # layer -> (C, C) Gram
+    style_targets: dict[str, np.ndarray]  # layer -> (C, C) Gram, or (K, C, C)
     content_weights: dict[str, float]
-    style_weights: dict[str, float]
+    style_weights: dict[str, float | np.ndarray]
     tv_weight: float
+    style_masks: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (K, 1, h, w)
+
+    @property
+    def regions(self) -> int:
+        return len(next(iter(self.style_masks.values()))) if self.style_masks else 0
 
     @property
     def layers(self) -> LossLayers:
-        return LossLayers(tuple(self.content_targets), tuple(self.style_targets))
+        return LossLayers(tuple(self.content_targets), tuple(self.style_targets), self.regions)
 
     def feeds(self) -> dict[str, np.ndarray]:
         """The loss graph's named inputs (all but the image)."""
@@ -41,6 +51,8 @@ class LossInputs:
         for layer, target in self.style_targets.items():
             feeds[style_target_name(layer)] = np.ascontiguousarray(target, dtype=np.float32)
             feeds[style_weight_name(layer)] = scalar(self.style_weights[layer])
+        for layer, masks in self.style_masks.items():
+            feeds[style_mask_name(layer)] = np.ascontiguousarray(masks, dtype=np.float32)
         return feeds
 
 
