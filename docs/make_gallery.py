@@ -1,26 +1,39 @@
-"""Regenerate the README gallery from ../shared/images with the project's own `nst`.
+"""Regenerate the README gallery and the option examples with the project's own `nst`.
 
-    .venv/bin/python docs/make_gallery.py [--only NAME ...]
+    .venv/bin/python docs/make_gallery.py [--only NAME ...]            # full-size gallery
+    .venv/bin/python docs/make_gallery.py --options [--only NAME ...]  # one example per option
+    .venv/bin/python docs/make_gallery.py --options --jobs 2           # two runs at a time, 1 thread each
 
-Each entry is one `nst stylize` run; the result, its run report and a line of figures
-(wall time, loss start -> end) land in docs/gallery/.
+Inputs come from ../shared/images. Each entry is one `nst stylize` run; the result, its run
+report and a line of figures (wall time, loss start -> end) land in docs/gallery/ or
+docs/options/. With --options the README table between the `options:begin/end` markers is
+rewritten from the examples' reports.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 DOCS = Path(__file__).resolve().parent
+README = DOCS.parent / "README.md"
 IMAGES = DOCS.parent.parent / "shared" / "images"
 GALLERY = DOCS / "gallery"
+OPTIONS = DOCS / "options"
+BEGIN, END = "<!-- options:begin -->", "<!-- options:end -->"
 
-RUNS: dict[str, list[str]] = {
+GALLERY_RUNS: dict[str, list[str]] = {
     "tubingen_starry_gatys_512": ["content/tubingen.jpg", "style/starry_night.jpg", "--size", "512", "--iterations", "300"],
     "tubingen_starry_default_533": ["content/tubingen.jpg", "style/starry_night.jpg", "--size", "533"],
     "golden_gate_wave": ["content/golden_gate.jpg", "style/great_wave_off_kanagawa.jpg"],
@@ -30,9 +43,47 @@ RUNS: dict[str, list[str]] = {
     "bamboo_water_lilies_blend": ["content/sagano_bamboo_forest.jpg", "style/water_lilies_monet_1919.jpg",
                                   "style/woman_with_hat_matisse.jpg", "--style-blend", "0.5,0.5"],
     "tubingen_starry_tf_course": ["content/tubingen.jpg", "style/starry_night.jpg", "--recipe", "tf-course"],
-    "tubingen_starry_keras_book_1000": ["content/tubingen.jpg", "style/starry_night.jpg", "--recipe", "keras-book",
-                                        "--iterations", "1000"],
 }
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    args: tuple[str, ...]  # after CONTENT STYLE (tubingen x starry night) unless `styles` is set
+    effect: str
+    styles: tuple[str, ...] = ("style/starry_night.jpg",)
+
+
+WAVE = "style/great_wave_off_kanagawa.jpg"
+EXAMPLES = [
+    Example("defaults", (), "the defaults (`gatys` recipe), as the reference for the rows below"),
+    Example("iterations_20", ("--iterations", "20"), "fewer iterations per level: faster, less converged"),
+    Example("scales_1", ("--scales", "1"), "no coarse-to-fine: all iterations at the final size, smaller strokes"),
+    Example("style_weight_2", ("--style-weight", "2"), "less style"),
+    Example("style_weight_50", ("--style-weight", "50"), "more style"),
+    Example("content_weight_5", ("--content-weight", "5"), "more content (like less style)"),
+    Example("tv_weight_50", ("--tv-weight", "50"), "smoother, fewer fine strokes"),
+    Example("content_layers_relu2_2", ("--content-layers", "relu2_2"), "a shallow content layer keeps the photo's detail"),
+    Example("style_layers_fine", ("--style-layers", "relu1_1,relu2_1"), "shallow style layers: colours and fine texture only"),
+    Example("similarity_content", ("--similarity", "content"), "style weight on the deep layers"),
+    Example("similarity_style", ("--similarity", "style"), "style weight on the shallow layers"),
+    Example("style_scale_0.5", ("--style-scale", "0.5"), "style image at half the working size: larger strokes"),
+    Example("style_scale_2", ("--style-scale", "2"), "style image at twice the working size: finer strokes"),
+    Example("blend", ("--style-blend", "0.5,0.5"), "two styles, half each", ("style/starry_night.jpg", WAVE)),
+    Example("mask", ("--mask", "options/mask_left.png", "--mask", "options/mask_right.png"),
+            "Starry Night on the left, the Great Wave on the right (masks below)", ("style/starry_night.jpg", WAVE)),
+    Example("preserve_luminance", ("--preserve-colors", "luminance"), "the content's colours, the style's luminance"),
+    Example("preserve_histogram", ("--preserve-colors", "histogram"), "the style recoloured to the content's palette first"),
+    Example("init_noise", ("--init", "noise"), "start from noise instead of the content"),
+    Example("init_gray", ("--init", "gray"), "start from flat gray"),
+    Example("init_noise_0.3", ("--init-noise", "0.3", "--seed", "1"), "content plus noise; `--seed` repeats it exactly"),
+    Example("adam", ("--optimizer", "adam", "--learning-rate", "0.02"), "Adam instead of L-BFGS-B (same iterations)"),
+    Example("sgd", ("--optimizer", "sgd", "--learning-rate", "0.1", "--lr-decay", "0.96"), "SGD with a decaying rate"),
+    Example("pool_avg", ("--pool", "avg"), "average pooling (exported on first use)"),
+    Example("keras_book_small", ("--recipe", "keras-book", "--iterations", "300"), "the Keras-book recipe (SGD), 300 steps"),
+    Example("tf_course_small", ("--recipe", "tf-course", "--iterations", "200"), "the TF-course recipe (Adam), 200 steps"),
+]
+EXAMPLE_SIZE = "256"
 
 
 def nst_command() -> list[str]:
@@ -40,32 +91,84 @@ def nst_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
 
 
+def stylize(inputs: list[str], extra: list[str], out: Path) -> dict:
+    """One `nst stylize` run writing `out` and its report beside it; returns the report."""
+    report = out.with_suffix(".json")
+    paths = [str(IMAGES / item) if item.startswith(("content/", "style/")) else item for item in inputs]
+    paths = [str(DOCS / item) if item.startswith("options/") else item for item in paths]
+    started = time.time()
+    subprocess.run([*nst_command(), "stylize", *paths, *extra, "-o", str(out), "--report", str(report), "--quiet"],
+                   check=True, cwd=DOCS.parent)
+    data = json.loads(report.read_text())
+    first = data["iterations"][0]["loss"] if data["iterations"] else float("nan")
+    print(f"{out.stem}: {time.time() - started:.0f} s wall, loss {first:.4g} -> {data['final_loss']:.4g}, "
+          f"levels {[level['size'] for level in data['levels']]}", flush=True)
+    return data
+
+
+def write_masks(size: tuple[int, int] = (256, 192)) -> None:
+    """A left and a right region with a soft 16-pixel seam (they are resized with the content)."""
+    ramp = np.clip((np.arange(size[0]) - size[0] / 2) / 16 + 0.5, 0, 1)
+    right = np.repeat((ramp * 255).astype(np.uint8)[None], size[1], axis=0)
+    Image.fromarray(255 - right).save(OPTIONS / "mask_left.png")
+    Image.fromarray(right).save(OPTIONS / "mask_right.png")
+
+
+def thumbnail(source: Path, target: Path) -> None:
+    if not target.exists() and source.exists():
+        image = Image.open(source).convert("RGB")
+        image.thumbnail((256, 256))
+        image.save(target, quality=85)
+
+
+def options_table() -> str:
+    rows = ["| option | effect | result | seconds |", "|---|---|---|---:|"]
+    for example in EXAMPLES:
+        report = OPTIONS / f"{example.name}.json"
+        if not report.exists():
+            continue
+        seconds = json.loads(report.read_text())["total_seconds"]
+        styles = " ".join(Path(style).stem for style in example.styles)
+        command = f"`{' '.join(example.args)}`" if example.args else "(defaults)"
+        rows.append(f"| {command}{'' if styles == 'starry_night' else f' (styles: {styles})'} | {example.effect} | "
+                    f"![](docs/options/{example.name}.jpg) | {seconds:.0f} |")
+    return "\n".join(rows)
+
+
+def update_readme(table: str) -> None:
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers")
+    head, rest = text.split(BEGIN, 1)
+    README.write_text(head + BEGIN + "\n" + table + "\n" + END + rest.split(END, 1)[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--options", action="store_true", help="the option examples instead of the gallery")
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores / jobs threads)")
     args = parser.parse_args()
-    GALLERY.mkdir(parents=True, exist_ok=True)
-    for name, run in RUNS.items():
-        if args.only and name not in args.only:
-            continue
-        paths = [str(IMAGES / item) if "/" in item and not item.startswith("-") else item for item in run]
-        out, report = GALLERY / f"{name}.jpg", GALLERY / f"{name}.json"
-        started = time.time()
-        subprocess.run([*nst_command(), "stylize", *paths, "-o", str(out), "--report", str(report)], check=True,
-                       cwd=DOCS.parent)
-        data = json.loads(report.read_text())
-        first = data["iterations"][0]["loss"] if data["iterations"] else float("nan")
-        print(f"{name}: {time.time() - started:.0f} s wall, loss {first:.4g} -> {data['final_loss']:.4g}, "
-              f"engine {data['settings']['engine']}, levels {[lv['size'] for lv in data['levels']]}")
-    for style in sorted({item for run in RUNS.values() for item in run if item.startswith("style/")}):
-        thumb = GALLERY / f"input_{Path(style).stem}.jpg"
-        if not thumb.exists() and (IMAGES / style).exists():
-            from PIL import Image
-
-            image = Image.open(IMAGES / style).convert("RGB")
-            image.thumbnail((256, 256))
-            image.save(thumb, quality=85)
-    shutil.rmtree(GALLERY / "__pycache__", ignore_errors=True)
+    if args.options:
+        OPTIONS.mkdir(parents=True, exist_ok=True)
+        write_masks()
+        threads = ["--threads", str(max(1, (os.cpu_count() or 1) // args.jobs))] if args.jobs > 1 else []
+        todo = [example for example in EXAMPLES if not args.only or example.name in args.only]
+        with ThreadPoolExecutor(args.jobs) as pool:
+            runs = [pool.submit(stylize, ["content/tubingen.jpg", *example.styles],
+                                ["--size", EXAMPLE_SIZE, *threads, *example.args], OPTIONS / f"{example.name}.jpg")
+                    for example in todo]
+            for run in runs:
+                run.result()
+        update_readme(options_table())
+    else:
+        GALLERY.mkdir(parents=True, exist_ok=True)
+        for name, run in GALLERY_RUNS.items():
+            if not args.only or name in args.only:
+                stylize(run, [], GALLERY / f"{name}.jpg")
+        for style in sorted({item for run in GALLERY_RUNS.values() for item in run if item.startswith("style/")}):
+            thumbnail(IMAGES / style, GALLERY / f"input_{Path(style).stem}.jpg")
+    shutil.rmtree(DOCS / "__pycache__", ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,11 @@ def _image(value: str | Path | Image.Image, limit: int | None, long_side: int | 
     return load_image(Path(value), limit=limit, draft_long_side=long_side)
 
 
+def _as_list(images) -> list:
+    """One image (a path or PIL image) or several, as a list."""
+    return [images] if isinstance(images, (str, Path, Image.Image)) else list(images)
+
+
 def load_inputs(content: str | Path | Image.Image, styles: Sequence[str | Path | Image.Image],
                 options: StylizeOptions, explicit_size: bool) -> tuple[Image.Image, list[Image.Image]]:
     """Content and style images, upright RGB. Pillow's pixel limit holds unless a size was
@@ -47,7 +52,7 @@ def load_inputs(content: str | Path | Image.Image, styles: Sequence[str | Path |
 def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image | Sequence[str | Path | Image.Image],
             *, recipe: str = "gatys", similarity: str | None = None, models_dir: Path | None = None,
             on_progress: ProgressCallback | None = None, notify: Callable[[str], None] = lambda message: None,
-            mask: Sequence[str | Path | Image.Image] = (), **options) -> StylizeResult:
+            mask: str | Path | Image.Image | Sequence[str | Path | Image.Image] = (), **options) -> StylizeResult:
     """Stylise `content` (a path or PIL image) with one or more styles; returns the image and a report.
 
     Keyword options are the fields of StylizeOptions (size, iterations, style_weight, ...),
@@ -56,8 +61,8 @@ def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image |
     """
     settings = recipe_options(recipe, similarity, **options)
     settings.validate()
-    styles = [style] if isinstance(style, (str, Path, Image.Image)) else list(style)
-    content_image, style_images = load_inputs(content, styles, settings, options.get("size") is not None)
-    masks = [_image(item, None if options.get("size") is not None else PIXEL_LIMIT, None) for item in mask]
+    explicit_size = options.get("size") is not None
+    content_image, style_images = load_inputs(content, _as_list(style), settings, explicit_size)
+    masks = [_image(item, None if explicit_size else PIXEL_LIMIT, None) for item in _as_list(mask)]
     model, settings = open_model_for(settings, models_dir, notify, vgg16_fallback=options.get("net") is None)
     return run_transfer(content_image, style_images, model, settings, on_progress, masks)
