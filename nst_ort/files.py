@@ -45,8 +45,12 @@ def atomic_file(path: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield a fresh temp folder beside `path`; it replaces `path` only on success."""
+def atomic_dir(path: Path, keep_existing: bool = False) -> Iterator[Path]:
+    """Yield a fresh temp folder beside `path`; it replaces `path` only on success.
+
+    With `keep_existing`, a `path` that appeared meanwhile (another process built the same
+    cache entry) is kept and the new folder dropped: the two are equivalent.
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,6 +59,13 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         raise NstError(describe_os_error(error, path)) from None
     try:
         yield tmp
+        if keep_existing:
+            try:
+                os.rename(tmp, path)  # refused if another process's folder is already there
+            except OSError:
+                if not path.is_dir():
+                    raise
+            return
         old = path.with_name(f".{path.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         if path.exists():

@@ -49,7 +49,7 @@ class ExportedModel:
         """Folder `cache/<key>`, built by `build(tmp_folder)` on first use."""
         folder = self.folder / CACHE / key
         if not folder.is_dir():
-            with atomic_dir(folder) as tmp:
+            with atomic_dir(folder, keep_existing=True) as tmp:
                 try:
                     build(tmp)
                 except RuntimeError as error:  # native writers report a full disk this way
