@@ -198,8 +198,11 @@ def test_sheet_lays_out_content_styles_and_results(tiny_models_dir, images, tmp_
 
 def test_stylize_with_a_mask(tiny_models_dir, images, tmp_path):
     out = tmp_path / "masked.png"
-    result = nst("stylize", images["content"], images["style"], "--mask", images["left"], "--size", 48,
-                 "--iterations", 3, "--report", tmp_path / "r.json", "-o", out, models_dir=tiny_models_dir)
+    right = tmp_path / "right.png"
+    Image.fromarray(255 - np.asarray(Image.open(images["left"]))).save(right)
+    result = nst("stylize", images["content"], images["style"], images["content"], "--mask", images["left"],
+                 "--mask", right, "--size", 48, "--iterations", 3, "--report", tmp_path / "r.json", "-o", out,
+                 models_dir=tiny_models_dir)
     assert result.returncode == 0, result.stderr
     assert Image.open(out).size == (48, 36)
-    assert json.loads((tmp_path / "r.json").read_text())["masks"] == 1
+    assert json.loads((tmp_path / "r.json").read_text())["masks"] == 2
