@@ -58,19 +58,23 @@ WAVE = "style/great_wave_off_kanagawa.jpg"
 EXAMPLES = [
     Example("defaults", (), "the defaults (`gatys` recipe), as the reference for the rows below"),
     Example("iterations_20", ("--iterations", "20"), "fewer iterations per level: faster, less converged"),
+    Example("coarse_iterations_20", ("--coarse-iterations", "20"), "a short coarse level: less large-scale structure"),
     Example("scales_1", ("--scales", "1"), "no coarse-to-fine: all iterations at the final size, smaller strokes"),
     Example("style_weight_2", ("--style-weight", "2"), "less style"),
     Example("style_weight_50", ("--style-weight", "50"), "more style"),
     Example("content_weight_5", ("--content-weight", "5"), "more content (like less style)"),
     Example("tv_weight_50", ("--tv-weight", "50"), "smoother, fewer fine strokes"),
     Example("content_layers_relu2_2", ("--content-layers", "relu2_2"), "a shallow content layer keeps the photo's detail"),
+    Example("style_layers_fine", ("--style-layers", "relu1_1,relu2_1"), "shallow style layers: colours and fine texture only"),
     Example("similarity_style", ("--similarity", "style"), "style weight on the shallow layers"),
     Example("style_scale_0.5", ("--style-scale", "0.5"), "style image at half the working size: smaller strokes"),
     Example("blend", ("--style-blend", "0.5,0.5"), "two styles, half each", ("style/starry_night.jpg", WAVE)),
     Example("mask", ("--mask", "options/mask_left.png", "--mask", "options/mask_right.png"),
             "Starry Night on the left, the Great Wave on the right (masks below)", ("style/starry_night.jpg", WAVE)),
     Example("preserve_luminance", ("--preserve-colors", "luminance"), "the content's colours, the style's luminance"),
+    Example("preserve_histogram", ("--preserve-colors", "histogram"), "the style recoloured to the content's palette first"),
     Example("init_noise", ("--init", "noise"), "start from noise instead of the content"),
+    Example("init_noise_0.3", ("--init-noise", "0.3", "--seed", "1"), "content plus noise; `--seed` repeats it exactly"),
     Example("adam", ("--optimizer", "adam", "--learning-rate", "0.02"), "Adam instead of L-BFGS-B (same iterations)"),
     Example("pool_avg", ("--pool", "avg"), "average pooling (exported on first use)"),
 ]
@@ -82,13 +86,19 @@ def nst_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
 
 
+def _resolve(item: str) -> str:
+    """Image names relative to ../shared/images (content/, style/) or docs/ (options/) as paths."""
+    if item.startswith(("content/", "style/")):
+        return str(IMAGES / item)
+    return str(DOCS / item) if item.startswith("options/") else item
+
+
 def stylize(inputs: list[str], extra: list[str], out: Path) -> dict:
     """One `nst stylize` run writing `out` and its report beside it; returns the report."""
     report = out.with_suffix(".json")
-    paths = [str(IMAGES / item) if item.startswith(("content/", "style/")) else item for item in inputs]
-    paths = [str(DOCS / item) if item.startswith("options/") else item for item in paths]
+    args = [_resolve(item) for item in [*inputs, *extra]]
     started = time.time()
-    subprocess.run([*nst_command(), "stylize", *paths, *extra, "-o", str(out), "--report", str(report), "--quiet"],
+    subprocess.run([*nst_command(), "stylize", *args, "-o", str(out), "--report", str(report), "--quiet"],
                    check=True, cwd=DOCS.parent)
     data = json.loads(report.read_text())
     first = data["iterations"][0]["loss"] if data["iterations"] else float("nan")
