@@ -120,12 +120,7 @@ def stylize(
     from nst_ort.api import load_inputs
     from nst_ort.api import stylize as api_stylize
     from nst_ort.images import fit_long_side
-    from nst_ort.progress import (
-        GifRecorder,
-        Reporters,
-        SnapshotWriter,
-        TerminalReporter,
-    )
+    from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter, TerminalReporter
     from nst_ort.recipes import recipe_options
 
     overrides = dict(
@@ -140,8 +135,6 @@ def stylize(
     options = recipe_options(recipe, similarity, **overrides)
     options.validate()
     masks = list(mask or [])
-    if masks and len(masks) != len(styles):
-        raise NstError(f"give one --mask per style: {len(styles)} style(s), {len(masks)} mask(s)")
     inputs = [content, *styles, *masks] + ([Path(options.init)] if Path(options.init).is_file() else [])
     for path in (output, gif):
         if path is not None:

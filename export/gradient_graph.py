@@ -36,15 +36,7 @@ from onnx import helper
 
 from export.features import IMAGE
 from export.graph import GraphBuilder
-from export.loss_graph import (
-    INT64_MAX,
-    LOSS_OUTPUTS,
-    LossBuilder,
-    LossGraph,
-    LossLayers,
-    StyleTerm,
-    add_loss,
-)
+from export.loss_graph import INT64_MAX, LOSS_OUTPUTS, LossBuilder, LossGraph, LossLayers, StyleTerm, add_loss
 
 GRAD = "grad"
 GRADIENT_FORMAT = 1  # bump when the graph written here changes: cached models are keyed by it

@@ -8,6 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from nst_ort.images import PIXEL_LIMIT, load_image
+from nst_ort.masks import check_masks
 from nst_ort.model_store import ExportedModel, default_models_dir
 from nst_ort.optimize import ProgressCallback
 from nst_ort.recipes import as_vgg16, recipe_options
@@ -64,5 +65,7 @@ def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image |
     explicit_size = options.get("size") is not None
     content_image, style_images = load_inputs(content, _as_list(style), settings, explicit_size)
     masks = [_image(item, None if explicit_size else PIXEL_LIMIT, None) for item in _as_list(mask)]
+    if masks:
+        check_masks(masks, len(style_images))  # before the model is opened (or exported on first use)
     model, settings = open_model_for(settings, models_dir, notify, vgg16_fallback=options.get("net") is None)
     return run_transfer(content_image, style_images, model, settings, on_progress, masks)

@@ -20,14 +20,13 @@ def mask_array(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(gray, dtype=np.float32) / 255.0
 
 
-def check_masks(masks: list[Image.Image], styles: int, names: list[str] | None = None) -> None:
+def check_masks(masks: list[Image.Image], styles: int) -> None:
     """One non-empty mask per style, or a one-line NstError."""
     if len(masks) != styles:
         raise NstError(f"give one --mask per style: {styles} style(s), {len(masks)} mask(s)")
-    for index, mask in enumerate(masks):
+    for index, mask in enumerate(masks, start=1):
         if not np.asarray(mask.convert("L")).any():
-            label = names[index] if names else f"mask {index + 1}"
-            raise NstError(f"{label} is all black: its style would apply nowhere")
+            raise NstError(f"mask {index} is all black: its style would apply nowhere")
 
 
 def downsample_to(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
