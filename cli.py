@@ -1,6 +1,8 @@
-"""`nst`: the command line. Each command builds options and calls one core function."""
+"""`nst`: the command line. Each command builds options and calls one core function.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: typer reads the `Annotated` option metadata
+from real annotation objects, and on Python 3.9 it cannot evaluate string annotations.
+"""
 
 import json
 import os
@@ -57,15 +59,18 @@ def parse_numbers(text: str) -> tuple[float, ...]:
 
 
 def _check_output(output: Path, inputs: list[Path]) -> None:
+    """Refuse before any work an output that could not be written or would replace an input."""
+    from nst_ort.files import check_writable_location
     from nst_ort.images import writable_suffixes
 
+    if output.is_dir():
+        raise NstError(f"-o {output} is a folder: give a file name such as {output / 'out.png'}")
+    check_writable_location(output)
     if output.suffix.lower() not in writable_suffixes():
         raise NstError(f"cannot write {output.suffix or 'files without an extension'}: use .png, .jpg or .webp")
     for path in inputs:
         if output.resolve() == path.resolve() or (output.exists() and path.exists() and os.path.samefile(output, path)):
             raise NstError(f"-o {output} is one of the inputs: refusing to overwrite it")
-    if output.is_dir():
-        raise NstError(f"-o {output} is a folder: give a file name such as {output / 'out.png'}")
 
 
 Opt = typer.Option
@@ -119,6 +124,7 @@ def stylize(
     """Stylise CONTENT with the style of STYLES (L-BFGS-B over the pixels)."""
     from nst_ort.api import load_inputs
     from nst_ort.api import stylize as api_stylize
+    from nst_ort.files import check_writable_location
     from nst_ort.images import fit_long_side
     from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter, TerminalReporter
     from nst_ort.recipes import recipe_options
@@ -139,6 +145,8 @@ def stylize(
     for path in (output, gif):
         if path is not None:
             _check_output(path, inputs)
+    if report is not None:
+        check_writable_location(report)
     if gif is not None and gif.suffix.lower() != ".gif":
         raise NstError(f"--gif {gif} must end in .gif")
     if report is not None and report.suffix.lower() != ".json":
@@ -266,15 +274,18 @@ def bench(
 
 @app.command()
 def info(models_dir: ModelsDir = None) -> None:
-    """Versions, engines and exported models."""
+    """Platform, versions, engines (and why one is missing), CPU vector units, exported models."""
     from nst_ort.manifest import Manifest
+    from nst_ort.system import cpu_features, current_platform, engine_availability, vector_units
     from nst_ort.versions import versions
 
+    here = current_platform()
+    typer.echo(f"{'platform':<26}{here.describe()}")
     for name, version in versions().items():
         typer.echo(f"{name:<26}{version}")
-    from nst_ort.engines.factory import available_engines
-
-    typer.echo(f"{'engines':<26}{', '.join(available_engines())} (auto: portable)")
+    for name, status in engine_availability().items():
+        typer.echo(f"{name + ' engine':<26}{status}")
+    typer.echo(f"{'cpu vector units':<26}{vector_units(cpu_features(), here.machine)}")
     folder = _models_dir(models_dir)
     typer.echo(f"{'models':<26}{folder}")
     for sub in sorted(p for p in folder.glob("*") if (p / "manifest.json").is_file()) if folder.is_dir() else []:

@@ -17,6 +17,15 @@ def describe_os_error(error: OSError, path: Path) -> str:
     return f"cannot write {path}: {reason.get(error.errno, error.strerror or str(error))}"
 
 
+def check_writable_location(path: Path) -> None:
+    """Refuse at once a `path` whose folder cannot exist: an existing ancestor that is a file."""
+    for ancestor in Path(path).absolute().parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise NstError(f"cannot write {path}: {ancestor} is a file, not a folder")
+            return
+
+
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
@@ -27,6 +36,7 @@ def _umask() -> int:
 def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temp path in the target's folder; rename it onto `path` only on success."""
     path = Path(path)
+    check_writable_location(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
@@ -52,6 +62,7 @@ def atomic_dir(path: Path, keep_existing: bool = False) -> Iterator[Path]:
     cache entry) is kept and the new folder dropped: the two are equivalent.
     """
     path = Path(path)
+    check_writable_location(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

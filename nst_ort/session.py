@@ -9,8 +9,10 @@ import onnxruntime as ort
 
 
 def resolved_threads(threads: int = 0) -> int:
-    """`threads`, or every core when 0."""
-    return threads if threads > 0 else (os.cpu_count() or 1)
+    """`threads` capped to the cores (more only slows the run down, and onnxruntime would try to
+    start every one of them), or every core when 0."""
+    cores = os.cpu_count() or 1
+    return min(threads, cores) if threads > 0 else cores
 
 
 @functools.cache
