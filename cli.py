@@ -128,6 +128,7 @@ def stylize(
     from nst_ort.images import fit_long_side
     from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter, TerminalReporter
     from nst_ort.recipes import recipe_options
+    from nst_ort.signals import StopSignals
 
     overrides = dict(
         size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight,
@@ -164,18 +165,21 @@ def stylize(
     if not quiet:
         say(f"stylizing {content.name} with {', '.join(s.name for s in styles)}: recipe {recipe}, "
             f"{options.iterations} iterations at {options.size} px, {options.optimizer}, engine {options.engine}")
-    result = api_stylize(content_image, style_images, recipe=recipe, similarity=similarity, models_dir=_models_dir(models_dir),
-                         on_progress=reporters, notify=say, mask=masks, **overrides)
-    save_image(result.image, output)
-    if recorder is not None:
-        recorder.write(gif, result.outcome.image)
-    if report is not None:
-        with atomic_file(report) as tmp:
-            tmp.write_text(json.dumps(result.report, indent=2) + "\n")
+    with StopSignals() as stop:  # Ctrl-C, SIGTERM and SIGHUP keep the best image so far
+        result = api_stylize(content_image, style_images, recipe=recipe, similarity=similarity,
+                             models_dir=_models_dir(models_dir), on_progress=reporters, notify=say, mask=masks,
+                             **overrides)
+        stop.interruptible = False  # a signal from here on waits until the results are written
+        save_image(result.image, output)
+        if recorder is not None:
+            recorder.write(gif, result.outcome.image)
+        if report is not None:
+            with atomic_file(report) as tmp:
+                tmp.write_text(json.dumps(result.report, indent=2) + "\n")
     done = len(result.outcome.history)
-    if result.outcome.interrupted:
+    if result.outcome.interrupted or stop.received is not None:
         say(f"interrupted at iteration {done}: saved the best image so far to {output}")
-        raise typer.Exit(130)
+        raise typer.Exit(stop.exit_code)
     if not quiet:
         first = result.outcome.history[0].loss if result.outcome.history else float("nan")
         say(f"wrote {output} ({result.image.width}x{result.image.height}) in {result.report['total_seconds']:.1f} s; "

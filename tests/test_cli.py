@@ -179,9 +179,9 @@ def test_keep_size_and_quiet(tiny_models_dir, images, tmp_path):
     assert Image.open(out).size == (48, 36) and result.stderr.strip() == ""
 
 
-def test_ctrl_c_leaves_a_valid_image(tiny_models_dir, images, tmp_path):
-    out = tmp_path / "out.png"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir))
+def _start_long_run(images, models_dir: Path, out: Path) -> subprocess.Popen:
+    """A run that lasts until it is stopped, already in its optimiser loop."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(models_dir))
     process = subprocess.Popen([sys.executable, "-m", "cli", "stylize", str(images["content"]), str(images["style"]),
                                 "-o", str(out), "--size", "48", "--iterations", "100000",
                                 # Adam never stops early; scipy 1.11's L-BFGS-B can converge on the tiny net
@@ -193,12 +193,31 @@ def test_ctrl_c_leaves_a_valid_image(tiny_models_dir, images, tmp_path):
         if line.startswith("iter") or time.time() > deadline:
             break
     time.sleep(0.5)
-    assert process.poll() is None, "the run ended before Ctrl-C could be sent"
-    process.send_signal(signal.SIGINT)
+    assert process.poll() is None, "the run ended before the signal could be sent"
+    return process
+
+
+@pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
+def test_stop_signals_leave_a_valid_image(tiny_models_dir, images, tmp_path, name, code):
+    out = tmp_path / "out.png"
+    process = _start_long_run(images, tiny_models_dir, out)
+    process.send_signal(getattr(signal, name))
     rest = process.communicate(timeout=60)[1]
-    assert process.returncode == 130, rest
+    assert process.returncode == code, rest
     assert "Traceback" not in rest and "interrupted" in rest
     assert Image.open(out).size == (48, 36)
+    assert not list(tmp_path.glob(".*.tmp")), "a temp file was left behind"
+
+
+def test_a_second_signal_exits_at_once_without_a_broken_file(tiny_models_dir, images, tmp_path):
+    out = tmp_path / "out.png"
+    process = _start_long_run(images, tiny_models_dir, out)
+    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert process.returncode == 143
+    if out.exists():  # either the first signal's image was written whole, or nothing was
+        assert Image.open(out).size == (48, 36)
 
 
 @pytest.mark.slow

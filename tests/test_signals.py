@@ -1,0 +1,40 @@
+"""StopSignals: the first stop signal interrupts (or waits while results are written), a second exits."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from nst_ort import signals
+from nst_ort.signals import StopSignals
+
+
+def test_first_signal_interrupts_and_names_the_exit_code():
+    with StopSignals() as stop:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs before the next bytecode
+    assert stop.received == signal.SIGTERM and stop.exit_code == 143
+
+
+def test_handlers_are_restored():
+    before = signal.getsignal(signal.SIGTERM)
+    with StopSignals():
+        assert signal.getsignal(signal.SIGTERM) is not before
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_not_interruptible_records_only_and_a_second_signal_exits(monkeypatch):
+    exits = []
+    monkeypatch.setattr(signals.os, "_exit", exits.append)
+    stop = StopSignals()
+    stop.interruptible = False
+    stop._handle(signal.SIGHUP, None)  # recorded, no KeyboardInterrupt while results are written
+    assert stop.received == signal.SIGHUP and stop.exit_code == 129 and not exits
+    stop._handle(signal.SIGTERM, None)
+    assert exits == [128 + signal.SIGTERM]
+
+
+def test_no_signal_means_ctrl_c_code():
+    assert StopSignals().exit_code == 130
