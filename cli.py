@@ -88,7 +88,9 @@ def stylize(
     size: Annotated[Count, Opt(help="Long side of the working image in pixels [default: 512]")] = None,
     iterations: Annotated[Count, Opt(help="Iterations at the final size and at each coarse level [default: 100]")] = None,
     content_weight: Annotated[Number, Opt(help="Content weight [default: 1]")] = None,
-    style_weight: Annotated[Number, Opt(help="Style weight [default: 10]")] = None,
+    style_weight: Annotated[Number, Opt(help="Style weight at 512 px: 0.5 keeps more photo, 5 more painting [default: 1.5]")] = None,
+    style_size_exponent: Annotated[Number, Opt(
+        help="Style weight x (512 / working size) ** this, at each level; 0 = the same weight at every size [default: 0.5]")] = None,
     tv_weight: Annotated[Number, Opt(help="Total-variation (smoothness) weight [default: 1]")] = None,
     content_layers: Annotated[Optional[str], Opt(help="Content layers NAME[:WEIGHT],... [default: relu4_2]")] = None,
     style_layers: Annotated[Optional[str], Opt(
@@ -132,7 +134,7 @@ def stylize(
 
     overrides = dict(
         size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight,
-        tv_weight=tv_weight, content_layers=parse_layers(content_layers) if content_layers else None,
+        style_size_exponent=style_size_exponent, tv_weight=tv_weight, content_layers=parse_layers(content_layers) if content_layers else None,
         style_layers=parse_layers(style_layers) if style_layers else None,
         style_blend=parse_numbers(style_blend) if style_blend else None, style_scale=style_scale,
         preserve_colors=preserve_colors, init=init, init_noise=init_noise, seed=seed, optimizer=optimizer,

@@ -25,13 +25,14 @@ RECIPES: dict[str, StylizeOptions] = {
         net="vgg19", size=533, iterations=4000, content_weight=2.5e-8, style_weight=1e-6, tv_weight=1e-6,
         content_layers=(("relu5_2", 1.0),), style_layers=tuple((name, 1 / 5) for name in FIRST_CONVS),
         convention="keras-book", optimizer="sgd", learning_rate=100 / 255**2, lr_decay=0.96, lr_decay_steps=100,
-        scales=1),
+        scales=1, style_size_exponent=0.0),
     # the TF course (seed 001): VGG19 at 400 px, content block5_conv4, alpha 10 / beta 30,
     # Adam lr 0.01, start from the content plus uniform noise of +-0.25
     "tf-course": StylizeOptions(
         net="vgg19", size=400, iterations=500, content_weight=10.0, style_weight=30.0, tv_weight=0.0,
         content_layers=(("relu5_4", 1.0),), style_layers=tuple(zip(FIRST_CONVS, SIMILARITY["balanced"])),
-        convention="tf-course", optimizer="adam", learning_rate=0.01, init_noise=0.25, scales=1),
+        convention="tf-course", optimizer="adam", learning_rate=0.01, init_noise=0.25, scales=1,
+        style_size_exponent=0.0),
 }
 
 

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 
 COARSEST_SIDE = 128  # long side of the first level when scales are automatic
-MAX_AUTO_LEVELS = 3
 
 
 @dataclass(frozen=True)
@@ -16,10 +15,15 @@ class Level:
 
 
 def auto_levels(long_side: int) -> int:
-    """Levels so the first one starts near COARSEST_SIDE (a quarter of 512), at most 3."""
+    """Levels so the first one starts near COARSEST_SIDE at every size.
+
+    The layout is settled at the coarse levels, so the same start keeps the same picture
+    across sizes: a 1024 px run passes through the 512 px run's result (its levels 128, 256,
+    512 are that run's), and a 256 px run is the first two levels of a 512 px one.
+    """
     if long_side < 2 * COARSEST_SIDE:
         return 1
-    return min(MAX_AUTO_LEVELS, 1 + int(math.log2(long_side / COARSEST_SIDE)))
+    return 1 + int(math.log2(long_side / COARSEST_SIDE))
 
 
 def scale_schedule(long_side: int, iterations: int, levels: int, coarse_iterations: int | None = None) -> list[Level]:

@@ -28,6 +28,7 @@ GATYS_STYLE_LAYERS = tuple((name, 1.0) for name in ("relu1_1", "relu2_1", "relu3
 DEFAULT_LOSS_LAYERS = LossLayers(tuple(name for name, _ in GATYS_CONTENT_LAYERS),
                                  tuple(name for name, _ in GATYS_STYLE_LAYERS))
 INITS = ("content", "noise", "gray")
+REFERENCE_SIDE = 512  # the working size at which --style-weight is the graph's style weight
 Layers = tuple[tuple[str, float], ...]
 
 
@@ -38,7 +39,8 @@ class StylizeOptions:
     size: int = 512  # long side of the working image, pixels
     iterations: int = 100  # at the final size (and at each coarse level)
     content_weight: float = 1.0
-    style_weight: float = 10.0
+    style_weight: float = 1.5  # at REFERENCE_SIDE px; see style_weight_at
+    style_size_exponent: float = 0.5  # how the style weight follows the working size (0: constant)
     tv_weight: float = 1.0
     content_layers: Layers = GATYS_CONTENT_LAYERS
     style_layers: Layers = GATYS_STYLE_LAYERS
@@ -65,9 +67,20 @@ class StylizeOptions:
     def levels(self) -> int:
         return self.scales if self.scales > 0 else auto_levels(self.size)
 
-    def loss_weights(self) -> LossWeights:
-        return LossWeights(self.content_weight, self.style_weight, self.tv_weight, dict(self.content_layers),
-                           dict(self.style_layers), self.convention)
+    def style_weight_at(self, long_side: int) -> float:
+        """The style weight for a working image `long_side` px long.
+
+        The same weights strike a different balance at different sizes: measured with
+        bench/quality.py, a 256 px result kept less of the photo AND matched the painting less
+        well than a 512 px one, because the deep layers see a coarser grid. The weight grows
+        as (512 / long_side) ** style_size_exponent, so each size (and each coarse-to-fine
+        level) lands at about the same place on its style/content curve.
+        """
+        return self.style_weight * (REFERENCE_SIDE / long_side) ** self.style_size_exponent
+
+    def loss_weights(self, long_side: int = REFERENCE_SIDE) -> LossWeights:
+        return LossWeights(self.content_weight, self.style_weight_at(long_side), self.tv_weight,
+                           dict(self.content_layers), dict(self.style_layers), self.convention)
 
     def optimizer_settings(self, iterations: int) -> OptimizerSettings:
         return OptimizerSettings(iterations=iterations, method=self.optimizer, learning_rate=self.learning_rate,
@@ -82,6 +95,8 @@ class StylizeOptions:
             (self.content_weight >= 0 and finite(self.content_weight),
              f"--content-weight must be >= 0, not {self.content_weight}"),
             (self.style_weight > 0 and finite(self.style_weight), f"--style-weight must be > 0, not {self.style_weight}"),
+            (0 <= self.style_size_exponent <= 2 and finite(self.style_size_exponent),
+             f"--style-size-exponent must be between 0 and 2, not {self.style_size_exponent}"),
             (self.tv_weight >= 0 and finite(self.tv_weight), f"--tv-weight must be >= 0, not {self.tv_weight}"),
             (self.threads >= 0, f"--threads must be >= 0, not {self.threads}"),
             (0 <= self.scales <= 6, f"--scales must be between 0 (automatic) and 6, not {self.scales}"),
@@ -200,7 +215,6 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         check_masks(list(masks), len(styles))
     started = time.perf_counter()
     blend = _blend(options, len(styles), masked=bool(masks))
-    weights = options.loss_weights()
     extractor = FeatureExtractor(str(model.features_path), options.threads)
     levels, sizes = _feasible_levels(content.size, options)
     areas = [width * height for width, height in sizes]
@@ -211,7 +225,8 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         content_pixels = to_array(content, (width, height))
         style_pixels = _style_arrays(styles, level.long_side, options, content_pixels)
         region_masks = [mask_array(mask, (width, height)) for mask in masks]
-        inputs = loss_inputs(extractor, content_pixels, style_pixels, blend, weights, region_masks)
+        inputs = loss_inputs(extractor, content_pixels, style_pixels, blend, options.loss_weights(level.long_side),
+                             region_masks)
         engine = make_engine(options.engine, model, inputs, (height, width), options.threads, options.provider)
         start = initial_pixels(options, content_pixels) if pixels is None else resize_pixels(pixels, (width, height))
         outcome = optimize(engine, start, options.optimizer_settings(level.iterations),

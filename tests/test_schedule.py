@@ -13,8 +13,16 @@ from nst_ort.schedule import Level, auto_levels, scale_schedule
 from nst_ort.transfer import StylizeOptions, stylize
 
 
-def test_auto_levels_start_near_a_quarter():
-    assert auto_levels(512) == 3 and auto_levels(256) == 2 and auto_levels(200) == 1 and auto_levels(4096) == 3
+def test_auto_levels_start_near_128_px_at_every_size():
+    assert auto_levels(512) == 3 and auto_levels(256) == 2 and auto_levels(200) == 1
+    assert auto_levels(1024) == 4 and auto_levels(6000) == 6
+    for side in (256, 512, 1024, 6000):
+        assert 128 <= scale_schedule(side, 10, auto_levels(side))[0].long_side < 256
+
+
+def test_a_larger_run_passes_through_the_smaller_runs_levels():
+    small, large = scale_schedule(512, 100, auto_levels(512)), scale_schedule(1024, 100, auto_levels(1024))
+    assert [level.long_side for level in large[:-1]] == [level.long_side for level in small]
 
 
 def test_schedule_doubles_up_to_the_final_size():
@@ -65,3 +73,29 @@ def test_style_scale_and_validation(tiny_models_dir):
     result = stylize(_photo(40, 30, 0), [_photo(40, 40, 1)], model,
                      StylizeOptions(size=32, iterations=2, scales=1, style_scale=0.5, threads=1))
     assert result.image.size == (32, 24)
+
+
+def test_style_weight_follows_the_working_size():
+    options = StylizeOptions(style_weight=1.5, style_size_exponent=0.5)
+    assert options.style_weight_at(512) == 1.5
+    assert options.style_weight_at(256) == pytest.approx(1.5 * 2 ** 0.5)
+    assert options.style_weight_at(1024) == pytest.approx(1.5 / 2 ** 0.5)
+    assert StylizeOptions(style_weight=3.0, style_size_exponent=0).style_weight_at(128) == 3.0
+    with pytest.raises(NstError, match="--style-size-exponent"):
+        StylizeOptions(style_size_exponent=-1).validate()
+
+
+def test_each_level_gets_the_style_weight_of_its_size(tiny_models_dir, monkeypatch):
+    import nst_ort.transfer as transfer
+
+    used = []
+    real = transfer.loss_inputs
+
+    def recording(extract, content, styles, blend, weights, masks=()):
+        used.append((max(content.shape[1:]), weights.style))
+        return real(extract, content, styles, blend, weights, masks)
+
+    monkeypatch.setattr(transfer, "loss_inputs", recording)
+    options = StylizeOptions(size=96, iterations=1, scales=2, style_weight=2.0, style_size_exponent=0.5, threads=1)
+    stylize(_photo(80, 60, 0), [_photo(50, 50, 1)], open_model(tiny_models_dir / "vgg16"), options)
+    assert used == [(48, pytest.approx(2.0 * (512 / 48) ** 0.5)), (96, pytest.approx(2.0 * (512 / 96) ** 0.5))]

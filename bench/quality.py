@@ -1,0 +1,306 @@
+"""Quality of a result as a solution of the Gatys problem: how much photo, how much painting.
+
+    .venv/bin/python bench/quality.py measure RESULT CONTENT STYLE
+    .venv/bin/python bench/quality.py sweep --size 512 --style-weights 0.5,1,2,5,10   # trade-off curves
+    .venv/bin/python bench/quality.py sizes --sizes 256,512,1024                    # defaults across sizes
+
+The metric, on the ImageNet VGG16 (caffe preprocessing) at the result's size, computed
+here with a forward pass and numpy only (none of the loss graph's weights or normalisations):
+  content_rel = sum((F - P)^2) / sum(P^2) at relu4_2            (F: result, P: content photo)
+  style_rel   = mean over relu1_1 .. relu5_1 of sum((G - A)^2) / sum(A^2),  G = F F^T / N,
+                A from the style image resized to the result's long side.
+Lower content_rel keeps more of the photo, lower style_rel is closer to the painting.
+
+`sweep` and `sizes` run `nst stylize` as a user would; results and their reports go to
+bench/results/quality/ (a run is skipped when its report exists, so both commands share runs),
+a JSON summary beside them; the curves and the side-by-side sheets go to docs/quality/, and a
+markdown table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nst_ort.images import fit_long_side, load_image, to_array  # noqa: E402
+from nst_ort.transfer import StylizeOptions  # noqa: E402
+
+IMAGES = ROOT.parent / "shared" / "images"
+RESULTS = ROOT / "bench" / "results" / "quality"
+DOCS = ROOT / "docs" / "quality"
+CONTENT_LAYER = "relu4_2"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# photo x painting pairs from ../shared/images: (content file, style file)
+PAIRS = (
+    ("tubingen.jpg", "starry_night.jpg"),
+    ("tubingen.jpg", "shipwreck_of_the_minotaur.jpg"),
+    ("golden_gate.jpg", "great_wave_off_kanagawa.jpg"),
+    ("chicago_skyline.jpg", "composition_vii.jpg"),
+    ("hoovertowernight.jpg", "woman_with_hat_matisse.jpg"),
+)
+
+
+@dataclass(frozen=True)
+class Quality:
+    content_rel: float
+    style_rel: float
+    style_rel_layers: tuple[float, ...]
+
+
+class QualityMeter:
+    """Forward passes of the exported VGG16 features model; the metric in float64 numpy."""
+
+    def __init__(self, features_path: Path, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        from nst_ort.session import session_options
+
+        self._session = ort.InferenceSession(str(features_path), session_options(threads),
+                                             providers=["CPUExecutionProvider"])
+
+    def features(self, pixels: np.ndarray, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
+        outputs = self._session.run(list(layers), {"image": pixels[None].astype(np.float32)})
+        return {name: value[0].reshape(value.shape[1], -1).astype(np.float64) for name, value in zip(layers, outputs)}
+
+    @staticmethod
+    def gram(flat: np.ndarray) -> np.ndarray:
+        return flat @ flat.T / flat.shape[1]
+
+    def measure(self, result: Image.Image, content: Image.Image, style: Image.Image) -> Quality:
+        size = result.size
+        result_features = self.features(to_array(result), (CONTENT_LAYER, *STYLE_LAYERS))
+        photo = self.features(to_array(content, size), (CONTENT_LAYER,))[CONTENT_LAYER]
+        painting = self.features(to_array(style, fit_long_side(style.size, max(size))), STYLE_LAYERS)
+        content_rel = float(np.sum((result_features[CONTENT_LAYER] - photo) ** 2) / np.sum(photo ** 2))
+        per_layer = []
+        for layer in STYLE_LAYERS:
+            g, a = self.gram(result_features[layer]), self.gram(painting[layer])
+            per_layer.append(float(np.sum((g - a) ** 2) / np.sum(a ** 2)))
+        return Quality(content_rel, float(np.mean(per_layer)), tuple(per_layer))
+
+
+def open_meter() -> QualityMeter:
+    from export.pipeline import ensure_exported
+    from nst_ort.model_store import default_models_dir
+
+    return QualityMeter(ensure_exported(default_models_dir(), "vgg16", "max").features_path)
+
+
+def nst_command() -> list[str]:
+    script = Path(sys.executable).with_name("nst")
+    return [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
+
+
+def run_stylize(content: str, style: str, out: Path, args: list[str]) -> dict:
+    """One `nst stylize` run (skipped when its report exists); returns the run report."""
+    report = out.with_suffix(".json")
+    if not report.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([*nst_command(), "stylize", str(IMAGES / "content" / content), str(IMAGES / "style" / style),
+                        "-o", str(out), "--report", str(report), "--quiet", *args], check=True, cwd=ROOT)
+    return json.loads(report.read_text())
+
+
+def pair_name(content: str, style: str) -> str:
+    return f"{Path(content).stem}_x_{Path(style).stem}"
+
+
+def measure_run(meter: QualityMeter, content: str, style: str, out: Path, args: list[str]) -> dict:
+    report = run_stylize(content, style, out, args)
+    quality = meter.measure(Image.open(out).convert("RGB"), load_image(IMAGES / "content" / content),
+                            load_image(IMAGES / "style" / style))
+    row = {"pair": pair_name(content, style), "args": args, "seconds": report["total_seconds"],
+           "evaluations": report["evaluations"], **asdict(quality)}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def scatter_plot(series: dict[str, list[tuple[float, float, str]]], marked: dict[str, tuple[float, float]],
+                 path: Path, title: str, size: tuple[int, int] = (760, 520)) -> None:
+    """content_rel (x) against style_rel (y, log) per named series, points labelled; `marked` ringed."""
+    width, height = size
+    left, right, top, bottom = 70, 190, 36, 46
+    points = [(x, y) for values in series.values() for x, y, _ in values] + list(marked.values())
+    x_low, x_high = 0.0, max(x for x, _ in points) * 1.08
+    y_low, y_high = np.log10(min(y for _, y in points)) - 0.1, np.log10(max(y for _, y in points)) + 0.1
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (left + (width - left - right) * (x - x_low) / (x_high - x_low),
+                top + (height - top - bottom) * (y_high - np.log10(y)) / (y_high - y_low))
+
+    draw.rectangle([left, top, width - right, height - bottom], outline="black")
+    for decade in range(int(np.floor(y_low)), int(np.ceil(y_high)) + 1):
+        for mantissa in (1, 2, 5):
+            value = mantissa * 10.0 ** decade
+            if y_low <= np.log10(value) <= y_high:
+                _, py = at(0, value)
+                draw.line([left, py, width - right, py], fill=(230, 230, 230))
+                draw.text((8, py - 6), f"{value:g}", fill="black", font=font)
+    for tick in range(6):
+        x = x_high * tick / 5
+        px, _ = at(x, 10 ** y_low)
+        draw.text((px - 12, height - bottom + 6), f"{x:.2f}", fill="black", font=font)
+    draw.text((width // 2 - 90, height - 20), "content_rel (photo kept: lower)", fill="black", font=font)
+    draw.text((8, 10), f"{title}   [style_rel, log: painting matched: lower]", fill="black", font=font)
+    colors = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207)]
+    for index, (name, values) in enumerate(series.items()):
+        color = colors[index % len(colors)]
+        line = [at(x, y) for x, y, _ in sorted(values)]
+        if len(line) > 1:
+            draw.line(line, fill=color, width=2)
+        for (px, py), (_, _, label) in zip(line, sorted(values)):
+            draw.ellipse([px - 3, py - 3, px + 3, py + 3], fill=color)
+            draw.text((px + 5, py - 12), label, fill=color, font=font)
+        if name in marked:
+            px, py = at(*marked[name])
+            draw.ellipse([px - 7, py - 7, px + 7, py + 7], outline=color, width=2)
+        draw.text((width - right + 10, top + 14 * index), name, fill=color, font=font)
+    draw.text((width - right + 10, top + 14 * len(series) + 8), "ringed: default", fill="black", font=font)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def sweep(args: argparse.Namespace) -> None:
+    """Each pair at one size for several style weights: its trade-off curve and a strip of the results."""
+    meter = open_meter()
+    weights = [float(w) for w in args.style_weights.split(",")]
+    rows = []
+    for content, style in selected_pairs(args.pairs):
+        name = pair_name(content, style)
+        outs = {weight: run_path(name, args.size, weight) for weight in weights}
+        found = {weight: measure_run(meter, content, style, out, run_args(args.size, weight, args.extra))
+                 for weight, out in outs.items()}
+        rows += [{**row, "size": args.size, "style_weight": weight} for weight, row in found.items()]
+        cells = [(f"{weight:g}: c {found[weight]['content_rel']:.2f}, s {found[weight]['style_rel']:.3f}",
+                  Image.open(out)) for weight, out in outs.items()]
+        save_sheet(cells, DOCS / f"strength_{name}.jpg", cell_side=240)
+    summary = RESULTS / f"sweep_{args.size}.json"
+    summary.write_text(json.dumps(rows, indent=1) + "\n")
+    series: dict[str, list[tuple[float, float, str]]] = {}
+    marked = {}
+    for row in rows:
+        series.setdefault(row["pair"], []).append((row["content_rel"], row["style_rel"], f"{row['style_weight']:g}"))
+        if is_default(row["style_weight"]):
+            marked[row["pair"]] = (row["content_rel"], row["style_rel"])
+    scatter_plot(series, marked, DOCS / f"tradeoff_{args.size}.png",
+                 f"style weight sweep at {args.size} px (labels: --style-weight)")
+    print(markdown_rows(rows, ("style_weight", "content_rel", "style_rel", "seconds")))
+
+
+def is_default(style_weight: float | None) -> bool:
+    return style_weight is None or style_weight == StylizeOptions().style_weight
+
+
+def run_path(name: str, size: int, style_weight: float | None) -> Path:
+    """Where a run's result lives: one file per (pair, size, weight); the default weight's runs
+    are shared by `sweep` and `sizes`."""
+    weight = "default" if is_default(style_weight) else f"sw{style_weight:g}"
+    return RESULTS / f"{name}_{size}_{weight}.png"
+
+
+def run_args(size: int, style_weight: float | None, extra: list[str]) -> list[str]:
+    weight = [] if is_default(style_weight) else ["--style-weight", f"{style_weight:g}"]
+    return ["--size", str(size), *weight, *extra]
+
+
+def save_sheet(cells: list[tuple[str, Image.Image]], path: Path, cell_side: int = 256) -> None:
+    from nst_ort.sheet import contact_sheet
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(cells, len(cells), cell_side).save(path, quality=88)
+
+
+def mean_abs_difference(a: Image.Image, b: Image.Image, side: int = 128) -> float:
+    """Mean absolute pixel difference (0..1) of two results downscaled to `side` px long."""
+    size = fit_long_side(a.size, side)
+    return float(np.mean(np.abs(to_array(a, size) - to_array(b, size))))
+
+
+def sizes(args: argparse.Namespace) -> None:
+    """The defaults at several sizes: metric per size, differences at 128 px, the results side by side."""
+    meter = open_meter()
+    sides = [int(s) for s in args.sizes.split(",")]
+    reference = 512 if 512 in sides else sides[len(sides) // 2]
+    rows = []
+    for content, style in selected_pairs(args.pairs):
+        name = pair_name(content, style)
+        outs = {side: run_path(name, side, None) for side in sides}
+        found = {side: measure_run(meter, content, style, out, run_args(side, None, args.extra))
+                 for side, out in outs.items()}
+        images = {side: Image.open(out).convert("RGB") for side, out in outs.items()}
+        for side in sides:
+            others = {f"mad_vs_{other}": mean_abs_difference(images[side], images[other]) for other in sides
+                      if other != side}
+            rows.append({**found[side], "size": side,
+                         "content_rel_vs_ref": found[side]["content_rel"] / found[reference]["content_rel"], **others})
+        cells = [(f"{side} px: c {found[side]['content_rel']:.2f}, s {found[side]['style_rel']:.3f}", images[side])
+                 for side in sides]
+        save_sheet(cells, DOCS / f"sizes_{name}.jpg")
+    summary = RESULTS / f"sizes_{'-'.join(map(str, sides))}.json"
+    summary.write_text(json.dumps(rows, indent=1) + "\n")
+    print(markdown_rows(rows, ("size", "content_rel", "content_rel_vs_ref", "style_rel",
+                               *sorted({key for row in rows for key in row if key.startswith("mad_vs_")}), "seconds")))
+
+
+def markdown_rows(rows: list[dict], columns: tuple[str, ...]) -> str:
+    """A markdown table of `rows` (pair first), numbers rounded for reading."""
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+        return str(value)
+
+    lines = ["| pair | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    lines += [f"| {row['pair']} | " + " | ".join(cell(row.get(column, "")) for column in columns) + " |"
+              for row in rows]
+    return "\n".join(lines)
+
+
+def selected_pairs(names: list[str] | None) -> list[tuple[str, str]]:
+    if not names:
+        return list(PAIRS)
+    return [pair for pair in PAIRS if pair_name(*pair) in names]
+
+
+def measure(args: argparse.Namespace) -> None:
+    quality = open_meter().measure(load_image(Path(args.result)), load_image(Path(args.content)),
+                                   load_image(Path(args.style)))
+    print(json.dumps(asdict(quality)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    one = commands.add_parser("measure", help="the metric of one result")
+    one.add_argument("result")
+    one.add_argument("content")
+    one.add_argument("style")
+    one.set_defaults(run=measure)
+    curve = commands.add_parser("sweep", help="trade-off curves over --style-weight")
+    curve.add_argument("--size", type=int, default=512)
+    curve.add_argument("--style-weights", default="0.5,1,2,5,10")
+    curve.set_defaults(run=sweep)
+    scale = commands.add_parser("sizes", help="the defaults at several sizes")
+    scale.add_argument("--sizes", default="256,512,1024")
+    scale.set_defaults(run=sizes)
+    for command in (curve, scale):
+        command.add_argument("--pairs", nargs="*", default=None, help="pair names (content_x_style) to run")
+        command.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `nst stylize` options")
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""bench/quality.py's metric against the numpy reference forward of a tiny net."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench.quality import CONTENT_LAYER, STYLE_LAYERS, QualityMeter, mean_abs_difference
+from nst_ort.images import fit_long_side, to_array
+from tests.tiny import reference_features, reference_gram, tiny_weights
+
+
+def _image(width: int, height: int, seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8))
+
+
+@pytest.fixture(scope="module")
+def meter(tiny_models_dir) -> QualityMeter:
+    return QualityMeter(tiny_models_dir / "vgg16" / "features.onnx", threads=1)
+
+
+def test_metric_matches_the_reference_formulas(meter):
+    result, content, style = _image(40, 32, 0), _image(60, 48, 1), _image(50, 70, 2)
+    quality = meter.measure(result, content, style)
+    weights = tiny_weights()
+    mine = reference_features(weights, to_array(result).astype(np.float64))
+    photo = reference_features(weights, to_array(content, result.size).astype(np.float64))[CONTENT_LAYER]
+    painting = reference_features(weights, to_array(style, fit_long_side(style.size, 40)).astype(np.float64))
+    content_rel = np.sum((mine[CONTENT_LAYER] - photo) ** 2) / np.sum(photo ** 2)
+    per_layer = [np.sum((reference_gram(mine[k]) - reference_gram(painting[k])) ** 2)
+                 / np.sum(reference_gram(painting[k]) ** 2) for k in STYLE_LAYERS]
+    assert quality.content_rel == pytest.approx(content_rel, rel=1e-4)
+    assert quality.style_rel_layers == pytest.approx(per_layer, rel=1e-4)
+    assert quality.style_rel == pytest.approx(np.mean(per_layer), rel=1e-4)
+
+
+def test_the_photo_itself_has_no_content_error_and_the_painting_no_style_error(meter):
+    photo, painting = _image(48, 36, 3), _image(48, 36, 4)
+    assert meter.measure(photo, photo, painting).content_rel == pytest.approx(0, abs=1e-12)
+    assert meter.measure(painting, photo, painting).style_rel == pytest.approx(0, abs=1e-9)
+
+
+def test_mean_abs_difference_at_128_px():
+    a = Image.new("RGB", (512, 384), (0, 0, 0))
+    assert mean_abs_difference(a, a) == 0
+    assert mean_abs_difference(a, Image.new("RGB", (1024, 768), (255, 255, 255))) == pytest.approx(1.0)
