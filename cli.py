@@ -134,7 +134,8 @@ def stylize(
 
     overrides = dict(
         size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight,
-        style_size_exponent=style_size_exponent, tv_weight=tv_weight, content_layers=parse_layers(content_layers) if content_layers else None,
+        style_size_exponent=style_size_exponent, tv_weight=tv_weight,
+        content_layers=parse_layers(content_layers) if content_layers else None,
         style_layers=parse_layers(style_layers) if style_layers else None,
         style_blend=parse_numbers(style_blend) if style_blend else None, style_scale=style_scale,
         preserve_colors=preserve_colors, init=init, init_noise=init_noise, seed=seed, optimizer=optimizer,

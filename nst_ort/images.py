@@ -10,6 +10,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nst_ort.errors import NstError
 from nst_ort.files import atomic_file
+from nst_ort.memory import available_bytes, format_bytes
 
 PIXEL_LIMIT = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb guard
 
@@ -32,6 +33,19 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
     return image.convert("RGB")
+
+
+DECODE_BYTES_PER_PIXEL = 8  # the decoded file plus its RGB(X) copy, 4 bytes a pixel each at most
+
+
+def _check_decode_fits(path: Path, size: tuple[int, int]) -> None:
+    """Refuse to decode a file whose declared size would not fit in the memory free now: a
+    small file can declare 30000x30000 pixels, and --size only shrinks it after decoding."""
+    needed = size[0] * size[1] * DECODE_BYTES_PER_PIXEL
+    free = available_bytes()
+    if free is not None and needed > free:
+        raise NstError(f"{path} declares {size[0]}x{size[1]} pixels: decoding it needs about {format_bytes(needed)}, "
+                       f"more than the {format_bytes(free)} free now; shrink it first (a JPEG is decoded at reduced size)")
 
 
 def load_image(path: Path, limit: int | None = PIXEL_LIMIT, draft_long_side: int | None = None) -> Image.Image:
@@ -57,6 +71,7 @@ def load_image(path: Path, limit: int | None = PIXEL_LIMIT, draft_long_side: int
                                f"{limit / 1e6:.0f} MP limit: pass --size to work on a smaller copy")
             if draft_long_side is not None and image.format == "JPEG":
                 image.draft("RGB", fit_long_side(image.size, draft_long_side))
+            _check_decode_fits(path, image.size)
             image.load()
             return _to_rgb(ImageOps.exif_transpose(image))
     except UnidentifiedImageError:

@@ -16,6 +16,7 @@ from PIL import Image
 
 from nst_ort.manifest import FEATURES, MANIFEST
 from tests.conftest import shared_image
+from tests.test_images import declared_png
 from tests.tiny import write_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +54,8 @@ def images(tmp_path_factory) -> dict[str, Path]:
     Image.new("L", (48, 36)).save(paths["black"])
     paths["left"] = folder / "left.png"
     Image.fromarray(np.repeat(np.where(np.arange(48) < 24, 255, 0).astype(np.uint8)[None], 36, 0)).save(paths["left"])
+    paths["declared"] = folder / "declared.png"
+    declared_png(paths["declared"], 100000, 100000)  # 80 GB decoded: more than any machine here has free
     paths["huge"] = folder / "huge.png"
     Image.new("1", (10000, 9000)).save(paths["huge"])  # 90 MP: above Pillow's bomb limit
     return paths
@@ -63,6 +66,7 @@ BAD_STYLIZE = [
     (["{text}", "{style}"], "not an image file"),
     (["{truncated}", "{style}"], "corrupt or truncated"),
     (["{huge}", "{style}"], "pass --size"),
+    (["{declared}", "{style}", "--size", "64"], "declares 100000x100000 pixels"),
     (["{content}", "{style}", "--iterations", "0"], "--iterations must be at least 1"),
     (["{content}", "{style}", "--size", "0"], "--size must be at least 16"),
     (["{content}", "{style}", "--size", "-5"], "--size must be at least 16"),

@@ -106,3 +106,34 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
         save_image(to_image(np.ones((3, 4, 4), np.float32)), target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def declared_png(path, width: int, height: int) -> None:
+    """A few bytes of PNG that declare width x height RGB pixels (no pixel data)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+
+
+def test_a_file_declaring_more_pixels_than_memory_is_not_decoded(tmp_path, monkeypatch):
+    import nst_ort.images as images
+
+    path = tmp_path / "bomb.png"
+    declared_png(path, 30000, 30000)  # 7 GB decoded, 60 bytes on disk
+    monkeypatch.setattr(images, "available_bytes", lambda: 2 * 2**30)
+    with pytest.raises(NstError, match=r"declares 30000x30000 pixels: decoding it needs about 6.7 GB, more than the 2.0 GB"):
+        load_image(path, limit=None)
+
+
+def test_available_memory_from_meminfo(tmp_path):
+    from nst_ort.memory import available_bytes
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   12345678 kB\n")
+    assert available_bytes(meminfo) == 12345678 * 1024
+    assert available_bytes(tmp_path / "absent") is None or available_bytes(tmp_path / "absent") > 0
