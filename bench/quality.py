@@ -3,6 +3,7 @@
     .venv/bin/python bench/quality.py measure RESULT CONTENT STYLE
     .venv/bin/python bench/quality.py sweep --size 512 --style-weights 0.5,1,2,5,10   # trade-off curves
     .venv/bin/python bench/quality.py sizes --sizes 256,512,1024                    # defaults across sizes
+    .venv/bin/python bench/quality.py readme                                         # README's quality block
 
 The metric, on the ImageNet VGG16 (caffe preprocessing) at the result's size, computed
 here with a forward pass and numpy only (none of the loss graph's weights or normalisations):
@@ -38,6 +39,8 @@ from nst_ort.transfer import StylizeOptions  # noqa: E402
 IMAGES = ROOT.parent / "shared" / "images"
 RESULTS = ROOT / "bench" / "results" / "quality"
 DOCS = ROOT / "docs" / "quality"
+README = ROOT / "README.md"
+QUALITY_BEGIN, QUALITY_END = "<!-- quality:begin -->", "<!-- quality:end -->"
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # photo x painting pairs from ../shared/images (content file, style file): the classic
@@ -267,6 +270,38 @@ def markdown_rows(rows: list[dict], columns: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+def readme(args: argparse.Namespace) -> None:
+    """Rewrite README's quality block from the summaries `sweep` and `sizes` left."""
+    def load(name: str) -> list[dict]:
+        path = RESULTS / name
+        return json.loads(path.read_text()) if path.exists() else []
+
+    at_512 = load("sizes_512.json")
+    across = load("sizes_256-512-1024.json")
+    curves = sorted(DOCS.glob("tradeoff_*.png"))
+    parts = ["Defaults at 512 px, every pair (`bench/quality.py sizes --sizes 512`; seconds: wall time "
+             "with 1 thread, two runs at a time):", "",
+             markdown_rows(at_512, ("content_rel", "style_rel", "seconds")), ""]
+    for curve in curves:
+        parts += [f"Trade-off over `--style-weight` ({curve.stem.split('_')[1]} px, `bench/quality.py sweep`; "
+                  "ringed: the default):", "", f"![](docs/quality/{curve.name})", ""]
+    for strip in sorted(DOCS.glob("strength_*.jpg")):
+        parts += [f"`--style-weight` from less to more painting ({strip.stem[len('strength_'):]}; "
+                  "c: content_rel, s: style_rel):", "", f"![](docs/quality/{strip.name})", ""]
+    if across:
+        mad = sorted({key for row in across for key in row if key.startswith("mad_vs_")})
+        parts += ["The defaults across sizes (`bench/quality.py sizes`): content_rel against the 512 px "
+                  "result's, style_rel, and the mean absolute difference of the results downscaled to "
+                  "128 px (0..1):", "",
+                  markdown_rows(across, ("size", "content_rel", "content_rel_vs_ref", "style_rel", *mad)), ""]
+        for sheet in sorted(DOCS.glob("sizes_*.jpg")):
+            parts += [f"![](docs/quality/{sheet.name})", ""]
+    text = README.read_text()
+    head, rest = text.split(QUALITY_BEGIN, 1)
+    README.write_text(head + QUALITY_BEGIN + "\n" + "\n".join(parts).strip() + "\n" + QUALITY_END
+                      + rest.split(QUALITY_END, 1)[1])
+
+
 def selected_pairs(names: list[str] | None) -> list[tuple[str, str]]:
     if not names:
         return list(PAIRS)
@@ -294,6 +329,8 @@ def main() -> None:
     scale = commands.add_parser("sizes", help="the defaults at several sizes")
     scale.add_argument("--sizes", default="256,512,1024")
     scale.set_defaults(run=sizes)
+    table = commands.add_parser("readme", help="rewrite README's quality block from the summaries")
+    table.set_defaults(run=readme)
     for command in (curve, scale):
         command.add_argument("--pairs", nargs="*", default=None, help="pair names (content_x_style) to run")
         command.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `nst stylize` options")
