@@ -58,6 +58,15 @@ def parse_numbers(text: str) -> tuple[float, ...]:
         raise NstError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def parse_memory(text: str) -> int:
+    from nst_ort.memory import parse_size_bytes
+
+    try:
+        return parse_size_bytes(text)
+    except (ValueError, IndexError):
+        raise NstError(f"--max-memory must look like 2G, 800M or 1.5GB, not {text!r}") from None
+
+
 def _check_output(output: Path, inputs: list[Path]) -> None:
     """Refuse before any work an output that could not be written or would replace an input."""
     from nst_ort.files import check_writable_location
@@ -114,6 +123,8 @@ def stylize(
     engine: Annotated[Optional[str], Opt(help="Gradient engine: auto, training or portable [default: auto]")] = None,
     provider: Annotated[Optional[str], Opt(help="onnxruntime execution provider [default: CPUExecutionProvider]")] = None,
     threads: Annotated[Count, Opt(help="CPU threads, 0 = every core [default: 0]")] = None,
+    max_memory: Annotated[Optional[str], Opt(
+        help="Memory the run may use, e.g. 2G or 800M; a run estimated above it stops at once [default: what is free]")] = None,
     keep_size: Annotated[bool, Opt(help="Write the result at the content's original size")] = False,
     save_every: Annotated[int, Opt(help="Write the current image to OUTPUT every N iterations (0: off)")] = 0,
     gif: Annotated[Optional[Path], Opt(help="Write an animated GIF of the progress")] = None,
@@ -141,6 +152,7 @@ def stylize(
         preserve_colors=preserve_colors, init=init, init_noise=init_noise, seed=seed, optimizer=optimizer,
         learning_rate=learning_rate, lr_decay=lr_decay, lr_decay_steps=lr_decay_steps, scales=scales,
         coarse_iterations=coarse_iterations, net=net, pool=pool, engine=engine, provider=provider, threads=threads,
+        max_memory=parse_memory(max_memory) if max_memory else None,
         keep_size=keep_size or None)
     options = recipe_options(recipe, similarity, **overrides)
     options.validate()

@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from nst_ort.errors import NstError
+
 MEMINFO = Path("/proc/meminfo")
 
 
@@ -36,3 +38,50 @@ def available_bytes(meminfo: Path = MEMINFO) -> int | None:
 
 def format_bytes(count: float) -> str:
     return f"{count / 2**30:.1f} GB" if count >= 2**30 else f"{count / 2**20:.0f} MB"
+
+
+# Peak RSS of a whole untiled run (portable engine, L-BFGS-B, one style): a fixed part and a
+# part per pixel of the final working size, fitted to measured runs' reports on this machine
+# (256x192: 0.57-0.58 GiB, 512x384: 1.13-1.18 GiB, 533x400: 1.26 GiB, 1024x768: see README).
+RUN_FIXED_BYTES = int(0.40 * 2**30)
+RUN_BYTES_PER_PIXEL = 4200
+TRAINING_ENGINE_FACTOR = 2.0  # its per-pixel memory, measured per evaluation against the portable engine's
+
+
+def estimate_run_bytes(width: int, height: int, engine: str = "portable") -> int:
+    """Estimated peak memory of a run whose final working image is width x height."""
+    per_pixel = RUN_BYTES_PER_PIXEL * (TRAINING_ENGINE_FACTOR if engine == "training" else 1.0)
+    return int(RUN_FIXED_BYTES + per_pixel * width * height)
+
+
+def largest_fitting_long_side(aspect: float, limit: int, engine: str = "portable") -> int:
+    """The longest side (in px) whose run fits in `limit` bytes, for width/height = `aspect`."""
+    per_pixel = RUN_BYTES_PER_PIXEL * (TRAINING_ENGINE_FACTOR if engine == "training" else 1.0)
+    pixels = max(0.0, (limit - RUN_FIXED_BYTES) / per_pixel)
+    short_over_long = min(aspect, 1 / aspect)
+    return int((pixels / short_over_long) ** 0.5)
+
+
+def parse_size_bytes(text: str) -> int:
+    """'2G', '800M', '1.5GB', '4096' (bytes) -> bytes; ValueError otherwise."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = (cleaned[:-1], cleaned[-1]) if cleaned[-1:] in units and cleaned[-1:] != "" else (cleaned, "")
+    value = float(number) * units[unit]
+    if not value > 0:
+        raise ValueError(text)
+    return int(value)
+
+
+def check_run_fits(width: int, height: int, engine: str, limit: int | None) -> int:
+    """Refuse at once a run whose estimated peak exceeds `limit` bytes (None: the memory free
+    now), naming the largest size that fits. Returns the estimate."""
+    needed = estimate_run_bytes(width, height, engine)
+    allowed, source = (limit, "--max-memory") if limit is not None else (available_bytes(), "free now")
+    if allowed is not None and needed > allowed:
+        fits = largest_fitting_long_side(width / height, allowed, engine)
+        hint = f"--size {fits} fits" if fits >= 64 else "nothing useful fits"
+        raise NstError(f"a {width}x{height} run needs about {format_bytes(needed)} of memory, more than the "
+                       f"{format_bytes(allowed)} {'allowed by ' + source if limit is not None else source}: "
+                       f"{hint}{' (or raise --max-memory)' if limit is not None else ''}")
+    return needed

@@ -12,11 +12,11 @@ from PIL import Image
 
 from export.loss_graph import LossLayers
 from nst_ort.colors import COLOR_MODES, match_color_statistics, transfer_luminance
-from nst_ort.engines.factory import make_engine
+from nst_ort.engines.factory import make_engine, resolve_engine
 from nst_ort.errors import NstError
 from nst_ort.images import fit_long_side, load_image, resize_pixels, to_array, to_image
 from nst_ort.masks import check_masks, mask_array
-from nst_ort.memory import peak_rss_bytes
+from nst_ort.memory import check_run_fits, peak_rss_bytes
 from nst_ort.model_store import ExportedModel
 from nst_ort.optimize import OptimizerSettings, Outcome, Progress, ProgressCallback, optimize
 from nst_ort.schedule import Level, auto_levels, scale_schedule
@@ -63,6 +63,7 @@ class StylizeOptions:
     provider: str = "CPUExecutionProvider"  # onnxruntime execution provider (portable engine)
     threads: int = 0  # 0: every core
     keep_size: bool = False  # upscale the result to the content's original size
+    max_memory: int | None = None  # bytes a run may use; None: the memory free when it starts
 
     def levels(self) -> int:
         return self.scales if self.scales > 0 else auto_levels(self.size)
@@ -99,6 +100,7 @@ class StylizeOptions:
              f"--style-size-exponent must be between 0 and 2, not {self.style_size_exponent}"),
             (self.tv_weight >= 0 and finite(self.tv_weight), f"--tv-weight must be >= 0, not {self.tv_weight}"),
             (self.threads >= 0, f"--threads must be >= 0, not {self.threads}"),
+            (self.max_memory is None or self.max_memory > 0, f"--max-memory must be > 0, not {self.max_memory}"),
             (0 <= self.scales <= 6, f"--scales must be between 0 (automatic) and 6, not {self.scales}"),
             (self.coarse_iterations is None or self.coarse_iterations >= 1,
              f"--coarse-iterations must be at least 1, not {self.coarse_iterations}"),
@@ -217,6 +219,7 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
     blend = _blend(options, len(styles), masked=bool(masks))
     extractor = FeatureExtractor(str(model.features_path), options.threads)
     levels, sizes = _feasible_levels(content.size, options)
+    check_run_fits(*sizes[-1], resolve_engine(options.engine), options.max_memory)
     areas = [width * height for width, height in sizes]
     pixels: np.ndarray | None = None
     history: list[Progress] = []

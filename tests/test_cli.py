@@ -79,6 +79,8 @@ BAD_STYLIZE = [
     (["{content}", "{style}", "--init", "sideways"], "--init must be one of"),
     (["{content}", "{style}", "{style}", "--style-blend", "1"], "--style-blend needs 2"),
     (["{content}", "{style}", "--threads", "-1"], "--threads must be >= 0"),
+    (["{content}", "{style}", "--max-memory", "lots"], "--max-memory must look like 2G"),
+    (["{content}", "{style}", "--max-memory", "600M"], "more than the 600 MB allowed by --max-memory: --size"),
     (["{content}", "{style}", "--engine", "warp"], "unknown engine"),
     (["{content}", "{style}", "--gif", "{out_dir}/a.png"], "must end in .gif"),
     (["{content}", "{style}", "{style}", "--mask", "{left}"], "one --mask per style"),
