@@ -217,9 +217,9 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         check_masks(list(masks), len(styles))
     started = time.perf_counter()
     blend = _blend(options, len(styles), masked=bool(masks))
-    extractor = FeatureExtractor(str(model.features_path), options.threads)
     levels, sizes = _feasible_levels(content.size, options)
-    check_run_fits(*sizes[-1], resolve_engine(options.engine), options.max_memory)
+    check_run_fits(*sizes[-1], resolve_engine(options.engine), options.max_memory)  # before any work
+    extractor = FeatureExtractor(str(model.features_path), options.threads)
     areas = [width * height for width, height in sizes]
     pixels: np.ndarray | None = None
     history: list[Progress] = []
