@@ -280,7 +280,7 @@ def readme(args: argparse.Namespace) -> None:
     across = load("sizes_256-512-1024.json")
     curves = sorted(DOCS.glob("tradeoff_*.png"))
     parts = ["Defaults at 512 px, every pair (`bench/quality.py sizes --sizes 512`; seconds: wall time "
-             "with 1 thread, two runs at a time):", "",
+             "with 1 thread while two to four runs shared the 2-core machine):", "",
              markdown_rows(at_512, ("content_rel", "style_rel", "seconds")), ""]
     for curve in curves:
         parts += [f"Trade-off over `--style-weight` ({curve.stem.split('_')[1]} px, `bench/quality.py sweep`; "
