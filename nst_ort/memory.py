@@ -65,10 +65,10 @@ def largest_fitting_long_side(aspect: float, limit: int, engine: str = "portable
 
 def parse_size_bytes(text: str) -> int:
     """'2G', '800M', '1.5GB', '4096' (bytes) -> bytes; ValueError otherwise."""
-    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
     cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
-    number, unit = (cleaned[:-1], cleaned[-1]) if cleaned[-1:] in units and cleaned[-1:] != "" else (cleaned, "")
-    value = float(number) * units[unit]
+    unit = cleaned[-1:] if cleaned[-1:] in units else ""
+    value = float(cleaned[: len(cleaned) - len(unit)]) * units.get(unit, 1)
     if not value > 0:
         raise ValueError(text)
     return int(value)
@@ -78,11 +78,13 @@ def check_run_fits(width: int, height: int, engine: str, limit: int | None) -> i
     """Refuse at once a run whose estimated peak exceeds `limit` bytes (None: the memory free
     now), naming the largest size that fits. Returns the estimate."""
     needed = estimate_run_bytes(width, height, engine)
-    allowed, source = (limit, "--max-memory") if limit is not None else (available_bytes(), "free now")
+    if limit is not None:
+        allowed, where, other = limit, "allowed by --max-memory", " (or raise --max-memory)"
+    else:
+        allowed, where, other = available_bytes(), "free now", ""
     if allowed is not None and needed > allowed:
         fits = largest_fitting_long_side(width / height, allowed, engine)
         hint = f"--size {fits} fits" if fits >= 64 else "nothing useful fits"
         raise NstError(f"a {width}x{height} run needs about {format_bytes(needed)} of memory, more than the "
-                       f"{format_bytes(allowed)} {'allowed by ' + source if limit is not None else source}: "
-                       f"{hint}{' (or raise --max-memory)' if limit is not None else ''}")
+                       f"{format_bytes(allowed)} {where}: {hint}{other}")
     return needed
