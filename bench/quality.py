@@ -1,7 +1,7 @@
 """Quality of a result as a solution of the Gatys problem: how much photo, how much painting.
 
     .venv/bin/python bench/quality.py measure RESULT CONTENT STYLE
-    .venv/bin/python bench/quality.py sweep --size 512 --style-weights 0.5,1,2,5,10   # trade-off curves
+    .venv/bin/python bench/quality.py sweep --size 256 --style-weights 0.5,1.5,3,6    # trade-off curves
     .venv/bin/python bench/quality.py sizes --sizes 256,512,1024                    # defaults across sizes
     .venv/bin/python bench/quality.py readme                                         # README's quality block
 
@@ -324,7 +324,7 @@ def main() -> None:
     one.set_defaults(run=measure)
     curve = commands.add_parser("sweep", help="trade-off curves over --style-weight")
     curve.add_argument("--size", type=int, default=512)
-    curve.add_argument("--style-weights", default="0.5,1,2,5,10")
+    curve.add_argument("--style-weights", default="0.5,1.5,3,6", help="the default weight is ringed")
     curve.set_defaults(run=sweep)
     scale = commands.add_parser("sizes", help="the defaults at several sizes")
     scale.add_argument("--sizes", default="256,512,1024")

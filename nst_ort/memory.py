@@ -49,16 +49,18 @@ RUN_BYTES_PER_PIXEL = 4700
 TRAINING_ENGINE_FACTOR = 2.0  # its per-pixel memory, measured per evaluation against the portable engine's
 
 
+def _bytes_per_pixel(engine: str) -> float:
+    return RUN_BYTES_PER_PIXEL * (TRAINING_ENGINE_FACTOR if engine == "training" else 1.0)
+
+
 def estimate_run_bytes(width: int, height: int, engine: str = "portable") -> int:
     """Estimated peak memory of a run whose final working image is width x height."""
-    per_pixel = RUN_BYTES_PER_PIXEL * (TRAINING_ENGINE_FACTOR if engine == "training" else 1.0)
-    return int(RUN_FIXED_BYTES + per_pixel * width * height)
+    return int(RUN_FIXED_BYTES + _bytes_per_pixel(engine) * width * height)
 
 
 def largest_fitting_long_side(aspect: float, limit: int, engine: str = "portable") -> int:
     """The longest side (in px) whose run fits in `limit` bytes, for width/height = `aspect`."""
-    per_pixel = RUN_BYTES_PER_PIXEL * (TRAINING_ENGINE_FACTOR if engine == "training" else 1.0)
-    pixels = max(0.0, (limit - RUN_FIXED_BYTES) / per_pixel)
+    pixels = max(0.0, (limit - RUN_FIXED_BYTES) / _bytes_per_pixel(engine))
     short_over_long = min(aspect, 1 / aspect)
     return int((pixels / short_over_long) ** 0.5)
 
