@@ -14,7 +14,6 @@ from typing import Annotated, Optional
 import typer
 
 from nst_ort.errors import NstError
-from nst_ort.files import atomic_file
 from nst_ort.images import save_image
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -131,17 +130,19 @@ def stylize(
     gif_every: Annotated[int, Opt(help="Iterations between GIF frames")] = 10,
     gif_frame_ms: Annotated[int, Opt(help="Milliseconds per GIF frame")] = 100,
     report: Annotated[Optional[Path], Opt(help="Write a JSON run report")] = None,
+    checkpoint: Annotated[Optional[Path], Opt(
+        help="Run folder for checkpoints (continue with `nst resume DIR`) [default: OUTPUT.nst-run beside the output]")] = None,
+    checkpoint_every: Annotated[str, Opt(help="Time between checkpoints, e.g. 90s, 5m, 1h; 0 = none")] = "5m",
+    restart: Annotated[bool, Opt(help="Start over even if an unfinished run of this output is kept")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output")] = False,
     models_dir: ModelsDir = None,
 ) -> None:
-    """Stylise CONTENT with the style of STYLES (L-BFGS-B over the pixels)."""
-    from nst_ort.api import load_inputs
-    from nst_ort.api import stylize as api_stylize
+    """Stylise CONTENT with the style of STYLES (L-BFGS over the pixels)."""
+    from nst_ort.api import choose_net
     from nst_ort.files import check_writable_location
-    from nst_ort.images import fit_long_side
-    from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter, TerminalReporter
+    from nst_ort.job import Job, JobRunner, Outputs, check_no_unfinished_run, default_run_folder
     from nst_ort.recipes import recipe_options
-    from nst_ort.signals import StopSignals
+    from nst_ort.runstate import RunFolder
 
     overrides = dict(
         size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight,
@@ -156,6 +157,7 @@ def stylize(
         keep_size=keep_size or None)
     options = recipe_options(recipe, similarity, **overrides)
     options.validate()
+    every = parse_seconds(checkpoint_every, "--checkpoint-every")
     masks = list(mask or [])
     inputs = [content, *styles, *masks] + ([Path(options.init)] if Path(options.init).is_file() else [])
     for path in (output, gif):
@@ -169,36 +171,82 @@ def stylize(
         raise NstError(f"--report {report} must end in .json")
     if save_every < 0 or gif_every < 1 or gif_frame_ms < 1:
         raise NstError("--save-every must be >= 0, --gif-every and --gif-frame-ms >= 1")
-    content_image, style_images = load_inputs(content, styles, options, explicit_size=size is not None)
-    final_size = content_image.size if keep_size else fit_long_side(content_image.size, options.size)
-    reporters = Reporters([] if quiet else [TerminalReporter(every=max(1, options.iterations // 30))])
-    if save_every:
-        reporters.reporters.append(SnapshotWriter(output, save_every, final_size))
-    recorder = GifRecorder(gif_every, gif_frame_ms, final_size) if gif is not None else None
-    if recorder is not None:
-        reporters.reporters.append(recorder)
+    folder = RunFolder(checkpoint if checkpoint is not None else default_run_folder(output))
+    if folder.path.exists() and not folder.path.is_dir():
+        raise NstError(f"--checkpoint {folder.path} is a file: give a folder")
+    if restart:
+        folder.clear()
+    check_no_unfinished_run(folder)
+    models = _models_dir(models_dir)
+    options = choose_net(options, models, say, vgg16_fallback=net is None)
+    job = Job(content, tuple(styles), options, tuple(masks),
+              Outputs(output, report, gif, gif_every, gif_frame_ms, save_every), explicit_size=size is not None)
+    runner = JobRunner(job, models, folder, every, _terminal(options.iterations, quiet), notify=say)
+    runner.load()
     if not quiet:
         say(f"stylizing {content.name} with {', '.join(s.name for s in styles)}: recipe {recipe}, "
             f"{options.iterations} iterations at {options.size} px, {options.optimizer}, engine {options.engine}")
+    _execute(runner, quiet)
+
+
+def parse_seconds(text: str, option: str) -> float:
+    """'90', '90s', '5m', '1.5h' -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1].lower()) if text and text[-1].lower() in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise NstError(f"{option} must look like 90s, 5m or 1h, not {text!r}") from None
+    if not (seconds >= 0 and seconds < float("inf")):
+        raise NstError(f"{option} must be >= 0, not {text!r}")
+    return seconds
+
+
+def _terminal(iterations: int, quiet: bool) -> list:
+    from nst_ort.progress import TerminalReporter
+
+    return [] if quiet else [TerminalReporter(every=max(1, iterations // 30))]
+
+
+def _execute(runner, quiet: bool) -> None:
+    """Run (or continue) a job; a stop signal keeps the best image so far and a checkpoint."""
+    from nst_ort.signals import StopSignals
+
     with StopSignals() as stop:  # Ctrl-C, SIGTERM and SIGHUP keep the best image so far
-        result = api_stylize(content_image, style_images, recipe=recipe, similarity=similarity,
-                             models_dir=_models_dir(models_dir), on_progress=reporters, notify=say, mask=masks,
-                             **overrides)
+        result = runner.run()
         stop.interruptible = False  # a signal from here on waits until the results are written
-        save_image(result.image, output)
-        if recorder is not None:
-            recorder.write(gif, result.outcome.image)
-        if report is not None:
-            with atomic_file(report) as tmp:
-                tmp.write_text(json.dumps(result.report, indent=2) + "\n")
+        runner.finish(result)
+    output = runner.job.outputs.image
     done = len(result.outcome.history)
     if result.outcome.interrupted or stop.received is not None:
-        say(f"interrupted at iteration {done}: saved the best image so far to {output}")
+        kept = runner.folder is not None and runner.folder.exists()
+        resume = f"; continue with `nst resume {runner.folder.path}`" if kept else ""
+        say(f"interrupted at iteration {done}: saved the best image so far to {output}{resume}")
         raise typer.Exit(stop.exit_code)
     if not quiet:
         first = result.outcome.history[0].loss if result.outcome.history else float("nan")
         say(f"wrote {output} ({result.image.width}x{result.image.height}) in {result.report['total_seconds']:.1f} s; "
             f"loss {first:.4g} -> {result.outcome.loss:.4g}")
+
+
+@app.command()
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="The run folder an interrupted `nst stylize` left (OUTPUT.nst-run)")],
+    checkpoint_every: Annotated[str, Opt(help="Time between checkpoints, e.g. 90s, 5m, 1h; 0 = none")] = "5m",
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Continue an interrupted run where its last checkpoint left it (same settings, same outputs)."""
+    from nst_ort.job import resume_runner
+
+    every = parse_seconds(checkpoint_every, "--checkpoint-every")
+    runner = resume_runner(run_dir, _models_dir(models_dir), every, notify=say)
+    runner.reporters = _terminal(runner.job.options.iterations, quiet)
+    runner.load()
+    if not quiet:
+        at = runner.resume_from.position if runner.resume_from is not None else (1, 0)
+        say(f"resuming {runner.job.outputs.image or run_dir} at level {at[0]}, iteration {at[1]}")
+    _execute(runner, quiet)
 
 
 @app.command()

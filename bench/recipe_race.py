@@ -20,7 +20,9 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
 from bench.plot import line_plot  # noqa: E402
-from nst_ort.api import load_inputs, open_model_for  # noqa: E402
+from export.pipeline import ensure_exported  # noqa: E402
+from nst_ort.api import choose_net, load_inputs  # noqa: E402
+from nst_ort.model_store import default_models_dir  # noqa: E402
 from nst_ort.progress import TerminalReporter  # noqa: E402
 from nst_ort.recipes import recipe_options  # noqa: E402
 from nst_ort.transfer import stylize  # noqa: E402
@@ -50,7 +52,9 @@ def main() -> None:
 
     sgd = recipe_options("keras-book", size=args.size, iterations=args.steps, engine=args.engine, threads=args.threads)
     content, styles = load_inputs(args.content, [args.style], sgd, explicit_size=True)
-    model, sgd = open_model_for(sgd, args.models_dir, notify=print, vgg16_fallback=True)
+    models_dir = args.models_dir or default_models_dir()
+    sgd = choose_net(sgd, models_dir, notify=print, vgg16_fallback=True)
+    model = ensure_exported(models_dir, sgd.net, sgd.pool, print)
     lbfgs = replace(sgd, optimizer="lbfgs", iterations=args.lbfgs_iterations or max(10, args.steps // 10))
 
     sgd_result, sgd_curve = run(sgd, content, styles[0], model)

@@ -11,15 +11,15 @@ models come from the `export` package (a one-time step, run on first use).
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["stylize", "StylizeOptions", "RECIPES"]
+__all__ = ["stylize", "resume", "StylizeOptions", "RECIPES"]
 
 
 def __getattr__(name: str):
     """Load the API on first use, so `import nst_ort` stays light."""
-    if name == "stylize":
-        from nst_ort.api import stylize
+    if name in ("stylize", "resume"):
+        from nst_ort import api
 
-        return stylize
+        return getattr(api, name)
     if name == "StylizeOptions":
         from nst_ort.transfer import StylizeOptions
 

@@ -7,27 +7,26 @@ from pathlib import Path
 
 from PIL import Image
 
+from nst_ort.errors import NstError
 from nst_ort.images import PIXEL_LIMIT, load_image
 from nst_ort.masks import check_masks
-from nst_ort.model_store import ExportedModel, default_models_dir
+from nst_ort.model_store import default_models_dir
 from nst_ort.optimize import ProgressCallback
 from nst_ort.recipes import as_vgg16, recipe_options
 from nst_ort.transfer import StylizeOptions, StylizeResult
 from nst_ort.transfer import stylize as run_transfer
 
 
-def open_model_for(options: StylizeOptions, models_dir: Path | None = None,
-                   notify: Callable[[str], None] = lambda message: None,
-                   vgg16_fallback: bool = False) -> tuple[ExportedModel, StylizeOptions]:
-    """The exported model the options ask for. With `vgg16_fallback` (a recipe's VGG19, not
+def choose_net(options: StylizeOptions, models_dir: Path,
+               notify: Callable[[str], None] = lambda message: None, vgg16_fallback: bool = False) -> StylizeOptions:
+    """The options with the network that will run. With `vgg16_fallback` (a recipe's VGG19, not
     one the user chose) VGG16 stands in when no VGG19 was exported, as in seed 000's runs."""
-    from export.pipeline import ensure_exported, model_name
+    from export.pipeline import model_name
 
-    models_dir = models_dir if models_dir is not None else default_models_dir()
     if vgg16_fallback and options.net == "vgg19" and not (models_dir / model_name("vgg19", options.pool) / "manifest.json").is_file():
         notify("no exported VGG19 (export one with `nst export --net vgg19 --weights FILE`): using VGG16")
-        options = as_vgg16(options)
-    return ensure_exported(models_dir, options.net, options.pool, notify), options
+        return as_vgg16(options)
+    return options
 
 
 def _image(value: str | Path | Image.Image, limit: int | None, long_side: int | None) -> Image.Image:
@@ -53,19 +52,59 @@ def load_inputs(content: str | Path | Image.Image, styles: Sequence[str | Path |
 def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image | Sequence[str | Path | Image.Image],
             *, recipe: str = "gatys", similarity: str | None = None, models_dir: Path | None = None,
             on_progress: ProgressCallback | None = None, notify: Callable[[str], None] = lambda message: None,
-            mask: str | Path | Image.Image | Sequence[str | Path | Image.Image] = (), **options) -> StylizeResult:
+            mask: str | Path | Image.Image | Sequence[str | Path | Image.Image] = (),
+            checkpoint: str | Path | None = None, checkpoint_every: float = 300.0, **options) -> StylizeResult:
     """Stylise `content` (a path or PIL image) with one or more styles; returns the image and a report.
 
     Keyword options are the fields of StylizeOptions (size, iterations, style_weight, ...),
     applied on top of the recipe. `mask`: one grayscale image per style, white where that
-    style goes. Example: `nst_ort.stylize("photo.jpg", "starry.jpg", size=400).image`.
+    style goes. `checkpoint`: a run folder where the run keeps its state every
+    `checkpoint_every` seconds and when interrupted, so `nst_ort.resume(folder)` can continue
+    it (inputs must then be files). Example: `nst_ort.stylize("photo.jpg", "starry.jpg", size=400).image`.
     """
     settings = recipe_options(recipe, similarity, **options)
     settings.validate()
+    models_dir = models_dir if models_dir is not None else default_models_dir()
+    settings = choose_net(settings, models_dir, notify, vgg16_fallback=options.get("net") is None)
     explicit_size = options.get("size") is not None
+    if checkpoint is not None:
+        return _stylize_with_checkpoints(content, _as_list(style), _as_list(mask), settings, explicit_size, models_dir,
+                                         Path(checkpoint), checkpoint_every, on_progress, notify)
     content_image, style_images = load_inputs(content, _as_list(style), settings, explicit_size)
     masks = [_image(item, None if explicit_size else PIXEL_LIMIT, None) for item in _as_list(mask)]
     if masks:
         check_masks(masks, len(style_images))  # before the model is opened (or exported on first use)
-    model, settings = open_model_for(settings, models_dir, notify, vgg16_fallback=options.get("net") is None)
+    from export.pipeline import ensure_exported
+
+    model = ensure_exported(models_dir, settings.net, settings.pool, notify)
     return run_transfer(content_image, style_images, model, settings, on_progress, masks)
+
+
+def _stylize_with_checkpoints(content, styles: list, masks: list, settings: StylizeOptions, explicit_size: bool,
+                              models_dir: Path, folder: Path, every: float, on_progress: ProgressCallback | None,
+                              notify: Callable[[str], None]) -> StylizeResult:
+    from nst_ort.job import Job, JobRunner, check_no_unfinished_run
+    from nst_ort.runstate import RunFolder
+
+    if not all(isinstance(item, (str, Path)) for item in [content, *styles, *masks]):
+        raise NstError("a run with checkpoints needs its inputs as files (paths), so it can be resumed")
+    run_folder = RunFolder(folder)
+    check_no_unfinished_run(run_folder)
+    job = Job(Path(content), tuple(map(Path, styles)), settings, tuple(map(Path, masks)), explicit_size=explicit_size)
+    runner = JobRunner(job, models_dir, run_folder, every, [on_progress] if on_progress else [], notify=notify)
+    result = runner.run()
+    runner.finish(result)
+    return result
+
+
+def resume(run_dir: str | Path, *, models_dir: Path | None = None, on_progress: ProgressCallback | None = None,
+           notify: Callable[[str], None] = lambda message: None, checkpoint_every: float = 300.0) -> StylizeResult:
+    """Continue the interrupted run kept in `run_dir` (by `nst stylize` or `stylize(checkpoint=...)`);
+    writes the outputs it was started with and returns the result."""
+    from nst_ort.job import resume_runner
+
+    models_dir = models_dir if models_dir is not None else default_models_dir()
+    runner = resume_runner(Path(run_dir), models_dir, checkpoint_every, [on_progress] if on_progress else [], notify)
+    result = runner.run()
+    runner.finish(result)
+    return result

@@ -1,7 +1,9 @@
-"""Pixel optimisers driven by any Engine: L-BFGS-B (default), Adam and SGD.
+"""The optimisation loop: any Engine, any pixel optimiser (nst_ort/optimizers), one level.
 
-Every optimiser keeps the pixels in [0, 1], reports a Progress after each iteration, keeps
-the best image seen, and returns it when interrupted (Ctrl-C).
+The loop keeps the pixels in [0, 1], reports a Progress after each iteration, keeps the best
+image seen, and returns it when interrupted (Ctrl-C). Between iterations it hands out a
+Snapshot (the optimiser's state and the loop's own), from which `optimize(resume=...)`
+continues exactly: a resumed run equals an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import Bounds, minimize
 
 from nst_ort.engines.base import Engine
 from nst_ort.errors import NstError
+from nst_ort.optimizers.base import Method
+from nst_ort.optimizers.first_order import FirstOrder
+from nst_ort.optimizers.lbfgs import Lbfgs
 
-OPTIMIZERS = ("lbfgs", "adam", "sgd")
+OPTIMIZERS = ("lbfgs", "adam", "sgd", "scipy-lbfgsb")
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ ProgressCallback = Callable[[Progress, np.ndarray], None]
 @dataclass(frozen=True)
 class OptimizerSettings:
     iterations: int
-    method: str = "lbfgs"  # lbfgs | adam | sgd
+    method: str = "lbfgs"  # lbfgs | adam | sgd | scipy-lbfgsb (a reference: no snapshots)
     history: int = 10  # L-BFGS memory (correction pairs)
     learning_rate: float = 0.01  # adam/sgd, in [0, 1] pixel units
     decay: float = 1.0  # adam/sgd: the rate is multiplied by `decay` every `decay_steps` (smoothly)
@@ -74,22 +78,40 @@ class OptimizerSettings:
         if not (0 < self.decay <= 1) or self.decay_steps < 1:
             raise NstError("--lr-decay must be in (0, 1] and --lr-decay-steps >= 1")
 
-    def learning_rate_at(self, step: int) -> float:
-        """Exponential decay, as Keras' ExponentialDecay (not staircase)."""
-        return self.learning_rate * self.decay ** (step / self.decay_steps)
+    def method_for(self, shape: tuple[int, ...]) -> Method:
+        if self.method == "lbfgs":
+            return Lbfgs(shape, self.history)
+        return FirstOrder(self.learning_rate, adam=self.method == "adam", decay=self.decay,
+                          decay_steps=self.decay_steps, beta1=self.beta1, beta2=self.beta2, epsilon=self.epsilon)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The loop between two iterations: enough to continue it exactly."""
+
+    method: dict[str, np.ndarray]  # the optimiser's state (Method.state)
+    best_image: np.ndarray
+    best_loss: float
+    evaluations: int
+    elapsed: float  # seconds spent so far in this level
+    history: tuple[Progress, ...]
+
+
+SnapshotCallback = Callable[[Snapshot], None]
 
 
 class _Run:
     """Shared bookkeeping: evaluations, the best image, progress events."""
 
-    def __init__(self, engine: Engine, start: np.ndarray, iterations: int, on_progress: ProgressCallback | None):
+    def __init__(self, engine: Engine, start: np.ndarray, iterations: int, on_progress: ProgressCallback | None,
+                 resume: Snapshot | None = None):
         self.engine, self.shape, self.iterations, self.on_progress = engine, start.shape, iterations, on_progress
-        self.evaluations = 0
-        self.best_loss = np.inf
-        self.best_image = start.astype(np.float32)
-        self.last_terms: dict[str, float] = {}
-        self.history: list[Progress] = []
-        self.started = time.perf_counter()
+        self.evaluations = resume.evaluations if resume else 0
+        self.best_loss = resume.best_loss if resume else np.inf
+        self.best_image = resume.best_image if resume else start.astype(np.float32)
+        self.last_terms: dict[str, float] = dict(resume.history[-1].terms) if resume and resume.history else {}
+        self.history: list[Progress] = list(resume.history) if resume else []
+        self.started = time.perf_counter() - (resume.elapsed if resume else 0.0)
 
     def evaluate(self, pixels: np.ndarray) -> tuple[float, np.ndarray]:
         result = self.engine.evaluate(pixels)
@@ -109,12 +131,20 @@ class _Run:
         if self.on_progress is not None:
             self.on_progress(progress, pixels)
 
+    def snapshot(self, method: Method) -> Snapshot:
+        return Snapshot(method.state(), self.best_image, float(self.best_loss), self.evaluations,
+                        time.perf_counter() - self.started, tuple(self.history))
+
     def outcome(self, interrupted: bool) -> Outcome:
         return Outcome(image=self.best_image, loss=float(self.best_loss), history=self.history,
                        evaluations=self.evaluations, interrupted=interrupted)
 
 
-def _lbfgs(run: _Run, start: np.ndarray, settings: OptimizerSettings) -> None:
+def _scipy_lbfgsb(run: _Run, start: np.ndarray, settings: OptimizerSettings) -> None:
+    """scipy's L-BFGS-B (float64, its state private to scipy): the reference the own L-BFGS is
+    measured against (bench/optimizers.py). It gives no snapshots: a resumed run restarts its level."""
+    from scipy.optimize import Bounds, minimize
+
     shape = start.shape
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -129,32 +159,36 @@ def _lbfgs(run: _Run, start: np.ndarray, settings: OptimizerSettings) -> None:
                                          "maxfun": settings.iterations * 4 + 20, "ftol": 0.0, "gtol": 0.0})
 
 
-def _first_order(run: _Run, start: np.ndarray, settings: OptimizerSettings) -> None:
-    """Adam or plain gradient descent, projected onto [0, 1] after every step."""
-    pixels = start.astype(np.float32).copy()
-    moment, second = np.zeros_like(pixels), np.zeros_like(pixels)
-    for step in range(settings.iterations):
-        loss, grad = run.evaluate(pixels)
-        rate = settings.learning_rate_at(step)
-        if settings.method == "adam":
-            moment = settings.beta1 * moment + (1 - settings.beta1) * grad
-            second = settings.beta2 * second + (1 - settings.beta2) * grad * grad
-            corrected = moment / (1 - settings.beta1 ** (step + 1))
-            scale = np.sqrt(second / (1 - settings.beta2 ** (step + 1))) + settings.epsilon
-            update = corrected / scale
-        else:
-            update = grad
-        pixels = np.clip(pixels - rate * update, 0.0, 1.0)
-        run.iteration_done(loss, pixels)
+def _steps(run: _Run, start: np.ndarray, settings: OptimizerSettings, on_snapshot: SnapshotCallback | None,
+           resume: Snapshot | None) -> None:
+    """The own optimisers' loop: one step per iteration, a snapshot after each."""
+    method = settings.method_for(start.shape)
+    method.begin(start)
+    if resume is not None:
+        method.restore(resume.method)
+    while len(run.history) < settings.iterations:
+        loss = method.step(run.evaluate)
+        if loss is None:  # converged: no step lowers the loss any more
+            return
+        run.iteration_done(loss, method.pixels)
+        if on_snapshot is not None:
+            on_snapshot(run.snapshot(method))
 
 
 def optimize(engine: Engine, start: np.ndarray, settings: OptimizerSettings,
-             on_progress: ProgressCallback | None = None) -> Outcome:
-    """Minimise the engine's loss from `start` within [0, 1]; Ctrl-C keeps the best so far."""
+             on_progress: ProgressCallback | None = None, on_snapshot: SnapshotCallback | None = None,
+             resume: Snapshot | None = None) -> Outcome:
+    """Minimise the engine's loss from `start` within [0, 1]; Ctrl-C keeps the best so far.
+
+    `on_snapshot` receives the loop's state after every iteration; `resume` continues from one.
+    """
     settings.validate()
-    run = _Run(engine, start, settings.iterations, on_progress)
+    run = _Run(engine, start, settings.iterations, on_progress, resume)
     try:
-        (_lbfgs if settings.method == "lbfgs" else _first_order)(run, start, settings)
+        if settings.method == "scipy-lbfgsb":
+            _scipy_lbfgsb(run, start, settings)
+        else:
+            _steps(run, start, settings, on_snapshot, resume)
     except KeyboardInterrupt:
         return run.outcome(interrupted=True)
     return run.outcome(interrupted=False)

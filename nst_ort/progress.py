@@ -69,31 +69,46 @@ class SnapshotWriter:
 
 @dataclass
 class GifRecorder:
-    """Collects a frame every `every` iterations; `write` makes the animated GIF."""
+    """Collects a frame every `every` iterations; `write` makes the animated GIF.
+
+    With a `folder` (a run folder's frames/) each frame is also kept on disk, named by its
+    level and iteration, so a resumed run keeps the frames recorded before it stopped.
+    """
 
     every: int
     frame_ms: int = 100
     size: tuple[int, int] = (512, 512)  # every frame is fitted into this (levels differ in size)
     max_side: int = 512
+    folder: Path | None = None
     frames: list[Image.Image] = field(default_factory=list)
 
-    def add(self, pixels: np.ndarray) -> None:
+    def frame(self, pixels: np.ndarray) -> Image.Image:
         scale = min(1.0, self.max_side / max(self.size))
         frame_size = (max(1, round(self.size[0] * scale)), max(1, round(self.size[1] * scale)))
-        self.frames.append(to_image(pixels).resize(frame_size, Image.Resampling.LANCZOS))
+        return to_image(pixels).resize(frame_size, Image.Resampling.LANCZOS)
 
     def __call__(self, progress: Progress, pixels: np.ndarray) -> None:
         if progress.iteration % self.every == 0:
-            self.add(pixels)
+            frame = self.frame(pixels)
+            self.frames.append(frame)
+            if self.folder is not None:
+                save_image(frame, self.folder / f"{progress.level:02d}_{progress.iteration:06d}.png")
+
+    def resume(self, level: int, iteration: int) -> None:
+        """Take the frames kept on disk up to (level, iteration); later ones will be recorded again."""
+        for path in sorted(self.folder.glob("*.png")) if self.folder is not None else ():
+            if tuple(int(part) for part in path.stem.split("_")) <= (level, iteration):
+                with Image.open(path) as image:
+                    self.frames.append(image.convert("RGB"))
+            else:
+                path.unlink()
 
     def write(self, path: Path, final: np.ndarray | None = None) -> None:
-        if final is not None:
-            self.add(final)
-        if not self.frames:
+        frames = self.frames + ([self.frame(final)] if final is not None else [])
+        if not frames:
             return
         with atomic_file(path) as tmp:
-            self.frames[0].save(tmp, format="GIF", save_all=True, append_images=self.frames[1:],
-                                duration=self.frame_ms, loop=0)
+            frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=self.frame_ms, loop=0)
 
 
 @dataclass

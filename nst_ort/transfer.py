@@ -19,6 +19,7 @@ from nst_ort.masks import check_masks, mask_array
 from nst_ort.memory import check_run_fits, peak_rss_bytes
 from nst_ort.model_store import ExportedModel
 from nst_ort.optimize import OptimizerSettings, Outcome, Progress, ProgressCallback, optimize
+from nst_ort.runstate import Checkpoint, Checkpointer
 from nst_ort.schedule import Level, auto_levels, scale_schedule
 from nst_ort.targets import CONVENTIONS, FeatureExtractor, LossWeights, loss_inputs
 from nst_ort.versions import versions
@@ -203,11 +204,13 @@ def _style_arrays(styles: list[Image.Image], long_side: int, options: StylizeOpt
 
 def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedModel,
             options: StylizeOptions = StylizeOptions(), on_progress: ProgressCallback | None = None,
-            masks: Sequence[Image.Image] = ()) -> StylizeResult:
+            masks: Sequence[Image.Image] = (), checkpoints: Checkpointer | None = None,
+            resume: Checkpoint | None = None) -> StylizeResult:
     """Optimise the pixels of `content` toward the style of `styles`, coarse to fine.
 
     With `masks` (one grayscale image per style, see nst_ort/masks.py) each style applies
-    only to its own region of the content.
+    only to its own region of the content. `checkpoints` keeps the run's state on disk as it
+    goes (nst_ort/runstate.py); `resume` continues from such a state exactly.
     """
     options.validate()
     _check_layers(options, model)
@@ -219,12 +222,18 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
     blend = _blend(options, len(styles), masked=bool(masks))
     levels, sizes = _feasible_levels(content.size, options)
     check_run_fits(*sizes[-1], resolve_engine(options.engine), options.max_memory)  # before any work
+    if resume is not None and resume.level >= len(levels):
+        raise NstError(f"the checkpoint is at level {resume.level + 1} of a run with {len(levels)} levels: cannot resume")
     extractor = FeatureExtractor(str(model.features_path), options.threads)
     areas = [width * height for width, height in sizes]
-    pixels: np.ndarray | None = None
-    history: list[Progress] = []
-    evaluations, interrupted, loss = 0, False, float("inf")
-    for index, (level, (width, height)) in enumerate(zip(levels, sizes)):
+    position = resume or Checkpoint(level=0, start=None, snapshot=None, history=(), evaluations=0, seconds=0.0)
+    pixels = position.start
+    history: list[Progress] = list(position.history)
+    evaluations, interrupted, loss = position.evaluations, False, float("inf")
+    earlier_sessions = position.seconds + (position.snapshot.elapsed if position.snapshot else 0.0)
+    run_seconds = lambda: earlier_sessions + time.perf_counter() - started  # noqa: E731
+    for index in range(position.level, len(levels)):
+        level, (width, height) = levels[index], sizes[index]
         content_pixels = to_array(content, (width, height))
         style_pixels = _style_arrays(styles, level.long_side, options, content_pixels)
         region_masks = [mask_array(mask, (width, height)) for mask in masks]
@@ -232,13 +241,22 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
                              region_masks)
         engine = make_engine(options.engine, model, inputs, (height, width), options.threads, options.provider)
         start = initial_pixels(options, content_pixels) if pixels is None else resize_pixels(pixels, (width, height))
+        level_start = Checkpoint(index, pixels, None, tuple(history), evaluations,
+                                 position.seconds if index == position.level else run_seconds())
+        snapshot = position.snapshot if index == position.level else None
+        on_snapshot = None
+        if checkpoints is not None:
+            checkpoints.update(replace(level_start, snapshot=snapshot))
+            on_snapshot = lambda snap, at=level_start: checkpoints.update(replace(at, snapshot=snap))  # noqa: E731
         outcome = optimize(engine, start, options.optimizer_settings(level.iterations),
-                           _level_callback(on_progress, levels, index, areas))
+                           _level_callback(on_progress, levels, index, areas), on_snapshot, snapshot)
         pixels, loss = outcome.image, outcome.loss
         history += [replace(p, level=index + 1, levels=len(levels)) for p in outcome.history]
         evaluations += outcome.evaluations
         if outcome.interrupted:
             interrupted = True
+            if checkpoints is not None:
+                checkpoints.flush()
             break
     final = pixels
     if options.preserve_colors == "luminance":
@@ -255,12 +273,15 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         "versions": versions(),
         "levels": [{"long_side": level.long_side, "size": list(size), "iterations": level.iterations}
                    for level, size in zip(levels, sizes)],
-        "total_seconds": time.perf_counter() - started,
+        "total_seconds": run_seconds(),
         "evaluations": evaluations,
         "interrupted": interrupted,
         "final_loss": loss,
         "iterations": [{"level": p.level, "iteration": p.iteration, "loss": p.loss, "terms": p.terms,
+                        "evaluations": p.evaluations,
                         "seconds": p.elapsed} for p in history],
         "peak_rss_bytes": peak_rss_bytes(),
     }
+    if checkpoints is not None:
+        report["checkpoints"] = checkpoints.summary()
     return StylizeResult(image, Outcome(pixels, loss, history, evaluations, interrupted), report)

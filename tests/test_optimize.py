@@ -68,3 +68,34 @@ def test_interrupt_before_any_evaluation_returns_the_start(engine):
     outcome = optimize(_InterruptAfter(runner, count=1), content, OptimizerSettings(iterations=5))
     assert outcome.interrupted and outcome.evaluations == 0
     np.testing.assert_array_equal(outcome.image, content)
+
+
+class _BoxQuadratic:
+    """f(x) = 1/2 sum a (x - c)^2 with badly scaled a and some c outside [0, 1]: the constrained
+    minimum is clip(c, 0, 1), known exactly."""
+
+    name = "quadratic"
+
+    def __init__(self, shape: tuple[int, ...], seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.scale = rng.uniform(0.1, 50.0, shape)
+        self.centre = rng.uniform(-0.5, 1.5, shape)
+
+    def evaluate(self, pixels: np.ndarray) -> Evaluation:
+        delta = pixels.astype(np.float64) - self.centre
+        return Evaluation(float(0.5 * np.sum(self.scale * delta**2)), {}, (self.scale * delta).astype(np.float32))
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "scipy-lbfgsb"])
+def test_lbfgs_finds_the_box_constrained_minimum(method):
+    problem = _BoxQuadratic((3, 8, 8))
+    outcome = optimize(problem, np.full((3, 8, 8), 0.5, np.float32), OptimizerSettings(iterations=200, method=method))
+    np.testing.assert_allclose(outcome.image, np.clip(problem.centre, 0, 1), atol=1e-4)
+    assert outcome.evaluations <= 2 * 200 + 2
+
+
+def test_own_lbfgs_keeps_pace_with_scipy(engine):
+    runner, content = engine
+    own, reference = (optimize(runner, content, OptimizerSettings(iterations=20, method=method))
+                      for method in ("lbfgs", "scipy-lbfgsb"))
+    assert own.loss <= 1.1 * reference.loss

@@ -1,0 +1,234 @@
+"""Run folders: a long run's state on disk, so it survives signals, crashes and reboots.
+
+A run folder holds
+  run.json        what the run is, written once: the job (inputs, resolved settings,
+                  outputs), checksums of the input files and of the exported model;
+  checkpoint.npz  where the run is, replaced atomically: the level under way, the
+                  optimiser's state, the best image, the loss history (nothing that can be
+                  recomputed, such as the targets);
+  frames/         GIF frames recorded so far, when a GIF is asked for.
+A crash or SIGKILL while a checkpoint is written leaves the previous one intact (temp file,
+fsync, rename). The folder is removed when its run finishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from export.checksums import sha256_file
+from nst_ort.errors import NstError
+from nst_ort.files import atomic_file, describe_os_error
+from nst_ort.optimize import Progress, Snapshot
+
+KIND = "nst-ort run"
+FORMAT = 1
+RUN_FILE = "run.json"
+CHECKPOINT_FILE = "checkpoint.npz"
+FRAMES = "frames"
+METHOD_PREFIX = "method/"
+OVERHEAD = 0.02  # the largest share of a run's time spent writing checkpoints
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a run is: the level under way and how far it got."""
+
+    level: int  # index of the level under way
+    start: np.ndarray | None  # the previous level's best image (None at level 0: the seeded start)
+    snapshot: Snapshot | None  # the level's loop state; None: the level has not done an iteration
+    history: tuple[Progress, ...]  # the earlier levels' iterations
+    evaluations: int  # by the earlier levels
+    seconds: float  # spent on the earlier levels, over every session
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(level, iterations done in it), 1-based level as in Progress."""
+        return self.level + 1, len(self.snapshot.history) if self.snapshot else 0
+
+
+def _progress_dict(progress: Progress) -> dict:
+    return asdict(progress)
+
+
+def _progress(data: dict) -> Progress:
+    return Progress(**{**data, "size": tuple(data["size"])})
+
+
+def encode(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
+    """The checkpoint as named arrays (one .npz), scalars and history in a JSON 'meta' entry."""
+    meta = {"level": checkpoint.level, "evaluations": checkpoint.evaluations, "seconds": checkpoint.seconds,
+            "history": [_progress_dict(p) for p in checkpoint.history]}
+    arrays: dict[str, np.ndarray] = {}
+    if checkpoint.start is not None:
+        arrays["start"] = checkpoint.start
+    if (snapshot := checkpoint.snapshot) is not None:
+        meta["snapshot"] = {"best_loss": snapshot.best_loss, "evaluations": snapshot.evaluations,
+                            "elapsed": snapshot.elapsed, "history": [_progress_dict(p) for p in snapshot.history]}
+        arrays["best_image"] = snapshot.best_image
+        arrays.update({METHOD_PREFIX + name: np.asarray(value) for name, value in snapshot.method.items()})
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    return arrays
+
+
+def decode(arrays: dict[str, np.ndarray]) -> Checkpoint:
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    snapshot = None
+    if "snapshot" in meta:
+        info = meta["snapshot"]
+        method = {name[len(METHOD_PREFIX):]: value for name, value in arrays.items() if name.startswith(METHOD_PREFIX)}
+        snapshot = Snapshot(method, arrays["best_image"], float(info["best_loss"]), int(info["evaluations"]),
+                            float(info["elapsed"]), tuple(_progress(p) for p in info["history"]))
+    return Checkpoint(int(meta["level"]), arrays.get("start"), snapshot, tuple(_progress(p) for p in meta["history"]),
+                      int(meta["evaluations"]), float(meta["seconds"]))
+
+
+def fingerprint(paths: list[Path]) -> dict[str, str]:
+    """sha256 of each input file, keyed by its absolute path."""
+    return {str(Path(path).absolute()): sha256_file(Path(path)) for path in paths}
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    path: Path
+
+    @property
+    def run_file(self) -> Path:
+        return self.path / RUN_FILE
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.path / CHECKPOINT_FILE
+
+    @property
+    def frames(self) -> Path:
+        return self.path / FRAMES
+
+    def exists(self) -> bool:
+        return self.run_file.is_file()
+
+    def create(self, job: dict) -> None:
+        """Describe the job in the folder (a previous run's checkpoint in it is dropped)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise NstError(f"cannot keep a run in {self.path}: it is a file")
+        self.checkpoint_file.unlink(missing_ok=True)
+        with atomic_file(self.run_file) as tmp:
+            tmp.write_text(json.dumps({"kind": KIND, "format": FORMAT, **job}, indent=1) + "\n")
+
+    def job(self) -> dict:
+        """The job this folder runs; one line if it is not a run folder or is corrupt."""
+        if not self.path.is_dir():
+            raise NstError(f"{self.path} is not a folder")
+        try:
+            data = json.loads(self.run_file.read_text())
+        except FileNotFoundError:
+            raise NstError(f"{self.path} is not an nst-ort run folder (no {RUN_FILE})") from None
+        except (OSError, ValueError) as error:
+            raise NstError(f"{self.run_file} is corrupt ({type(error).__name__}): cannot resume") from None
+        if not isinstance(data, dict) or data.get("kind") != KIND:
+            raise NstError(f"{self.path} is not an nst-ort run folder")
+        if data.get("format") != FORMAT:
+            raise NstError(f"{self.path} was written by another nst-ort version (run format {data.get('format')}, "
+                           f"need {FORMAT}): cannot resume")
+        return data
+
+    def write(self, checkpoint: Checkpoint) -> float:
+        """Replace the checkpoint atomically (temp file, fsync, rename); returns the seconds it took."""
+        started = time.perf_counter()
+        with atomic_file(self.checkpoint_file) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, **encode(checkpoint))
+                handle.flush()
+                os.fsync(handle.fileno())
+        _fsync_folder(self.path)
+        return time.perf_counter() - started
+
+    def read(self) -> Checkpoint | None:
+        """The latest checkpoint (None if the run stopped before writing one)."""
+        if not self.checkpoint_file.exists():
+            return None
+        try:
+            with np.load(self.checkpoint_file, allow_pickle=False) as archive:
+                return decode({name: archive[name] for name in archive.files})
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as error:
+            raise NstError(f"{self.checkpoint_file} is corrupt ({type(error).__name__}): cannot resume; "
+                           f"remove {self.path} to start over") from None
+
+    def clear(self) -> None:
+        """Remove what a run keeps here, and the folder if nothing else is in it (never the user's files)."""
+        for path in (self.run_file, self.checkpoint_file):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.frames, ignore_errors=True)
+        for pattern in (".run.*.tmp", ".checkpoint.*.tmp"):  # left by a write that was killed
+            for stray in self.path.glob(pattern):
+                stray.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class Checkpointer:
+    """Keeps the latest Checkpoint and writes it every `every` seconds and on `flush`.
+
+    Writing never takes more than OVERHEAD of the run's time: after a slow write (a print-size
+    L-BFGS history is gigabytes) the next one waits longer. The folder is created on the first write, so a short run leaves nothing behind. A write
+    that fails (a full disk) is reported through `notify` and the run goes on: its image is
+    worth more than its checkpoint.
+    """
+
+    def __init__(self, folder: RunFolder, job: dict, every: float, clock=time.monotonic,
+                 notify: Callable[[str], None] = lambda message: None) -> None:
+        self.folder, self.job, self.every, self.clock, self.notify = folder, job, every, clock, notify
+        self.latest: Checkpoint | None = None
+        self.last_write = clock()
+        self.writes: list[float] = []  # seconds each write took
+        self.created = folder.exists()
+
+    @property
+    def interval(self) -> float:
+        return max(self.every, self.writes[-1] / OVERHEAD if self.writes else 0.0)
+
+    def update(self, checkpoint: Checkpoint) -> None:
+        self.latest = checkpoint
+        if self.clock() - self.last_write >= self.interval:
+            self.flush()
+
+    def summary(self) -> dict:
+        path = self.folder.checkpoint_file
+        return {"folder": str(self.folder.path), "writes": len(self.writes), "seconds": sum(self.writes),
+                "bytes": path.stat().st_size if path.is_file() else 0}
+
+    def flush(self) -> None:
+        if self.latest is None:
+            return
+        try:
+            if not self.created:
+                self.folder.create(self.job)
+                self.created = True
+            self.writes.append(self.folder.write(self.latest))
+        except (NstError, OSError) as error:
+            reason = describe_os_error(error, self.folder.path) if isinstance(error, OSError) else str(error)
+            self.notify(f"warning: checkpoint not written ({reason}); the run goes on")
+        self.last_write = self.clock()
