@@ -94,7 +94,8 @@ def stylize(
     recipe: Annotated[str, Opt(help="gatys (default), keras-book or tf-course; options below override it")] = "gatys",
     similarity: Annotated[Optional[str], Opt(help="Style layer weights preset: content, balanced or style")] = None,
     size: Annotated[Count, Opt(help="Long side of the working image in pixels [default: 512]")] = None,
-    iterations: Annotated[Count, Opt(help="Iterations at the final size and at each coarse level [default: 100]")] = None,
+    iterations: Annotated[Count, Opt(
+        help="Iterations at the final size and at each coarse level [default: 100 at 512 px and above, up to 200 below]")] = None,
     content_weight: Annotated[Number, Opt(help="Content weight [default: 1]")] = None,
     style_weight: Annotated[Number, Opt(help="Style weight at 512 px: 0.5 keeps more photo, 5 more painting [default: 1.5]")] = None,
     style_size_exponent: Annotated[Number, Opt(
@@ -181,11 +182,11 @@ def stylize(
     options = choose_net(options, models, say, vgg16_fallback=net is None)
     job = Job(content, tuple(styles), options, tuple(masks),
               Outputs(output, report, gif, gif_every, gif_frame_ms, save_every), explicit_size=size is not None)
-    runner = JobRunner(job, models, folder, every, _terminal(options.iterations, quiet), notify=say)
+    runner = JobRunner(job, models, folder, every, _terminal(options.final_iterations(), quiet), notify=say)
     runner.load()
     if not quiet:
         say(f"stylizing {content.name} with {', '.join(s.name for s in styles)}: recipe {recipe}, "
-            f"{options.iterations} iterations at {options.size} px, {options.optimizer}, engine {options.engine}")
+            f"{options.final_iterations()} iterations at {options.size} px, {options.optimizer}, engine {options.engine}")
     _execute(runner, quiet)
 
 
@@ -241,7 +242,7 @@ def resume(
 
     every = parse_seconds(checkpoint_every, "--checkpoint-every")
     runner = resume_runner(run_dir, _models_dir(models_dir), every, notify=say)
-    runner.reporters = _terminal(runner.job.options.iterations, quiet)
+    runner.reporters = _terminal(runner.job.options.final_iterations(), quiet)
     runner.load()
     if not quiet:
         at = runner.resume_from.position if runner.resume_from is not None else (1, 0)
@@ -256,7 +257,7 @@ def sheet(
     output: Annotated[Path, Opt("-o", "--output", help="Contact sheet image")],
     recipe: Annotated[str, Opt(help="Recipe for every cell")] = "gatys",
     size: Annotated[int, Opt(help="Long side of each result")] = 256,
-    iterations: Annotated[int, Opt(help="Iterations per result")] = 100,
+    iterations: Annotated[Count, Opt(help="Iterations per result [default: as nst stylize]")] = None,
     style_weights: Annotated[Optional[str], Opt(help="Also vary the style weight, e.g. 1,10,100 (a row each)")] = None,
     columns: Annotated[int, Opt(help="Cells per row [default: styles + 1]")] = 0,
     models_dir: ModelsDir = None,
@@ -367,7 +368,7 @@ def info(models_dir: ModelsDir = None) -> None:
 def demo(
     output: Annotated[Path, typer.Option("-o", "--output", help="Output image")] = Path("demo/out.png"),
     size: Annotated[int, typer.Option(help="Long side in pixels")] = 384,
-    iterations: Annotated[int, typer.Option(help="L-BFGS iterations per level")] = 100,
+    iterations: Annotated[Optional[int], typer.Option(help="L-BFGS iterations per level [default: as nst stylize]")] = None,
     models_dir: ModelsDir = None,
 ) -> None:
     """Stylise the bundled demo photo with a generated swirl painting."""

@@ -99,3 +99,11 @@ def test_each_level_gets_the_style_weight_of_its_size(tiny_models_dir, monkeypat
     options = StylizeOptions(size=96, iterations=1, scales=2, style_weight=2.0, style_size_exponent=0.5, threads=1)
     stylize(_photo(80, 60, 0), [_photo(50, 50, 1)], open_model(tiny_models_dir / "vgg16"), options)
     assert used == [(48, pytest.approx(2.0 * (512 / 48) ** 0.5)), (96, pytest.approx(2.0 * (512 / 96) ** 0.5))]
+
+
+def test_default_iterations_grow_below_512_px_and_an_explicit_count_wins():
+    from nst_ort.transfer import StylizeOptions
+
+    assert [StylizeOptions(size=s).final_iterations() for s in (128, 256, 384, 512, 533, 6000)] == \
+        [200, 200, 133, 100, 100, 100]
+    assert StylizeOptions(size=256, iterations=7).final_iterations() == 7
