@@ -30,6 +30,10 @@ def say(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def _silent(message: str) -> None:
+    """--quiet: progress and plans are not shown (errors and warnings are)."""
+
+
 def _models_dir(option: Optional[Path]) -> Path:
     from nst_ort.model_store import default_models_dir
 
@@ -125,6 +129,8 @@ def stylize(
     threads: Annotated[Count, Opt(help="CPU threads, 0 = every core [default: 0]")] = None,
     max_memory: Annotated[Optional[str], Opt(
         help="Memory the run may use, e.g. 2G or 800M; a run estimated above it stops at once [default: what is free]")] = None,
+    tile: Annotated[Count, Opt(
+        help="Evaluate in tiles with cores of N px (exact: same loss and gradient); 0 = never [default: only when untiled does not fit]")] = None,
     keep_size: Annotated[bool, Opt(help="Write the result at the content's original size")] = False,
     save_every: Annotated[int, Opt(help="Write the current image to OUTPUT every N iterations (0: off)")] = 0,
     gif: Annotated[Optional[Path], Opt(help="Write an animated GIF of the progress")] = None,
@@ -154,7 +160,7 @@ def stylize(
         preserve_colors=preserve_colors, init=init, init_noise=init_noise, seed=seed, optimizer=optimizer,
         learning_rate=learning_rate, lr_decay=lr_decay, lr_decay_steps=lr_decay_steps, scales=scales,
         coarse_iterations=coarse_iterations, net=net, pool=pool, engine=engine, provider=provider, threads=threads,
-        max_memory=parse_memory(max_memory) if max_memory else None,
+        max_memory=parse_memory(max_memory) if max_memory else None, tile=tile,
         keep_size=keep_size or None)
     options = recipe_options(recipe, similarity, **overrides)
     options.validate()
@@ -182,7 +188,8 @@ def stylize(
     options = choose_net(options, models, say, vgg16_fallback=net is None)
     job = Job(content, tuple(styles), options, tuple(masks),
               Outputs(output, report, gif, gif_every, gif_frame_ms, save_every), explicit_size=size is not None)
-    runner = JobRunner(job, models, folder, every, _terminal(options.final_iterations(), quiet), notify=say)
+    runner = JobRunner(job, models, folder, every, _terminal(options.final_iterations(), quiet),
+                       notify=_silent if quiet else say, warn=say)
     runner.load()
     if not quiet:
         say(f"stylizing {content.name} with {', '.join(s.name for s in styles)}: recipe {recipe}, "
@@ -241,8 +248,8 @@ def resume(
     from nst_ort.job import resume_runner
 
     every = parse_seconds(checkpoint_every, "--checkpoint-every")
-    runner = resume_runner(run_dir, _models_dir(models_dir), every, notify=say)
-    runner.reporters = _terminal(runner.job.options.final_iterations(), quiet)
+    runner = resume_runner(run_dir, _models_dir(models_dir), every, notify=_silent if quiet else say)
+    runner.reporters, runner.warn = _terminal(runner.job.options.final_iterations(), quiet), say
     runner.load()
     if not quiet:
         at = runner.resume_from.position if runner.resume_from is not None else (1, 0)

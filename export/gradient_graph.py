@@ -147,8 +147,11 @@ class GradientBuilder(LossBuilder):
             grads.setdefault(layer, []).append(self.content_grad(layer, term.error, term.weight))
         for layer, term in graph.style.items():
             grads.setdefault(layer, []).append(self.style_grad(layer, term, graph.channels[layer]))
-        forward = self.with_pool_indices(graph.forward)
-        for node in reversed(forward):
+        return self.total_grad(self.backward_to_image(grads, graph.forward) + [self.tv_grad(IMAGE, graph.tv_weight)])
+
+    def backward_to_image(self, grads: dict[str, list[str]], forward: tuple[onnx.NodeProto, ...]) -> list[str]:
+        """The image's gradient contributions, from gradients of forward values (`grads`, consumed)."""
+        for node in reversed(self.with_pool_indices(forward)):
             if node.output[0] not in grads:
                 continue
             dy, x = self.total_grad(grads.pop(node.output[0])), node.input[0]
@@ -163,7 +166,7 @@ class GradientBuilder(LossBuilder):
             else:
                 raise ValueError(f"no gradient rule for {node.op_type} ({node.name})")
             grads.setdefault(x, []).append(dx)
-        return self.total_grad(grads.pop(IMAGE, []) + [self.tv_grad(IMAGE, graph.tv_weight)])
+        return grads.pop(IMAGE, [])
 
     def with_pool_indices(self, forward: tuple[onnx.NodeProto, ...]) -> list[onnx.NodeProto]:
         """Forward nodes with every MaxPool also producing its Indices (replaced in place)."""

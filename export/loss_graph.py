@@ -155,16 +155,24 @@ def _style_term(b: LossBuilder, layer: str, channels: int, regions: int) -> Styl
     return StyleTerm(flat, b.sub(gram, target), b.input(style_weight_name(layer), [regions]), mask, norm)
 
 
+def add_forward(b: GraphBuilder, features: onnx.ModelProto,
+                layers: tuple[str, ...]) -> tuple[dict[str, int], tuple[onnx.NodeProto, ...]]:
+    """Add the features forward pruned to `layers` (not the image input); returns the
+    channels of every relu and the nodes added."""
+    channels = channels_of(features)
+    unknown = [name for name in layers if name not in channels]
+    if unknown:
+        raise ValueError(f"unknown layer(s) {', '.join(unknown)}; this model has {', '.join(channels)}")
+    nodes, needed = prune_to(features.graph, set(layers))
+    b.nodes.extend(nodes)
+    b.initializers.extend(init for init in features.graph.initializer if init.name in needed)
+    return channels, tuple(nodes)
+
+
 def add_loss(b: LossBuilder, features: onnx.ModelProto, layers: LossLayers,
              image_shape: tuple[int, int] | None = None) -> LossGraph:
     """Add the pruned features forward, the loss inputs and the loss terms to `b`."""
-    channels = channels_of(features)
-    unknown = [name for name in layers.all if name not in channels]
-    if unknown:
-        raise ValueError(f"unknown layer(s) {', '.join(unknown)}; this model has {', '.join(channels)}")
-    nodes, needed = prune_to(features.graph, set(layers.all))
-    b.nodes.extend(nodes)
-    b.initializers.extend(init for init in features.graph.initializer if init.name in needed)
+    channels, nodes = add_forward(b, features, layers.all)
     if image_shape is None:
         b.input(IMAGE, IMAGE_SHAPE)
     else:
@@ -179,7 +187,7 @@ def add_loss(b: LossBuilder, features: onnx.ModelProto, layers: LossLayers,
     style_total = b.total([b.style_term(t, channels[layer]) for layer, t in style.items()])
     tv = b.total_variation(IMAGE, tv_weight)
     loss = b.total([content_total, style_total, tv])
-    return LossGraph(channels, tuple(nodes), content, style, tv_weight,
+    return LossGraph(channels, nodes, content, style, tv_weight,
                      dict(zip(LOSS_OUTPUTS, (loss, content_total, style_total, tv))))
 
 

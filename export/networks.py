@@ -54,3 +54,17 @@ def relu_names(net: str) -> list[str]:
 
 def layer_channels(net: str) -> dict[str, int]:
     return {layer.relu: layer.out_channels for layer in conv_layers(net)}
+
+
+def receptive_field(net: str, relu: str) -> tuple[int, int]:
+    """(field, stride) of `relu` in pixels: one output cell sees `field` x `field` input
+    pixels and neighbouring cells are `stride` pixels apart (3x3 pad-1 convs, 2x2/2 pools)."""
+    field, stride = 1, 1
+    layers = conv_layers(net)
+    for position, layer in enumerate(layers):
+        if position > 0 and layer.block != layers[position - 1].block:
+            field, stride = field + stride, stride * 2  # a 2x2 stride-2 pool
+        field += 2 * stride  # a 3x3 conv
+        if layer.relu == relu:
+            return field, stride
+    raise ValueError(f"{relu} is not a layer of {net}")

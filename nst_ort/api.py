@@ -77,7 +77,7 @@ def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image |
     from export.pipeline import ensure_exported
 
     model = ensure_exported(models_dir, settings.net, settings.pool, notify)
-    return run_transfer(content_image, style_images, model, settings, on_progress, masks)
+    return run_transfer(content_image, style_images, model, settings, on_progress, masks, notify=notify)
 
 
 def _stylize_with_checkpoints(content, styles: list, masks: list, settings: StylizeOptions, explicit_size: bool,

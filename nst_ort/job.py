@@ -102,7 +102,8 @@ class JobRunner:
     reporters: list = field(default_factory=list)  # terminal output and the like
     resume_from: Checkpoint | None = None
     model: ExportedModel | None = None  # opened (exported on first use) by `run` when None
-    notify: Callable[[str], None] = lambda message: None
+    notify: Callable[[str], None] = lambda message: None  # what the run is doing (the plan, a first export)
+    warn: Callable[[str], None] | None = None  # what went wrong but did not stop it; None: notify
     recorder: GifRecorder | None = None
     images: tuple | None = None  # (content, styles, masks) once loaded
 
@@ -138,8 +139,10 @@ class JobRunner:
             reporters.reporters.append(self.recorder)
         checkpointer = None
         if self.folder is not None and self.checkpoint_every > 0:
-            checkpointer = Checkpointer(self.folder, self.description(), self.checkpoint_every, notify=self.notify)
-        return stylize(content, styles, self.model, options, reporters, masks, checkpointer, self.resume_from)
+            checkpointer = Checkpointer(self.folder, self.description(), self.checkpoint_every,
+                                        notify=self.warn or self.notify)
+        return stylize(content, styles, self.model, options, reporters, masks, checkpointer, self.resume_from,
+                       self.notify)
 
     def finish(self, result: StylizeResult) -> None:
         """Write the image, GIF and report; a finished run's folder goes away."""

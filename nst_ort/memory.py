@@ -6,8 +6,6 @@ import os
 import sys
 from pathlib import Path
 
-from nst_ort.errors import NstError
-
 MEMINFO = Path("/proc/meminfo")
 
 
@@ -58,13 +56,6 @@ def estimate_run_bytes(width: int, height: int, engine: str = "portable") -> int
     return int(RUN_FIXED_BYTES + _bytes_per_pixel(engine) * width * height)
 
 
-def largest_fitting_long_side(aspect: float, limit: int, engine: str = "portable") -> int:
-    """The longest side (in px) whose run fits in `limit` bytes, for width/height = `aspect`."""
-    pixels = max(0.0, (limit - RUN_FIXED_BYTES) / _bytes_per_pixel(engine))
-    short_over_long = min(aspect, 1 / aspect)
-    return int((pixels / short_over_long) ** 0.5)
-
-
 def parse_size_bytes(text: str) -> int:
     """'2G', '800M', '1.5GB', '4096' (bytes) -> bytes; ValueError otherwise."""
     units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
@@ -74,19 +65,3 @@ def parse_size_bytes(text: str) -> int:
     if not value > 0:
         raise ValueError(text)
     return int(value)
-
-
-def check_run_fits(width: int, height: int, engine: str, limit: int | None) -> int:
-    """Refuse at once a run whose estimated peak exceeds `limit` bytes (None: the memory free
-    now), naming the largest size that fits. Returns the estimate."""
-    needed = estimate_run_bytes(width, height, engine)
-    if limit is not None:
-        allowed, where, other = limit, "allowed by --max-memory", " (or raise --max-memory)"
-    else:
-        allowed, where, other = available_bytes(), "free now", ""
-    if allowed is not None and needed > allowed:
-        fits = largest_fitting_long_side(width / height, allowed, engine)
-        hint = f"--size {fits} fits" if fits >= 64 else "nothing useful fits"
-        raise NstError(f"a {width}x{height} run needs about {format_bytes(needed)} of memory, more than the "
-                       f"{format_bytes(allowed)} {where}: {hint}{other}")
-    return needed

@@ -117,8 +117,8 @@ class _Run:
         result = self.engine.evaluate(pixels)
         self.evaluations += 1
         self.last_terms = result.terms
-        if result.loss < self.best_loss:
-            self.best_loss, self.best_image = result.loss, pixels.copy()
+        if result.loss < self.best_loss:  # no copy: the optimisers never change an array they evaluated
+            self.best_loss, self.best_image = result.loss, pixels
         return result.loss, result.grad
 
     def iteration_done(self, loss: float, pixels: np.ndarray) -> None:

@@ -26,6 +26,21 @@ class FeatureExtractor:
         outputs = self._session.run(list(layers), {IMAGE: np.ascontiguousarray(pixels[None], np.float32)})
         return dict(zip(layers, outputs))
 
+    def maps(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
+        """The activations (1, C, h, w) of `layers` for an image (3, H, W)."""
+        return self(pixels, layers)
+
+    def grams(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
+        """G = F F^T / N of `layers` for an image (3, H, W)."""
+        return {layer: gram(features) for layer, features in self(pixels, layers).items()}
+
+
+def layer_shape(layer: str, height: int, width: int) -> tuple[int, int]:
+    """(h, w) of relu<block>_<i> for an image of height x width (each 2x2 pool floors)."""
+    for _ in range(int(layer[4]) - 1):
+        height, width = height // 2, width // 2
+    return height, width
+
 
 def gram(features: np.ndarray) -> np.ndarray:
     """G = F F^T / N for features (1, C, h, w), N = h*w (resolution independent)."""
@@ -94,19 +109,21 @@ def loss_inputs(extract: FeatureExtractor, content: np.ndarray, styles: Sequence
 
     Without masks the style target is the blend of the styles' Grams (shares `blend`). With
     masks ((H, W) arrays at the content's size, one per style) each style keeps its own Gram
-    for its region and `blend` weighs the regions.
+    for its region and `blend` weighs the regions. `extract` gives maps and Grams (for large
+    images a tiled extractor computes them a tile at a time, nst_ort/engines/tiled.py).
     """
-    layers = list(dict.fromkeys([*weights.content_layers, *weights.style_layers]))
-    content_features = extract(content, layers)  # style layers too: their sizes at this image size
-    style_features = [extract(style, list(weights.style_layers)) for style in styles]
-    pixels = content.shape[1] * content.shape[2]
+    content_features = extract.maps(content, list(weights.content_layers))
+    style_grams = [extract.grams(style, list(weights.style_layers)) for style in styles]
+    height, width = content.shape[1:]
+    pixels = height * width
 
     def scale(kind: str, layer: str, target: np.ndarray) -> float:
-        _, channels, height, width = content_features[layer].shape
-        return layer_scales(weights.convention, kind, target, channels, height * width, pixels)
+        channels = target.shape[-1] if kind == "style" else target.shape[1]
+        positions = int(np.prod(layer_shape(layer, height, width)))
+        return layer_scales(weights.convention, kind, target, channels, positions, pixels)
 
     def style_target(layer: str) -> np.ndarray:
-        grams = [gram(features[layer]) for features in style_features]
+        grams = [per_style[layer] for per_style in style_grams]
         return np.stack(grams) if masks else sum(share * g for share, g in zip(blend, grams))
 
     def style_weight(layer: str, target: np.ndarray) -> float | np.ndarray:
@@ -116,7 +133,7 @@ def loss_inputs(extract: FeatureExtractor, content: np.ndarray, styles: Sequence
         return np.array([base * share * scale("style", layer, region) for share, region in zip(blend, target)])
 
     style_targets = {layer: style_target(layer) for layer in weights.style_layers}
-    style_masks = {layer: np.stack([downsample_to(mask, content_features[layer].shape[2:])[None] for mask in masks])
+    style_masks = {layer: np.stack([downsample_to(mask, layer_shape(layer, height, width))[None] for mask in masks])
                    for layer in weights.style_layers} if masks else {}
     return LossInputs(
         content_targets={layer: content_features[layer] for layer in weights.content_layers},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -12,14 +12,17 @@ from PIL import Image
 
 from export.loss_graph import LossLayers
 from nst_ort.colors import COLOR_MODES, match_color_statistics, transfer_luminance
+from nst_ort.engines.base import Engine
 from nst_ort.engines.factory import make_engine, resolve_engine
+from nst_ort.engines.tiled import TiledEngine, TiledFeatures
 from nst_ort.errors import NstError
 from nst_ort.images import fit_long_side, load_image, resize_pixels, to_array, to_image
 from nst_ort.masks import check_masks, mask_array
-from nst_ort.memory import check_run_fits, peak_rss_bytes
+from nst_ort.memory import available_bytes, peak_rss_bytes
 from nst_ort.model_store import ExportedModel
 from nst_ort.optimize import OptimizerSettings, Outcome, Progress, ProgressCallback, optimize
 from nst_ort.runstate import Checkpoint, Checkpointer
+from nst_ort.plan import PlanRequest, RunPlan, plan_run
 from nst_ort.schedule import Level, auto_levels, scale_schedule
 from nst_ort.targets import CONVENTIONS, FeatureExtractor, LossWeights, loss_inputs
 from nst_ort.versions import versions
@@ -66,6 +69,7 @@ class StylizeOptions:
     threads: int = 0  # 0: every core
     keep_size: bool = False  # upscale the result to the content's original size
     max_memory: int | None = None  # bytes a run may use; None: the memory free when it starts
+    tile: int | None = None  # tile cores of this many px; None: tiles only if untiled does not fit; 0: never
 
     def final_iterations(self) -> int:
         """`iterations`, or by default 100 at 512 px and above, more below (up to 200 at 256 px).
@@ -114,6 +118,8 @@ class StylizeOptions:
             (self.tv_weight >= 0 and finite(self.tv_weight), f"--tv-weight must be >= 0, not {self.tv_weight}"),
             (self.threads >= 0, f"--threads must be >= 0, not {self.threads}"),
             (self.max_memory is None or self.max_memory > 0, f"--max-memory must be > 0, not {self.max_memory}"),
+            (self.tile is None or self.tile == 0 or 32 <= self.tile <= 8192,
+             f"--tile must be 0 (never) or between 32 and 8192 px, not {self.tile}"),
             (0 <= self.scales <= 6, f"--scales must be between 0 (automatic) and 6, not {self.scales}"),
             (self.coarse_iterations is None or self.coarse_iterations >= 1,
              f"--coarse-iterations must be at least 1, not {self.coarse_iterations}"),
@@ -214,15 +220,40 @@ def _style_arrays(styles: list[Image.Image], long_side: int, options: StylizeOpt
     return arrays
 
 
+def _plans(sizes: list[tuple[int, int]], options: StylizeOptions, model: ExportedModel, styles: int,
+           regions: int) -> list[RunPlan]:
+    """Each level's memory plan against the same limit (the memory free when the run starts)."""
+    limit = options.max_memory if options.max_memory is not None else available_bytes()
+    layers = tuple(dict.fromkeys(name for name, _ in options.content_layers + options.style_layers))
+    content_layers = tuple(name for name, _ in options.content_layers)
+    return [plan_run(PlanRequest(width, height, resolve_engine(options.engine), options.optimizer, model.manifest.net,
+                                 layers, content_layers, model.layers, regions, styles, options.tile, limit))
+            for width, height in sizes]
+
+
+def _level_engine(model: ExportedModel, options: StylizeOptions, plan: RunPlan, extractor: FeatureExtractor,
+                  content: np.ndarray, styles: list[np.ndarray], blend: tuple[float, ...], masks: list[np.ndarray],
+                  long_side: int) -> Engine:
+    """Targets and the engine of one level: untiled, or tiled as the plan says."""
+    weights = options.loss_weights(long_side)
+    if plan.layout is None:
+        inputs = loss_inputs(extractor, content, styles, blend, weights, masks)
+        return make_engine(options.engine, model, inputs, content.shape[1:], options.threads, options.provider)
+    inputs = loss_inputs(TiledFeatures(extractor, model.manifest.net, plan.layout.core), content, styles, blend,
+                         weights, masks)
+    return TiledEngine(model, inputs, plan.layout, options.threads)
+
+
 def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedModel,
             options: StylizeOptions = StylizeOptions(), on_progress: ProgressCallback | None = None,
             masks: Sequence[Image.Image] = (), checkpoints: Checkpointer | None = None,
-            resume: Checkpoint | None = None) -> StylizeResult:
+            resume: Checkpoint | None = None, notify: Callable[[str], None] | None = None) -> StylizeResult:
     """Optimise the pixels of `content` toward the style of `styles`, coarse to fine.
 
     With `masks` (one grayscale image per style, see nst_ort/masks.py) each style applies
     only to its own region of the content. `checkpoints` keeps the run's state on disk as it
-    goes (nst_ort/runstate.py); `resume` continues from such a state exactly.
+    goes (nst_ort/runstate.py); `resume` continues from such a state exactly. The memory plan
+    (nst_ort/plan.py: untiled or tiles) is made before any work and told to `notify`.
     """
     options.validate()
     _check_layers(options, model)
@@ -233,7 +264,9 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
     started = time.perf_counter()
     blend = _blend(options, len(styles), masked=bool(masks))
     levels, sizes = _feasible_levels(content.size, options)
-    check_run_fits(*sizes[-1], resolve_engine(options.engine), options.max_memory)  # before any work
+    plans = _plans(sizes, options, model, len(styles), len(masks))  # before any work: refuses what cannot fit
+    if notify is not None:
+        notify(f"plan: {plans[-1].describe()}")
     if resume is not None and resume.level >= len(levels):
         raise NstError(f"the checkpoint is at level {resume.level + 1} of a run with {len(levels)} levels: cannot resume")
     extractor = FeatureExtractor(str(model.features_path), options.threads)
@@ -247,11 +280,9 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
     for index in range(position.level, len(levels)):
         level, (width, height) = levels[index], sizes[index]
         content_pixels = to_array(content, (width, height))
-        style_pixels = _style_arrays(styles, level.long_side, options, content_pixels)
-        region_masks = [mask_array(mask, (width, height)) for mask in masks]
-        inputs = loss_inputs(extractor, content_pixels, style_pixels, blend, options.loss_weights(level.long_side),
-                             region_masks)
-        engine = make_engine(options.engine, model, inputs, (height, width), options.threads, options.provider)
+        engine = _level_engine(model, options, plans[index], extractor, content_pixels,
+                               _style_arrays(styles, level.long_side, options, content_pixels), blend,
+                               [mask_array(mask, (width, height)) for mask in masks], level.long_side)
         start = initial_pixels(options, content_pixels) if pixels is None else resize_pixels(pixels, (width, height))
         level_start = Checkpoint(index, pixels, None, tuple(history), evaluations,
                                  position.seconds if index == position.level else run_seconds())
@@ -260,7 +291,8 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         if checkpoints is not None:
             checkpoints.update(replace(level_start, snapshot=snapshot))
             on_snapshot = lambda snap, at=level_start: checkpoints.update(replace(at, snapshot=snap))  # noqa: E731
-        outcome = optimize(engine, start, options.optimizer_settings(level.iterations),
+        settings = replace(options.optimizer_settings(level.iterations), history=plans[index].history)
+        outcome = optimize(engine, start, settings,
                            _level_callback(on_progress, levels, index, areas), on_snapshot, snapshot)
         pixels, loss = outcome.image, outcome.loss
         history += [replace(p, level=index + 1, levels=len(levels)) for p in outcome.history]
@@ -283,8 +315,8 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         "model": {"folder": str(model.folder), "net": model.manifest.net, "pool": model.manifest.pool,
                   "source": model.manifest.source, "source_sha256": model.manifest.source_sha256},
         "versions": versions(),
-        "levels": [{"long_side": level.long_side, "size": list(size), "iterations": level.iterations}
-                   for level, size in zip(levels, sizes)],
+        "levels": [{"long_side": level.long_side, "size": list(size), "iterations": level.iterations,
+                    "plan": plan.describe()} for level, size, plan in zip(levels, sizes, plans)],
         "total_seconds": run_seconds(),
         "evaluations": evaluations,
         "interrupted": interrupted,

@@ -1,17 +1,21 @@
-"""The memory check before a run: estimate, the largest size that fits, --max-memory parsing."""
+"""The memory plan before a run: estimates, tiles when untiled does not fit, refusals, --max-memory parsing."""
 
 from __future__ import annotations
 
 import pytest
 
 from nst_ort.errors import NstError
-from nst_ort.memory import (
-    RUN_FIXED_BYTES,
-    check_run_fits,
-    estimate_run_bytes,
-    largest_fitting_long_side,
-    parse_size_bytes,
-)
+from nst_ort.memory import RUN_FIXED_BYTES, estimate_run_bytes, parse_size_bytes
+from nst_ort.plan import PlanRequest, plan_run
+
+VGG16_CHANNELS = {"relu4_2": 512}
+GATYS = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def request(width: int, height: int, limit: int | None, **changes) -> PlanRequest:
+    fields = dict(engine="portable", optimizer="lbfgs", net="vgg16", layers=GATYS, content_layers=("relu4_2",),
+                  content_channels=VGG16_CHANNELS, limit=limit)
+    return PlanRequest(width, height, **{**fields, **changes})
 
 
 def test_estimate_grows_with_pixels_and_engine():
@@ -20,22 +24,44 @@ def test_estimate_grows_with_pixels_and_engine():
     assert estimate_run_bytes(512, 384, "training") > estimate_run_bytes(512, 384, "portable")
 
 
-@pytest.mark.parametrize("aspect", [4 / 3, 3 / 4, 1.0, 2.5])
-def test_the_largest_fitting_size_fits_and_one_more_does_not(aspect):
-    limit = 2 * 2**30
-    side = largest_fitting_long_side(aspect, limit)
-    width, height = (side, round(side / aspect)) if aspect >= 1 else (round(side * aspect), side)
-    assert estimate_run_bytes(width, height) <= limit * 1.01
-    bigger = side + 40
-    width, height = (bigger, round(bigger / aspect)) if aspect >= 1 else (round(bigger * aspect), bigger)
-    assert estimate_run_bytes(width, height) > limit
+def test_a_run_that_fits_untiled_stays_untiled():
+    plan = plan_run(request(533, 400, 8 * 2**30))
+    assert plan.layout is None and plan.estimate == estimate_run_bytes(533, 400) and plan.history == 10
 
 
-def test_check_refuses_with_the_size_that_fits():
-    with pytest.raises(NstError, match=r"a 6000x4500 run needs about \d+\.\d GB of memory, more than the 8.0 GB "
-                                       r"allowed by --max-memory: --size \d+ fits \(or raise --max-memory\)"):
-        check_run_fits(6000, 4500, "portable", 8 * 2**30)
-    assert check_run_fits(256, 192, "portable", 8 * 2**30) == estimate_run_bytes(256, 192)
+@pytest.mark.parametrize("limit_gb", [2, 4, 8, 16])
+def test_print_size_gets_tiles_that_fit_the_limit(limit_gb):
+    limit = limit_gb * 2**30
+    try:
+        plan = plan_run(request(6000, 4500, limit))
+    except NstError as error:  # below what the whole image's arrays need: refused with what fits
+        assert limit_gb <= 4 and "in tiles" in str(error) and "--size" in str(error)
+        return
+    assert plan.layout is not None and plan.estimate <= limit
+    assert plan.layout.core % plan.layout.grid == 0 and plan.layout.halo == 64
+    covered = sum((t.rows.stop - t.rows.start) * (t.cols.stop - t.cols.start) for t in plan.layout.tiles)
+    assert covered == 6000 * 4500  # the cores partition the image
+    bigger = plan_run(request(6000, 4500, 2 * limit))
+    assert bigger.layout is None or bigger.layout.core >= plan.layout.core
+
+
+def test_an_explicit_tile_is_used_and_never_means_never():
+    plan = plan_run(request(1000, 700, 64 * 2**30, tile=256))
+    assert plan.layout is not None and plan.layout.core == 256 and len(plan.layout.tiles) == 4 * 3
+    with pytest.raises(NstError, match="untiled"):
+        plan_run(request(6000, 4500, 8 * 2**30, tile=0))
+
+
+def test_nothing_fits_in_one_line_with_what_would():
+    with pytest.raises(NstError, match=r"a 6000x4500 run needs about \d+\.\d GB of memory even in tiles, more than "
+                                       r"the 1.0 GB allowed by --max-memory: --size \d+ fits( in tiles)? "
+                                       r"\(or raise --max-memory\)"):
+        plan_run(request(6000, 4500, 2**30))
+
+
+def test_the_training_engine_refuses_to_tile():
+    with pytest.raises(NstError, match="training engine cannot split"):
+        plan_run(request(6000, 4500, 8 * 2**30, engine="training"))
 
 
 @pytest.mark.parametrize("text, value", [("2G", 2 * 2**30), ("800M", 800 * 2**20), ("1.5GB", int(1.5 * 2**30)),

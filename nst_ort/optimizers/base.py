@@ -13,7 +13,8 @@ Evaluate = Callable[[np.ndarray], tuple[float, np.ndarray]]  # pixels (3, H, W) 
 class Method(Protocol):
     """A pixel optimiser. `state()` is taken between iterations: plain arrays (scalars as
     0-d arrays) that are never modified afterwards, so a snapshot stays valid while the next
-    iteration runs; `restore(state)` continues exactly where it was taken."""
+    iteration runs; `restore(state)` continues exactly where it was taken. Nor is an array
+    handed to `evaluate` modified later: the loop keeps the best one without a copy."""
 
     @property
     def pixels(self) -> np.ndarray: ...

@@ -85,7 +85,9 @@ class Lbfgs:
                 return None
         step = 1.0 if self.s else min(1.0, 1.0 / np.sqrt(_dot(direction, direction)))
         for _ in range(MAX_TRIALS):
-            trial = np.clip(self.x + np.float32(step) * direction, 0.0, 1.0)
+            trial = direction * np.float32(step)  # clip(x + step d) in one new vector
+            trial += self.x
+            np.clip(trial, 0.0, 1.0, out=trial)
             moved = trial - self.x
             loss, grad = self._evaluate(evaluate, trial)
             decrease = _dot(self.g, moved)

@@ -1,0 +1,60 @@
+"""The gradient of one tile's share of the loss, for exact tiled evaluation (nst_ort/engines/tiled.py).
+
+The loss of the whole image is split over tiles by the cores they own. With the Gram of the
+whole image known from a first pass, each core's share of the gradient needs only the
+tile itself (its core plus a halo as wide as the deepest layer's receptive field):
+  style    dF = sum_k M_k * Q_k (F M_k)       Q_k = 4 w_k / (C^2 S_k) (G_k - A_k), global G_k, S_k
+  content  dF = c (F - P) * M                 c = 2 w / (C N), N of the whole image
+M is the core's indicator at the layer's resolution (times the region mask with masks),
+so halo cells, whose features are not exact, send nothing back. Backpropagated through the
+tile's forward pass (the backward rules of export/gradient_graph.py) these give the tile's
+contribution to the image gradient; overlapping contributions add up to the exact
+gradient. The loss values and the TV term are computed outside the graph.
+"""
+
+from __future__ import annotations
+
+import onnx
+
+from export.features import IMAGE, IMAGE_SHAPE
+from export.gradient_graph import GRAD, GradientBuilder
+from export.loss_graph import LossLayers, add_forward, content_target_name, style_mask_name
+
+TILE_GRAPH_FORMAT = 1  # bump when the graph written here changes: cached models are keyed by it
+
+
+def content_mask_name(layer: str) -> str:
+    return f"content_mask.{layer}"
+
+
+def content_coefficient_name(layer: str) -> str:
+    return f"content_coefficient.{layer}"
+
+
+def style_coefficient_name(layer: str) -> str:
+    return f"style_coefficient.{layer}"
+
+
+def build_tile_gradient_model(features: onnx.ModelProto, layers: LossLayers) -> onnx.ModelProto:
+    """Inputs: the tile image [1, 3, h, w]; per content layer its target P [1, C, h', w'], core
+    mask [1, 1, h', w'] and coefficient c; per style layer the coefficient matrices Q
+    [K, C, C] and masks [K, 1, h', w'] (K = 1 without region masks). Output: `grad` [1, 3, h, w]."""
+    b = GradientBuilder("nst_tile_grad")
+    channels, forward = add_forward(b, features, layers.all)
+    b.input(IMAGE, IMAGE_SHAPE)
+    seeds: dict[str, list[str]] = {}
+    for layer in layers.content:
+        target = b.input(content_target_name(layer), [1, channels[layer], None, None])
+        mask = b.input(content_mask_name(layer), [1, 1, None, None])
+        coefficient = b.input(content_coefficient_name(layer), [])
+        seeds.setdefault(layer, []).append(b.mul(b.mul(b.sub(layer, target), mask), coefficient))
+    for layer in layers.style:
+        count = channels[layer]
+        coefficients = b.input(style_coefficient_name(layer), [None, count, count])
+        mask = b.input(style_mask_name(layer), [None, 1, None, None])
+        masked = b.mul(layer, mask)  # K x C x h x w
+        product = b.matmul(coefficients, b.reshape(masked, [0, count, -1]))  # K x C x N
+        spread = b.mul(b.op("Reshape", [product, b.op("Shape", [masked])]), mask)
+        seeds.setdefault(layer, []).append(b.reduce_sum(spread, axes=[0], keepdims=True))
+    b.output(b.total_grad(b.backward_to_image(seeds, forward)), name=GRAD, shape=[1, 3, "height", "width"])
+    return b.model(doc=f"nst tile gradient: content {layers.content}, style {layers.style}")

@@ -1,0 +1,212 @@
+"""Exact tiled evaluation: the loss and gradient of the WHOLE image, computed a tile at a time.
+
+Pass 1 runs the features model on every tile's window and accumulates, from the cores only,
+each style layer's Gram of the whole image (float64) and the content error. Pass 2 runs the
+tile gradient model (export/tile_graph.py) on every window with the global Gram residual as
+an input and adds the windows' image gradients. The total-variation term is a sum over
+neighbouring pixels: computed here on the whole image. Peak memory is the largest window's
+sessions plus the whole-image arrays, not the whole image's activations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+
+from export.features import IMAGE
+from export.gradient_graph import GRAD
+from export.tile_graph import (
+    TILE_GRAPH_FORMAT,
+    build_tile_gradient_model,
+    content_coefficient_name,
+    content_mask_name,
+    content_target_name,
+    style_coefficient_name,
+    style_mask_name,
+)
+from nst_ort.engines.base import EngineBase, Evaluation, LossInputs
+from nst_ort.engines.tiles import TileLayout, layer_stride, pooled, tile_layout
+from nst_ort.errors import NstError
+from nst_ort.manifest import FEATURES
+from nst_ort.model_store import ExportedModel, cache_key
+from nst_ort.session import session_options
+from nst_ort.targets import FeatureExtractor
+
+TILE_MODEL = "tile_gradient.onnx"
+
+
+def tile_model_path(model: ExportedModel, layers) -> str:
+    key = cache_key("tile", TILE_GRAPH_FORMAT, model.manifest.files.get(FEATURES), layers)
+
+    def build(folder):
+        import onnx
+
+        onnx.save(build_tile_gradient_model(model.load_features(), layers), str(folder / TILE_MODEL))
+
+    return str(model.cached_artifacts(f"tile-{key}", build) / TILE_MODEL)
+
+
+class TiledFeatures:
+    """Feature maps and Grams of images too large for one forward pass, a tile at a time
+    (exact: the same halos as the tiled engine). Serves targets.loss_inputs."""
+
+    def __init__(self, extract: FeatureExtractor, net: str, core: int) -> None:
+        self.extract, self.net, self.core = extract, net, core
+
+    def _cores(self, pixels: np.ndarray, layers: list[str]):
+        """(layer, image-grid cells, the cells' features) for every tile's core."""
+        height, width = pixels.shape[1:]
+        for tile in tile_layout(height, width, self.core, self.net, tuple(layers)).tiles:
+            features = self.extract(pixels[(slice(None), *tile.window)], layers)
+            for layer in layers:
+                stride = layer_stride(layer)
+                (rows, rows_local), (cols, cols_local) = tile.rows.cells(stride, height), tile.cols.cells(stride, width)
+                yield layer, (rows, cols), features[layer][0][:, rows_local, cols_local]
+
+    def maps(self, pixels: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:
+        height, width = pixels.shape[1:]
+        maps: dict[str, np.ndarray] = {}
+        for layer, (rows, cols), cells in self._cores(pixels, layers):
+            if layer not in maps:
+                stride = layer_stride(layer)
+                maps[layer] = np.zeros((1, cells.shape[0], pooled(height, stride), pooled(width, stride)), np.float32)
+            maps[layer][0][:, rows, cols] = cells
+        return maps
+
+    def grams(self, pixels: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:
+        sums: dict[str, np.ndarray] = {}
+        counts = dict.fromkeys(layers, 0)
+        for layer, _, cells in self._cores(pixels, layers):
+            flat = cells.reshape(cells.shape[0], -1)
+            product = (flat @ flat.T).astype(np.float64)
+            sums[layer] = sums[layer] + product if layer in sums else product
+            counts[layer] += flat.shape[1]
+        return {layer: (sums[layer] / counts[layer]).astype(np.float32) for layer in layers}
+
+
+def total_variation(pixels: np.ndarray, weight: float) -> tuple[float, np.ndarray]:
+    """w (sum dx^2 + sum dy^2) / (3 H W) and its gradient, as the loss graph defines it."""
+    scale = weight / pixels.size
+    grad = np.zeros_like(pixels)
+    loss = 0.0
+    for axis in (1, 2):
+        step = np.diff(pixels, axis=axis)
+        loss += float(np.sum(np.square(step, dtype=np.float64)))
+        head = [slice(None)] * 3
+        tail = [slice(None)] * 3
+        head[axis], tail[axis] = slice(0, -1), slice(1, None)
+        grad[tuple(head)] -= 2 * scale * step
+        grad[tuple(tail)] += 2 * scale * step
+    return weight * loss / pixels.size, grad
+
+
+class TiledEngine(EngineBase):
+    name = "tiled"
+
+    def __init__(self, model: ExportedModel, inputs: LossInputs, layout: TileLayout, threads: int = 0) -> None:
+        self.inputs, self.layout = inputs, layout
+        self.shape = (layout.height, layout.width)
+        self.layers = inputs.layers
+        self.extract = FeatureExtractor(str(model.features_path), threads)
+        options = session_options(threads, shared_arena=True)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        self._session = ort.InferenceSession(tile_model_path(model, self.layers), options,
+                                             providers=["CPUExecutionProvider"])
+        self._masks = {layer: inputs.style_masks.get(layer) for layer in self.layers.style}
+        self._norms = {layer: self._mask_norms(layer) for layer in self.layers.style}
+
+    # -- geometry ---------------------------------------------------------------------------
+    def _cells(self, tile, layer: str) -> tuple[tuple[slice, slice], tuple[slice, slice], tuple[slice, slice]]:
+        """The core's cells (image grid, window grid) and the window's cells (image grid) of `layer`."""
+        stride = layer_stride(layer)
+        rows_global, rows_local = tile.rows.cells(stride, self.layout.height)
+        cols_global, cols_local = tile.cols.cells(stride, self.layout.width)
+        window_rows = slice(tile.rows.window_start // stride, tile.rows.window_start // stride
+                            + pooled(tile.rows.window_stop - tile.rows.window_start, stride))
+        window_cols = slice(tile.cols.window_start // stride, tile.cols.window_start // stride
+                            + pooled(tile.cols.window_stop - tile.cols.window_start, stride))
+        return (rows_global, cols_global), (rows_local, cols_local), (window_rows, window_cols)
+
+    def _layer_shape(self, layer: str) -> tuple[int, int]:
+        stride = layer_stride(layer)
+        return pooled(self.layout.height, stride), pooled(self.layout.width, stride)
+
+    def _mask_norms(self, layer: str) -> np.ndarray:
+        """S_k = sum(M_k^2) over the whole image (N without masks), as a (K, 1, 1) array."""
+        masks = self._masks[layer]
+        if masks is None:
+            height, width = self._layer_shape(layer)
+            return np.full((1, 1, 1), float(height * width))
+        return np.sum(np.square(masks, dtype=np.float64), axis=(1, 2, 3)).reshape(-1, 1, 1)
+
+    # -- the two passes ---------------------------------------------------------------------
+    def evaluate(self, pixels: np.ndarray) -> Evaluation:
+        if pixels.shape != (3, *self.shape):
+            raise NstError(f"this engine evaluates images of shape {(3, *self.shape)}, not {pixels.shape}")
+        grams, content_sums = self._first_pass(pixels)
+        inputs, terms = self.inputs, {"content_loss": 0.0, "style_loss": 0.0}
+        for layer, total in content_sums.items():
+            channels = inputs.content_targets[layer].shape[1]
+            height, width = self._layer_shape(layer)
+            terms["content_loss"] += inputs.content_weights[layer] * total / (channels * height * width)
+        coefficients = {}
+        for layer, gram_sum in grams.items():
+            channels = gram_sum.shape[1]
+            weights = np.reshape(np.asarray(inputs.style_weights[layer], np.float64), (-1, 1, 1))
+            error = gram_sum / self._norms[layer] - np.reshape(inputs.style_targets[layer], gram_sum.shape)
+            terms["style_loss"] += float(np.sum(weights * np.square(error))) / channels**2
+            coefficients[layer] = (4.0 * weights / (channels**2 * self._norms[layer]) * error).astype(np.float32)
+        tv_loss, grad = total_variation(pixels, inputs.tv_weight)
+        terms["tv_loss"] = tv_loss
+        self._second_pass(pixels, coefficients, grad)
+        terms["loss"] = terms["content_loss"] + terms["style_loss"] + tv_loss
+        return Evaluation(terms["loss"], terms, grad)
+
+    def _first_pass(self, pixels: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        layers = self.layers
+        grams: dict[str, np.ndarray] = {}
+        content_sums = dict.fromkeys(layers.content, 0.0)
+        for tile in self.layout.tiles:
+            features = self.extract(pixels[(slice(None), *tile.window)], layers.all)
+            for layer in layers.content:
+                core, local, _ = self._cells(tile, layer)
+                error = features[layer][0][(slice(None), *local)] - self.inputs.content_targets[layer][0][(slice(None), *core)]
+                content_sums[layer] += float(np.sum(np.square(error, dtype=np.float64)))
+            for layer in layers.style:
+                core, local, _ = self._cells(tile, layer)
+                cells = features[layer][0][(slice(None), *local)]
+                channels = cells.shape[0]
+                if self._masks[layer] is None:
+                    flat = cells.reshape(1, channels, -1)
+                else:
+                    masks = self._masks[layer][(slice(None), 0, *core)]
+                    flat = (cells[None] * masks[:, None]).reshape(len(masks), channels, -1)
+                product = np.matmul(flat, flat.transpose(0, 2, 1)).astype(np.float64)
+                grams[layer] = grams[layer] + product if layer in grams else product
+        return grams, content_sums
+
+    def _second_pass(self, pixels: np.ndarray, coefficients: dict[str, np.ndarray], grad: np.ndarray) -> None:
+        inputs = self.inputs
+        for tile in self.layout.tiles:
+            feeds = {IMAGE: np.ascontiguousarray(pixels[(slice(None), *tile.window)][None])}
+            for layer in self.layers.content:
+                _, local, window = self._cells(tile, layer)
+                target = inputs.content_targets[layer][(slice(None), slice(None), *window)]
+                mask = np.zeros((1, 1, *target.shape[2:]), np.float32)
+                mask[(0, 0, *local)] = 1.0
+                channels = target.shape[1]
+                height, width = self._layer_shape(layer)
+                feeds[content_target_name(layer)] = np.ascontiguousarray(target)
+                feeds[content_mask_name(layer)] = mask
+                feeds[content_coefficient_name(layer)] = np.asarray(
+                    2.0 * inputs.content_weights[layer] / (channels * height * width), np.float32)
+            for layer in self.layers.style:
+                _, local, window = self._cells(tile, layer)
+                height, width = window[0].stop - window[0].start, window[1].stop - window[1].start
+                core = np.zeros((1, 1, height, width), np.float32)
+                core[(0, 0, *local)] = 1.0
+                masks = self._masks[layer]
+                feeds[style_mask_name(layer)] = core if masks is None else masks[(slice(None), slice(None), *window)] * core
+                feeds[style_coefficient_name(layer)] = coefficients[layer]
+            (window_grad,) = self._session.run([GRAD], feeds)
+            grad[(slice(None), *tile.window)] += window_grad[0]

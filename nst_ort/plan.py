@@ -1,0 +1,123 @@
+"""The memory plan of a run, made before any work: untiled, or tiles and an L-BFGS history that fit.
+
+Peak memory has two parts. The whole image's arrays grow with its pixels: the optimiser's
+vectors (L-BFGS: 2 x history correction pairs plus about ten working vectors; 12 bytes per
+pixel each), the content and style images, the content target and the masks. The gradient
+sessions grow with the pixels they evaluate at once: the whole image untiled, the largest
+tile's window when tiled. A run that fits untiled runs untiled; otherwise the plan picks the
+largest tiles, then the longest history, that fit the limit. If nothing fits, one line says
+what would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nst_ort.engines.tiles import TileLayout, layer_stride, tile_layout
+from nst_ort.errors import NstError
+from nst_ort.memory import RUN_FIXED_BYTES, available_bytes, estimate_run_bytes, format_bytes
+
+VECTOR_BYTES_PER_PIXEL = 12  # one float32 RGB image
+WORKING_VECTORS = {"lbfgs": 10, "adam": 6, "sgd": 4, "scipy-lbfgsb": 14}  # besides the L-BFGS pairs
+# the gradient sessions' share of the measured untiled per-pixel rate (memory.RUN_BYTES_PER_PIXEL)
+SESSION_BYTES_PER_PIXEL = 4300
+TILE_CORES = (2048, 1536, 1024, 768, 512, 384, 256)  # tried largest first: less halo overhead
+HISTORIES = (10, 5, 3)  # L-BFGS correction pairs, longest first
+# relative evaluations to the same loss with a shorter L-BFGS history (a cautious guess: the
+# plan weighs it against the tiles' halo overhead, the pixels read per pixel of the image)
+HISTORY_COST = {10: 1.0, 5: 1.1, 3: 1.25}
+DEFAULT_HISTORY = HISTORIES[0]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    width: int
+    height: int
+    estimate: int  # bytes at peak
+    allowed: int | None  # the limit checked against (None: unknown)
+    history: int = DEFAULT_HISTORY
+    layout: TileLayout | None = None  # None: untiled
+
+    def describe(self) -> str:
+        memory = f"estimated peak {format_bytes(self.estimate)}" + (
+            f" of {format_bytes(self.allowed)} allowed" if self.allowed is not None else "")
+        if self.layout is None:
+            return f"{self.width}x{self.height} untiled, {memory}"
+        layout = self.layout
+        return (f"{self.width}x{self.height} in {len(layout.tiles)} tiles of {layout.core} px (+{layout.halo} px halo, "
+                f"{layout.overhead:.2f}x the pixels), L-BFGS history {self.history}, {memory}")
+
+
+def whole_image_bytes_per_pixel(optimizer: str, history: int, content_layers: tuple[str, ...],
+                                content_channels: dict[str, int], regions: int, styles: int) -> float:
+    """Bytes per pixel of the arrays that span the whole image (see the module's docstring)."""
+    vectors = WORKING_VECTORS.get(optimizer, 10) + (2 * history if optimizer == "lbfgs" else 0) + 1 + styles
+    targets = sum(4 * content_channels[layer] / layer_stride(layer) ** 2 for layer in content_layers)
+    masks = 4 * regions * 1.34  # a mask per region at every resolution (1 + 1/4 + 1/16 + ...)
+    return vectors * VECTOR_BYTES_PER_PIXEL + targets + masks
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What the plan depends on: the image, the run's settings and the limit."""
+
+    width: int
+    height: int
+    engine: str  # resolved: portable | training
+    optimizer: str
+    net: str
+    layers: tuple[str, ...]  # every layer the loss reads
+    content_layers: tuple[str, ...]
+    content_channels: dict[str, int]
+    regions: int = 0
+    styles: int = 1
+    tile: int | None = None  # None: only when untiled does not fit; 0: never; N: cores of N px
+    limit: int | None = None  # --max-memory; None: what is free now
+
+    def tiled_estimate(self, layout: TileLayout, history: int) -> int:
+        whole = whole_image_bytes_per_pixel(self.optimizer, history, self.content_layers, self.content_channels,
+                                            self.regions, self.styles)
+        return int(RUN_FIXED_BYTES + whole * self.width * self.height + SESSION_BYTES_PER_PIXEL * layout.largest_window)
+
+
+def plan_run(request: PlanRequest) -> RunPlan:
+    """The plan for a level of width x height, or a one-line NstError when nothing fits."""
+    allowed = request.limit if request.limit is not None else available_bytes()
+    width, height = request.width, request.height
+    untiled = estimate_run_bytes(width, height, request.engine)
+    if request.tile is None and (allowed is None or untiled <= allowed) or request.tile == 0:
+        if allowed is not None and untiled > allowed:
+            _refuse(request, untiled, allowed, "untiled (--tile 0)")
+        return RunPlan(width, height, untiled, allowed)
+    if request.engine == "training":
+        raise NstError("the training engine cannot split the image into tiles: use --engine portable (the default)"
+                       + (f" or a smaller --size: {width}x{height} needs about {format_bytes(untiled)} untiled"
+                          if request.tile is None else ""))
+    cores = (request.tile,) if request.tile else TILE_CORES
+    histories = HISTORIES if request.optimizer == "lbfgs" else (DEFAULT_HISTORY,)
+    candidates = []
+    for core in cores:
+        layout = tile_layout(height, width, core, request.net, request.layers)
+        candidates += [(layout.overhead * HISTORY_COST[history], layout, history) for history in histories]
+    candidates.sort(key=lambda candidate: candidate[0])
+    estimates = [(request.tiled_estimate(layout, history), layout, history) for _, layout, history in candidates]
+    for estimate, layout, history in estimates:
+        if allowed is None or estimate <= allowed:
+            return RunPlan(width, height, estimate, allowed, history, layout)
+    _refuse(request, min(estimate for estimate, _, _ in estimates), allowed, "even in tiles")
+
+
+def _refuse(request: PlanRequest, needed: int, allowed: int, how: str) -> None:
+    """One line: the estimate, the limit, and the largest --size that fits (untiled or in tiles)."""
+    where = "allowed by --max-memory" if request.limit is not None else "free now"
+    untiled = (allowed - RUN_FIXED_BYTES) / (estimate_run_bytes(1000, 1000, request.engine) - RUN_FIXED_BYTES) * 1e6
+    window = SESSION_BYTES_PER_PIXEL * (TILE_CORES[-1] + 128) ** 2
+    tiled = (allowed - RUN_FIXED_BYTES - window) / whole_image_bytes_per_pixel(
+        request.optimizer, HISTORIES[-1], request.content_layers, request.content_channels, request.regions,
+        request.styles) if request.engine != "training" and request.tile != 0 else 0.0
+    aspect = min(request.width, request.height) / max(request.width, request.height)
+    fits = int((max(untiled, tiled, 0.0) / aspect) ** 0.5)
+    hint = f"--size {fits} fits" + (" in tiles" if tiled > untiled else "") if fits >= 64 else "nothing useful fits"
+    raise NstError(f"a {request.width}x{request.height} run needs about {format_bytes(needed)} of memory {how}, "
+                   f"more than the {format_bytes(allowed)} {where}: {hint}"
+                   + (" (or raise --max-memory)" if request.limit is not None else ""))
