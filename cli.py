@@ -129,6 +129,8 @@ def stylize(
     threads: Annotated[Count, Opt(help="CPU threads, 0 = every core [default: 0]")] = None,
     max_memory: Annotated[Optional[str], Opt(
         help="Memory the run may use, e.g. 2G or 800M; a run estimated above it stops at once [default: what is free]")] = None,
+    time_budget: Annotated[Optional[str], Opt(
+        help="Finish within this time, e.g. 20m or 2h: iterations per level are planned from the measured speed")] = None,
     tile: Annotated[Count, Opt(
         help="Evaluate in tiles with cores of N px (exact: same loss and gradient); 0 = never [default: only when untiled does not fit]")] = None,
     keep_size: Annotated[bool, Opt(help="Write the result at the content's original size")] = False,
@@ -161,6 +163,7 @@ def stylize(
         learning_rate=learning_rate, lr_decay=lr_decay, lr_decay_steps=lr_decay_steps, scales=scales,
         coarse_iterations=coarse_iterations, net=net, pool=pool, engine=engine, provider=provider, threads=threads,
         max_memory=parse_memory(max_memory) if max_memory else None, tile=tile,
+        time_budget=parse_seconds(time_budget, "--time-budget") if time_budget else None,
         keep_size=keep_size or None)
     options = recipe_options(recipe, similarity, **overrides)
     options.validate()
@@ -324,6 +327,7 @@ def bench(
     net: Net = "vgg16",
     pool: Pool = "max",
     threads: Threads = 0,
+    tile: Annotated[int, typer.Option(help="Exact tiled evaluation with cores of N px (0: untiled)")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     models_dir: ModelsDir = None,
 ) -> None:
@@ -338,7 +342,9 @@ def bench(
     if min(width, height) < 16 or iterations < 1 or warmup < 0:
         raise NstError("--size needs sides >= 16, --iterations >= 1, --warmup >= 0")
     model = ensure_exported(_models_dir(models_dir), net, pool, notify=say)
-    result = benchmark(model, width, height, engine, iterations, warmup, threads, provider=provider)
+    if tile < 0:
+        raise NstError(f"--tile must be >= 0, not {tile}")
+    result = benchmark(model, width, height, engine, iterations, warmup, threads, provider=provider, tile=tile)
     if json_output:
         typer.echo(json.dumps(result.as_dict(), indent=2))
     else:

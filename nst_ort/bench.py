@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from nst_ort.engines.factory import make_engine
+from nst_ort.engines.tiled import TiledEngine, TiledFeatures
+from nst_ort.engines.tiles import tile_layout
 from nst_ort.memory import peak_rss_bytes
 from nst_ort.model_store import ExportedModel
 from nst_ort.session import resolved_threads
@@ -36,14 +38,23 @@ class BenchResult:
 
 
 def benchmark(model: ExportedModel, width: int, height: int, engine: str = "auto", evaluations: int = 5,
-              warmup: int = 2, threads: int = 0, seed: int = 0, provider: str = "CPUExecutionProvider") -> BenchResult:
-    """Median time of `evaluations` loss+gradient calls after `warmup` calls (random images)."""
+              warmup: int = 2, threads: int = 0, seed: int = 0, provider: str = "CPUExecutionProvider",
+              tile: int = 0) -> BenchResult:
+    """Median time of `evaluations` loss+gradient calls after `warmup` calls (random images);
+    with `tile`, the exact tiled engine with cores of that many px."""
     rng = np.random.default_rng(seed)
     content, style, start = (rng.uniform(0, 1, (3, height, width)).astype(np.float32) for _ in range(3))
     weights = StylizeOptions().loss_weights()  # the default recipe's layers and weights
     began = time.perf_counter()
-    inputs = loss_inputs(FeatureExtractor(str(model.features_path), threads), content, [style], [1.0], weights)
-    runner = make_engine(engine, model, inputs, (height, width), threads, provider)
+    extract = FeatureExtractor(str(model.features_path), threads)
+    if tile:
+        layout = tile_layout(height, width, tile, model.manifest.net, tuple(dict.fromkeys(
+            [*weights.content_layers, *weights.style_layers])))
+        inputs = loss_inputs(TiledFeatures(extract, model.manifest.net, tile), content, [style], [1.0], weights)
+        runner = TiledEngine(model, inputs, layout, threads)
+    else:
+        inputs = loss_inputs(extract, content, [style], [1.0], weights)
+        runner = make_engine(engine, model, inputs, (height, width), threads, provider)
     setup = time.perf_counter() - began
     for _ in range(warmup):
         runner.evaluate(start)

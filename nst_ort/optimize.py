@@ -160,13 +160,13 @@ def _scipy_lbfgsb(run: _Run, start: np.ndarray, settings: OptimizerSettings) -> 
 
 
 def _steps(run: _Run, start: np.ndarray, settings: OptimizerSettings, on_snapshot: SnapshotCallback | None,
-           resume: Snapshot | None) -> None:
+           resume: Snapshot | None, deadline: float | None) -> None:
     """The own optimisers' loop: one step per iteration, a snapshot after each."""
     method = settings.method_for(start.shape)
     method.begin(start)
     if resume is not None:
         method.restore(resume.method)
-    while len(run.history) < settings.iterations:
+    while len(run.history) < settings.iterations and (deadline is None or time.perf_counter() < deadline):
         loss = method.step(run.evaluate)
         if loss is None:  # converged: no step lowers the loss any more
             return
@@ -177,10 +177,11 @@ def _steps(run: _Run, start: np.ndarray, settings: OptimizerSettings, on_snapsho
 
 def optimize(engine: Engine, start: np.ndarray, settings: OptimizerSettings,
              on_progress: ProgressCallback | None = None, on_snapshot: SnapshotCallback | None = None,
-             resume: Snapshot | None = None) -> Outcome:
+             resume: Snapshot | None = None, deadline: float | None = None) -> Outcome:
     """Minimise the engine's loss from `start` within [0, 1]; Ctrl-C keeps the best so far.
 
     `on_snapshot` receives the loop's state after every iteration; `resume` continues from one.
+    No iteration starts after `deadline` (time.perf_counter seconds).
     """
     settings.validate()
     run = _Run(engine, start, settings.iterations, on_progress, resume)
@@ -188,7 +189,7 @@ def optimize(engine: Engine, start: np.ndarray, settings: OptimizerSettings,
         if settings.method == "scipy-lbfgsb":
             _scipy_lbfgsb(run, start, settings)
         else:
-            _steps(run, start, settings, on_snapshot, resume)
+            _steps(run, start, settings, on_snapshot, resume, deadline)
     except KeyboardInterrupt:
         return run.outcome(interrupted=True)
     return run.outcome(interrupted=False)

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from export.loss_graph import LossLayers
+from nst_ort.budget import budget_iterations, level_cost
 from nst_ort.colors import COLOR_MODES, match_color_statistics, transfer_luminance
 from nst_ort.engines.base import Engine
 from nst_ort.engines.factory import make_engine, resolve_engine
@@ -32,6 +33,7 @@ GATYS_STYLE_LAYERS = tuple((name, 1.0) for name in ("relu1_1", "relu2_1", "relu3
 DEFAULT_LOSS_LAYERS = LossLayers(tuple(name for name, _ in GATYS_CONTENT_LAYERS),
                                  tuple(name for name, _ in GATYS_STYLE_LAYERS))
 INITS = ("content", "noise", "gray")
+BUDGET_SHARE = 0.95  # of --time-budget planned for the levels' iterations (targets and writing take the rest)
 REFERENCE_SIDE = 512  # the working size at which --style-weight is the graph's style weight
 DEFAULT_ITERATIONS = 100  # per level at REFERENCE_SIDE and above
 Layers = tuple[tuple[str, float], ...]
@@ -70,6 +72,7 @@ class StylizeOptions:
     keep_size: bool = False  # upscale the result to the content's original size
     max_memory: int | None = None  # bytes a run may use; None: the memory free when it starts
     tile: int | None = None  # tile cores of this many px; None: tiles only if untiled does not fit; 0: never
+    time_budget: float | None = None  # seconds the run may take; iterations per level are planned to fit
 
     def final_iterations(self) -> int:
         """`iterations`, or by default 100 at 512 px and above, more below (up to 200 at 256 px).
@@ -118,6 +121,7 @@ class StylizeOptions:
             (self.tv_weight >= 0 and finite(self.tv_weight), f"--tv-weight must be >= 0, not {self.tv_weight}"),
             (self.threads >= 0, f"--threads must be >= 0, not {self.threads}"),
             (self.max_memory is None or self.max_memory > 0, f"--max-memory must be > 0, not {self.max_memory}"),
+            (self.time_budget is None or self.time_budget > 0, f"--time-budget must be > 0, not {self.time_budget}"),
             (self.tile is None or self.tile == 0 or 32 <= self.tile <= 8192,
              f"--tile must be 0 (never) or between 32 and 8192 px, not {self.tile}"),
             (0 <= self.scales <= 6, f"--scales must be between 0 (automatic) and 6, not {self.scales}"),
@@ -197,15 +201,15 @@ def _feasible_levels(content_size: tuple[int, int], options: StylizeOptions) -> 
     return [level for level, _ in kept], [size for _, size in kept]
 
 
-def _level_callback(on_progress: ProgressCallback | None, levels: list[Level], index: int,
-                    areas: list[int]) -> ProgressCallback | None:
-    """Adds the level and an ETA that counts the levels still to come."""
+def _level_callback(on_progress: ProgressCallback | None, iterations: list[int], index: int,
+                    costs: list[float]) -> ProgressCallback | None:
+    """Adds the level and an ETA that counts the levels still to come (at this level's pace)."""
     if on_progress is None:
         return None
 
     def report(progress: Progress, pixels: np.ndarray) -> None:
-        later = sum(level.iterations * areas[k] / areas[index] for k, level in enumerate(levels) if k > index)
-        on_progress(replace(progress, level=index + 1, levels=len(levels),
+        later = sum(count * costs[k] / costs[index] for k, count in enumerate(iterations) if k > index)
+        on_progress(replace(progress, level=index + 1, levels=len(iterations),
                             later_levels_seconds=later * progress.seconds_per_iteration), pixels)
 
     return report
@@ -270,7 +274,9 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
     if resume is not None and resume.level >= len(levels):
         raise NstError(f"the checkpoint is at level {resume.level + 1} of a run with {len(levels)} levels: cannot resume")
     extractor = FeatureExtractor(str(model.features_path), options.threads)
-    areas = [width * height for width, height in sizes]
+    costs = [level_cost(plan) for plan in plans]
+    iterations = [level.iterations for level in levels]
+    seconds_per_cost: float | None = None
     position = resume or Checkpoint(level=0, start=None, snapshot=None, history=(), evaluations=0, seconds=0.0)
     pixels = position.start
     history: list[Progress] = list(position.history)
@@ -287,13 +293,22 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         level_start = Checkpoint(index, pixels, None, tuple(history), evaluations,
                                  position.seconds if index == position.level else run_seconds())
         snapshot = position.snapshot if index == position.level else None
+        if snapshot is not None and snapshot.history:  # a resumed level keeps the iterations it was given
+            iterations[index] = snapshot.history[-1].iterations
+        elif options.time_budget is not None:
+            iterations[index:] = budget_iterations(BUDGET_SHARE * options.time_budget - run_seconds(),
+                                                   [level.iterations for level in levels[index:]], costs[index:],
+                                                   seconds_per_cost)
+        deadline = None if options.time_budget is None else time.perf_counter() + options.time_budget - run_seconds()
         on_snapshot = None
         if checkpoints is not None:
             checkpoints.update(replace(level_start, snapshot=snapshot))
             on_snapshot = lambda snap, at=level_start: checkpoints.update(replace(at, snapshot=snap))  # noqa: E731
-        settings = replace(options.optimizer_settings(level.iterations), history=plans[index].history)
-        outcome = optimize(engine, start, settings,
-                           _level_callback(on_progress, levels, index, areas), on_snapshot, snapshot)
+        settings = replace(options.optimizer_settings(iterations[index]), history=plans[index].history)
+        outcome = optimize(engine, start, settings, _level_callback(on_progress, iterations, index, costs),
+                           on_snapshot, snapshot, deadline)
+        if outcome.history:
+            seconds_per_cost = outcome.history[-1].seconds_per_iteration / costs[index]
         pixels, loss = outcome.image, outcome.loss
         history += [replace(p, level=index + 1, levels=len(levels)) for p in outcome.history]
         evaluations += outcome.evaluations

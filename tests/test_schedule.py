@@ -107,3 +107,35 @@ def test_default_iterations_grow_below_512_px_and_an_explicit_count_wins():
     assert [StylizeOptions(size=s).final_iterations() for s in (128, 256, 384, 512, 533, 6000)] == \
         [200, 200, 133, 100, 100, 100]
     assert StylizeOptions(size=256, iterations=7).final_iterations() == 7
+
+
+def test_a_time_budget_scales_every_level_down_and_keeps_a_floor():
+    from nst_ort.budget import MIN_ITERATIONS, budget_iterations
+
+    costs = [1.0, 4.0, 16.0]
+    assert budget_iterations(2100.0, [100, 100, 100], costs, seconds_per_cost=1.0) == [100, 100, 100]
+    planned = budget_iterations(1050.0, [100, 100, 100], costs, seconds_per_cost=1.0)
+    assert planned == [50, 50, 50] and sum(n * c for n, c in zip(planned, costs)) <= 1050
+    assert budget_iterations(1.0, [100, 100], [1.0, 4.0], seconds_per_cost=1.0) == [MIN_ITERATIONS] * 2
+    assert budget_iterations(-5.0, [100], [1.0], seconds_per_cost=None) == [MIN_ITERATIONS]
+
+
+def test_a_run_with_a_time_budget_ends_within_it(tiny_models_dir):
+    import time
+
+    from PIL import Image
+
+    from nst_ort.model_store import open_model
+    from nst_ort.transfer import StylizeOptions, stylize
+
+    rng = np.random.default_rng(0)
+    content, style = (Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)) for _ in range(2))
+    model = open_model(tiny_models_dir / "vgg16")
+    unlimited = stylize(content, [style], model, StylizeOptions(size=128, iterations=150, scales=2, threads=1))
+    budget = unlimited.report["total_seconds"] / 4
+    began = time.perf_counter()
+    limited = stylize(content, [style], model, StylizeOptions(size=128, iterations=150, scales=2, threads=1,
+                                                              time_budget=budget))
+    assert time.perf_counter() - began < budget * 1.5 + 0.5
+    assert len(limited.outcome.history) < len(unlimited.outcome.history)
+    assert {p.level for p in limited.outcome.history} == {1, 2}  # every level ran

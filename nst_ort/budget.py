@@ -1,0 +1,34 @@
+"""Time: the relative cost of each level's evaluations, and iterations that fit a time budget.
+
+An evaluation costs about its pixels: the whole image untiled; tiled, the pixels its tiles'
+windows read (halos included) times TILED_FACTOR, as the tiled engine runs an extra forward
+pass for the Grams. With `--time-budget`, each level's iterations are planned when it
+starts, from the time left and the seconds per unit of cost measured so far, so that the
+remaining levels together end within the budget (never more than their default iterations,
+never fewer than MIN_ITERATIONS).
+"""
+
+from __future__ import annotations
+
+from nst_ort.plan import RunPlan
+
+TILED_FACTOR = 1.5  # forward (Grams) + forward and backward (gradient), against forward and backward
+MIN_ITERATIONS = 5
+# seconds per pixel of one evaluation before anything was measured (the default run's first
+# level is 128 px: a poor guess costs little there); 533x400 took 1.5 s at 2 threads here
+FIRST_GUESS_SECONDS_PER_PIXEL = 1.5 / (533 * 400)
+
+
+def level_cost(plan: RunPlan) -> float:
+    """Relative cost of one evaluation at this level (pixels, tiling included)."""
+    pixels = plan.width * plan.height
+    return pixels if plan.layout is None else pixels * plan.layout.overhead * TILED_FACTOR
+
+
+def budget_iterations(remaining_seconds: float, defaults: list[int], costs: list[float],
+                      seconds_per_cost: float | None) -> list[int]:
+    """Iterations for the levels still to run (first: the one starting now) within `remaining_seconds`."""
+    rate = seconds_per_cost if seconds_per_cost else FIRST_GUESS_SECONDS_PER_PIXEL
+    needed = rate * sum(count * cost for count, cost in zip(defaults, costs))
+    share = 1.0 if needed <= remaining_seconds else max(0.0, remaining_seconds) / needed
+    return [max(MIN_ITERATIONS, min(count, int(count * share))) for count in defaults]
