@@ -149,9 +149,8 @@ def stylize(
     """Stylise CONTENT with the style of STYLES (L-BFGS over the pixels)."""
     from nst_ort.api import choose_net
     from nst_ort.files import check_writable_location
-    from nst_ort.job import Job, JobRunner, Outputs, check_no_unfinished_run, default_run_folder
+    from nst_ort.job import Job, Outputs
     from nst_ort.recipes import recipe_options
-    from nst_ort.runstate import RunFolder
 
     overrides = dict(
         size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight,
@@ -181,22 +180,31 @@ def stylize(
         raise NstError(f"--report {report} must end in .json")
     if save_every < 0 or gif_every < 1 or gif_frame_ms < 1:
         raise NstError("--save-every must be >= 0, --gif-every and --gif-frame-ms >= 1")
-    folder = RunFolder(checkpoint if checkpoint is not None else default_run_folder(output))
+    models = _models_dir(models_dir)
+    options = choose_net(options, models, say, vgg16_fallback=net is None)
+    job = Job(content, tuple(styles), options, tuple(masks),
+              Outputs(output, report, gif, gif_every, gif_frame_ms, save_every), explicit_size=size is not None)
+    _start(job, checkpoint, every, restart, quiet, models,
+           f"stylizing {content.name} with {', '.join(s.name for s in styles)}: recipe {recipe}, "
+           f"{options.final_iterations()} iterations at {options.size} px, {options.optimizer}, engine {options.engine}")
+
+
+def _start(job, checkpoint: Optional[Path], every: float, restart: bool, quiet: bool, models: Path, headline: str) -> None:
+    """Run a new job: its run folder checked (an unfinished one is not overwritten), inputs decoded, then run."""
+    from nst_ort.job import JobRunner, check_no_unfinished_run, default_run_folder
+    from nst_ort.runstate import RunFolder
+
+    folder = RunFolder(checkpoint if checkpoint is not None else default_run_folder(job.outputs.image))
     if folder.path.exists() and not folder.path.is_dir():
         raise NstError(f"--checkpoint {folder.path} is a file: give a folder")
     if restart:
         folder.clear()
     check_no_unfinished_run(folder)
-    models = _models_dir(models_dir)
-    options = choose_net(options, models, say, vgg16_fallback=net is None)
-    job = Job(content, tuple(styles), options, tuple(masks),
-              Outputs(output, report, gif, gif_every, gif_frame_ms, save_every), explicit_size=size is not None)
-    runner = JobRunner(job, models, folder, every, _terminal(options.final_iterations(), quiet),
+    runner = JobRunner(job, models, folder, every, _terminal(job.options.final_iterations(), quiet),
                        notify=_silent if quiet else say, warn=say)
     runner.load()
     if not quiet:
-        say(f"stylizing {content.name} with {', '.join(s.name for s in styles)}: recipe {recipe}, "
-            f"{options.final_iterations()} iterations at {options.size} px, {options.optimizer}, engine {options.engine}")
+        say(headline)
     _execute(runner, quiet)
 
 
@@ -258,6 +266,38 @@ def resume(
         at = runner.resume_from.position if runner.resume_from is not None else (1, 0)
         say(f"resuming {runner.job.outputs.image or run_dir} at level {at[0]}, iteration {at[1]}")
     _execute(runner, quiet)
+
+
+@app.command()
+def upscale(
+    chosen: Annotated[Path, typer.Argument(help="A result of nst stylize (PNG or JPEG: it carries its settings)")],
+    output: Annotated[Path, Opt("-o", "--output", help="Output image")],
+    size: Annotated[int, Opt(help="Long side of the print in pixels")],
+    content: Annotated[Optional[Path], Opt(help="Content photo [default: the one the result was made from]")] = None,
+    style: Annotated[Optional[list[Path]], Opt(help="Style image(s) [default: the ones the result was made from]")] = None,
+    iterations: Annotated[Count, Opt(help="Iterations per level [default: the result's]")] = None,
+    time_budget: Annotated[Optional[str], Opt(help="Finish within this time, e.g. 2h")] = None,
+    max_memory: Annotated[Optional[str], Opt(help="Memory the run may use, e.g. 8G [default: what is free]")] = None,
+    tile: Annotated[Count, Opt(help="Tile cores of N px; 0 = never [default: only when untiled does not fit]")] = None,
+    threads: Annotated[Count, Opt(help="CPU threads, 0 = every core")] = None,
+    checkpoint: Annotated[Optional[Path], Opt(help="Run folder for checkpoints [default: OUTPUT.nst-run]")] = None,
+    checkpoint_every: Annotated[str, Opt(help="Time between checkpoints, e.g. 90s, 5m, 1h; 0 = none")] = "5m",
+    restart: Annotated[bool, Opt(help="Start over even if an unfinished run of this output is kept")] = False,
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Take a chosen result up to print size, starting from it, with the settings it was made with."""
+    from nst_ort.job import Outputs, upscale_job
+
+    every = parse_seconds(checkpoint_every, "--checkpoint-every")
+    job = upscale_job(chosen, size, Outputs(output), content, tuple(style or ()), iterations=iterations,
+                      time_budget=parse_seconds(time_budget, "--time-budget") if time_budget else None,
+                      max_memory=parse_memory(max_memory) if max_memory else None, tile=tile, threads=threads)
+    job.options.validate()
+    _check_output(output, [chosen, *job.input_files()])
+    _start(job, checkpoint, every, restart, quiet, _models_dir(models_dir),
+           f"upscaling {chosen.name} to {size} px from {job.content.name} with "
+           f"{', '.join(s.name for s in job.styles)}: {job.options.scales} levels")
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -106,8 +107,38 @@ def to_image(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(data, "RGB")
 
 
-def save_image(image: Image.Image, path: Path) -> None:
-    """Write atomically: a temp file in the same folder renamed onto `path`."""
+SETTINGS_KEY = "nst-ort"  # PNG text chunk holding a result's run settings (JSON); JPEG: the comment
+
+
+def save_image(image: Image.Image, path: Path, settings: dict | None = None) -> None:
+    """Write atomically: a temp file in the same folder renamed onto `path`. `settings` (the
+    run that made it) go into a PNG text chunk or the JPEG comment, where the format has one."""
     path = Path(path)
+    fmt = Image.registered_extensions()[path.suffix.lower()]
+    extra = {}
+    if settings is not None and fmt == "PNG":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_itxt(SETTINGS_KEY, json.dumps(settings))
+        extra["pnginfo"] = info
+    elif settings is not None and fmt == "JPEG":
+        extra["comment"] = json.dumps({SETTINGS_KEY: settings}).encode()
     with atomic_file(path) as tmp:
-        image.save(tmp, format=Image.registered_extensions()[path.suffix.lower()])
+        image.save(tmp, format=fmt, **extra)
+
+
+def read_settings(path: Path) -> dict | None:
+    """The run settings a result image carries (save_image), or None."""
+    try:
+        with Image.open(path) as image:
+            text = getattr(image, "text", {}).get(SETTINGS_KEY) if image.format == "PNG" else None
+            if image.format == "JPEG" and image.info.get("comment"):
+                text = json.dumps(json.loads(image.info["comment"]).get(SETTINGS_KEY))
+    except (OSError, ValueError, AttributeError):
+        return None
+    try:
+        settings = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return settings if isinstance(settings, dict) else None

@@ -8,14 +8,17 @@ writes the outputs and, once the run is complete, removes the run folder.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+
+from PIL import Image
 
 from nst_ort.api import load_inputs
 from nst_ort.errors import NstError
 from nst_ort.files import atomic_file
-from nst_ort.images import PIXEL_LIMIT, fit_long_side, load_image, save_image
+from nst_ort.images import PIXEL_LIMIT, fit_long_side, load_image, read_settings, save_image
 from nst_ort.model_store import ExportedModel
 from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter
 from nst_ort.runstate import Checkpoint, Checkpointer, RunFolder, fingerprint
@@ -46,6 +49,14 @@ class Job:
     outputs: Outputs = Outputs()
     explicit_size: bool = True  # --size given: huge inputs are shrunk while decoding
 
+    def settings_record(self) -> dict:
+        """What a result image carries (images.save_image): enough to take it further (`nst upscale`)."""
+        from nst_ort import __version__
+
+        data = self.to_dict()
+        return {"nst-ort": __version__, "content": data["content"], "styles": data["styles"], "masks": data["masks"],
+                "options": data["options"]}
+
     def input_files(self) -> list[Path]:
         init = Path(self.options.init)
         return [self.content, *self.styles, *self.masks] + ([init] if init.is_file() else [])
@@ -53,6 +64,9 @@ class Job:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["options"] = asdict(self.options)
+        data["content"] = str(Path(self.content).absolute())
+        data["styles"] = [str(Path(path).absolute()) for path in self.styles]
+        data["masks"] = [str(Path(path).absolute()) for path in self.masks]
         return json.loads(json.dumps(data, default=str))
 
     @classmethod
@@ -79,6 +93,32 @@ def _options_from_dict(data: dict) -> StylizeOptions:
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}")
     return StylizeOptions(**{name: tupled(value) for name, value in data.items()})
+
+
+def upscale_job(chosen: Path, size: int, outputs: Outputs, content: Path | None = None,
+                styles: tuple[Path, ...] = (), **changes) -> Job:
+    """The job that takes a chosen result up to `size` px from that very image: its recorded
+    settings (content and styles overridable), started from it, with coarse-to-fine levels
+    from its own size up (each twice the last, the first at least its size)."""
+    if not chosen.is_file():
+        raise NstError(f"image not found: {chosen}")
+    record = read_settings(chosen)
+    if record is None or "options" not in record:
+        raise NstError(f"{chosen} carries no nst-ort settings (only results nst-ort wrote as PNG or JPEG do): "
+                       f"use nst stylize --init {chosen} instead")
+    with Image.open(chosen) as image:
+        chosen_side = max(image.size)
+    if size <= chosen_side:
+        raise NstError(f"--size {size} is not larger than {chosen} ({chosen_side} px): nothing to upscale")
+    try:
+        options = _options_from_dict(record["options"])
+    except (TypeError, ValueError) as error:
+        raise NstError(f"{chosen} carries settings this nst-ort cannot read ({error})") from None
+    levels = 1 + int(math.log2(size / chosen_side))
+    options = replace(options, size=size, init=str(chosen), init_noise=0.0, scales=levels, keep_size=False,
+                      **{key: value for key, value in changes.items() if value is not None})
+    return Job(content or Path(record["content"]), styles or tuple(map(Path, record["styles"])), options,
+               tuple(map(Path, record.get("masks", []))), outputs)
 
 
 def default_run_folder(output: Path) -> Path:
@@ -148,7 +188,7 @@ class JobRunner:
         """Write the image, GIF and report; a finished run's folder goes away."""
         outputs = self.job.outputs
         if outputs.image is not None:
-            save_image(result.image, outputs.image)
+            save_image(result.image, outputs.image, self.job.settings_record())
         if self.recorder is not None:
             self.recorder.write(outputs.gif, result.outcome.image)
         if outputs.report is not None:
