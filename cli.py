@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nst_ort.errors import NstError
+from nst_base.errors import NstError
 from nst_ort.images import save_image
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -35,7 +35,7 @@ def _silent(message: str) -> None:
 
 
 def _models_dir(option: Optional[Path]) -> Path:
-    from nst_ort.model_store import default_models_dir
+    from nst_base.model_store import default_models_dir
 
     return option if option is not None else default_models_dir()
 
@@ -72,7 +72,7 @@ def parse_memory(text: str) -> int:
 
 def _check_output(output: Path, inputs: list[Path]) -> None:
     """Refuse before any work an output that could not be written or would replace an input."""
-    from nst_ort.files import check_writable_location
+    from nst_base.files import check_writable_location
     from nst_ort.images import writable_suffixes
 
     if output.is_dir():
@@ -148,7 +148,7 @@ def stylize(
 ) -> None:
     """Stylise CONTENT with the style of STYLES (L-BFGS over the pixels)."""
     from nst_ort.api import choose_net
-    from nst_ort.files import check_writable_location
+    from nst_base.files import check_writable_location
     from nst_ort.job import Job, Outputs
     from nst_ort.recipes import recipe_options
 
@@ -396,9 +396,9 @@ def bench(
 @app.command()
 def info(models_dir: ModelsDir = None) -> None:
     """Platform, versions, engines (and why one is missing), CPU vector units, exported models."""
-    from nst_ort.manifest import Manifest
+    from nst_base.manifest import Manifest
     from nst_ort.system import cpu_features, current_platform, engine_availability, vector_units
-    from nst_ort.versions import versions
+    from nst_base.versions import versions
 
     here = current_platform()
     typer.echo(f"{'platform':<26}{here.describe()}")

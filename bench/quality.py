@@ -93,7 +93,7 @@ class QualityMeter:
 
 def open_meter() -> QualityMeter:
     from export.pipeline import ensure_exported
-    from nst_ort.model_store import default_models_dir
+    from nst_base.model_store import default_models_dir
 
     return QualityMeter(ensure_exported(default_models_dir(), "vgg16", "max").features_path)
 

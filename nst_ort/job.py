@@ -16,10 +16,10 @@ from pathlib import Path
 from PIL import Image
 
 from nst_ort.api import load_inputs
-from nst_ort.errors import NstError
-from nst_ort.files import atomic_file
+from nst_base.errors import NstError
+from nst_base.files import atomic_file
 from nst_ort.images import PIXEL_LIMIT, fit_long_side, load_image, read_settings, save_image
-from nst_ort.model_store import ExportedModel
+from nst_base.model_store import ExportedModel
 from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter
 from nst_ort.runstate import Checkpoint, Checkpointer, RunFolder, fingerprint
 from nst_ort.transfer import StylizeOptions, StylizeResult, stylize

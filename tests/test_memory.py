@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nst_ort.errors import NstError
+from nst_base.errors import NstError
 from nst_ort.memory import RUN_FIXED_BYTES, estimate_run_bytes, parse_size_bytes
 from nst_ort.plan import PlanRequest, plan_run
 

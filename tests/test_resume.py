@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 import nst_ort.transfer as transfer
-from nst_ort.errors import NstError
-from nst_ort.model_store import open_model
+from nst_base.errors import NstError
+from nst_base.model_store import open_model
 from nst_ort.optimize import OptimizerSettings, optimize
 from nst_ort.runstate import Checkpointer, RunFolder
 from nst_ort.transfer import StylizeOptions, stylize

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst_ort.errors import NstError
+from nst_base.errors import NstError
 from nst_ort.images import resize_pixels
-from nst_ort.model_store import open_model
+from nst_base.model_store import open_model
 from nst_ort.schedule import Level, auto_levels, scale_schedule
 from nst_ort.transfer import StylizeOptions, stylize
 
@@ -125,7 +125,7 @@ def test_a_run_with_a_time_budget_ends_within_it(tiny_models_dir):
 
     from PIL import Image
 
-    from nst_ort.model_store import open_model
+    from nst_base.model_store import open_model
     from nst_ort.transfer import StylizeOptions, stylize
 
     rng = np.random.default_rng(0)

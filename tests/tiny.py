@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from export.checksums import sha256_file
+from nst_base.checksums import sha256_file
 from export.features import build_features_model, channels_of
 from export.networks import conv_layers
 from export.weights import CAFFE, Preprocessing, WeightSet
-from nst_ort.manifest import FEATURES, Manifest
-from nst_ort.model_store import ExportedModel, open_model
+from nst_base.manifest import FEATURES, Manifest
+from nst_base.model_store import ExportedModel, open_model
 
 TINY_CHANNELS = (4, 6, 8, 8, 8)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import onnx
 from onnx import numpy_helper
 
-from export.checksums import sha256_file
+from nst_base.checksums import sha256_file
 from export.networks import conv_layers
 from export.weights import CAFFE, WeightsError, WeightSet
 

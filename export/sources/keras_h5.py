@@ -8,7 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from export.checksums import sha256_file
+from nst_base.checksums import sha256_file
 from export.networks import NETS, conv_layers
 from export.weights import CAFFE, WeightsError, WeightSet
 

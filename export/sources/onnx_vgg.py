@@ -11,7 +11,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
-from export.checksums import sha256_file
+from nst_base.checksums import sha256_file
 from export.networks import NETS, conv_layers
 from export.weights import CAFFE, TORCHVISION, Preprocessing, WeightsError, WeightSet
 

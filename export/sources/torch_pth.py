@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from export.checksums import sha256_file
+from nst_base.checksums import sha256_file
 from export.networks import NETS, conv_layers
 from export.weights import TORCHVISION, WeightsError, WeightSet
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from nst_ort.engines.base import Engine, LossInputs
-from nst_ort.errors import NstError
-from nst_ort.model_store import ExportedModel
+from nst_base.errors import NstError
+from nst_base.model_store import ExportedModel
 
 ENGINES = ("training", "portable")
 CHOICES = ("auto", *ENGINES)

@@ -15,9 +15,9 @@ from export.features import IMAGE
 from export.gradient_graph import GRAD, GRADIENT_FORMAT, build_gradient_model
 from export.loss_graph import LOSS_OUTPUTS
 from nst_ort.engines.base import EngineBase, Evaluation, LossInputs
-from nst_ort.errors import NstError
-from nst_ort.manifest import FEATURES
-from nst_ort.model_store import ExportedModel, cache_key
+from nst_base.errors import NstError
+from nst_base.manifest import FEATURES
+from nst_base.model_store import ExportedModel, cache_key
 from nst_ort.session import session_options
 
 GRADIENT_MODEL = "gradient.onnx"

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from nst_ort.errors import NstError
+from nst_base.errors import NstError
 
 FORMAT = 1
 MANIFEST = "manifest.json"

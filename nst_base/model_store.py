@@ -10,10 +10,10 @@ from pathlib import Path
 
 import onnx
 
-from export.checksums import sha256_file
-from nst_ort.errors import NstError
-from nst_ort.files import atomic_dir
-from nst_ort.manifest import FEATURES, Manifest
+from nst_base.checksums import sha256_file
+from nst_base.errors import NstError
+from nst_base.files import atomic_dir
+from nst_base.manifest import FEATURES, Manifest
 
 CACHE = "cache"
 CACHE_ENTRIES = 12  # per-size training artifacts kept; the oldest are removed first

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from nst_ort.errors import NstError
+from nst_base.errors import NstError
 
 
 def describe_os_error(error: OSError, path: Path) -> str:
