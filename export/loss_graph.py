@@ -40,6 +40,11 @@ class LossLayers:
         return tuple(dict.fromkeys(self.content + self.style))
 
 
+def layer_input(kind: str, layer: str) -> str:
+    """The name of a per-layer graph input, e.g. layer_input("content_target", "relu4_2")."""
+    return f"{kind}.{layer}"
+
+
 def content_target_name(layer: str) -> str:
     return f"content_target.{layer}"
 

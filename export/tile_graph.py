@@ -18,21 +18,12 @@ import onnx
 
 from export.features import IMAGE, IMAGE_SHAPE
 from export.gradient_graph import GRAD, GradientBuilder
-from export.loss_graph import LossLayers, add_forward, content_target_name, style_mask_name
+from export.loss_graph import LossLayers, add_forward, content_target_name, layer_input, style_mask_name
 
 TILE_GRAPH_FORMAT = 1  # bump when the graph written here changes: cached models are keyed by it
 
 
-def content_mask_name(layer: str) -> str:
-    return f"content_mask.{layer}"
-
-
-def content_coefficient_name(layer: str) -> str:
-    return f"content_coefficient.{layer}"
-
-
-def style_coefficient_name(layer: str) -> str:
-    return f"style_coefficient.{layer}"
+CONTENT_MASK, CONTENT_COEFFICIENT, STYLE_COEFFICIENT = "content_mask", "content_coefficient", "style_coefficient"
 
 
 def build_tile_gradient_model(features: onnx.ModelProto, layers: LossLayers) -> onnx.ModelProto:
@@ -45,12 +36,12 @@ def build_tile_gradient_model(features: onnx.ModelProto, layers: LossLayers) -> 
     seeds: dict[str, list[str]] = {}
     for layer in layers.content:
         target = b.input(content_target_name(layer), [1, channels[layer], None, None])
-        mask = b.input(content_mask_name(layer), [1, 1, None, None])
-        coefficient = b.input(content_coefficient_name(layer), [])
+        mask = b.input(layer_input(CONTENT_MASK, layer), [1, 1, None, None])
+        coefficient = b.input(layer_input(CONTENT_COEFFICIENT, layer), [])
         seeds.setdefault(layer, []).append(b.mul(b.mul(b.sub(layer, target), mask), coefficient))
     for layer in layers.style:
         count = channels[layer]
-        coefficients = b.input(style_coefficient_name(layer), [None, count, count])
+        coefficients = b.input(layer_input(STYLE_COEFFICIENT, layer), [None, count, count])
         mask = b.input(style_mask_name(layer), [None, 1, None, None])
         masked = b.mul(layer, mask)  # K x C x h x w
         product = b.matmul(coefficients, b.reshape(masked, [0, count, -1]))  # K x C x N

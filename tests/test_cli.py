@@ -17,7 +17,7 @@ from PIL import Image
 from nst_base.manifest import FEATURES, MANIFEST
 from tests.conftest import shared_image
 from tests.test_images import declared_png
-from tests.tiny import write_tiny_model
+from tests.tiny import random_images, write_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,11 +41,7 @@ def _one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    paths = {}
-    for name, size in (("content", (48, 36)), ("style", (40, 40))):
-        paths[name] = folder / f"{name}.png"
-        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(paths[name])
+    paths = random_images(folder, {"content": (48, 36), "style": (40, 40)})
     paths["text"] = folder / "notes.jpg"
     paths["text"].write_text("hello")
     paths["truncated"] = folder / "truncated.png"

@@ -22,6 +22,7 @@ from nst_ort.runstate import Checkpointer, RunFolder
 from nst_ort.transfer import StylizeOptions, stylize
 from tests.test_cli import ROOT, _one_line_error, nst
 from tests.test_optimize import _InterruptAfter
+from tests.tiny import random_images
 from tests.test_optimize import engine as engine  # noqa: F401 - the tiny engine fixture
 
 METHODS = {"lbfgs": {}, "adam": {"learning_rate": 0.02}, "sgd": {"learning_rate": 0.5}}
@@ -168,13 +169,7 @@ def _start(args: list, models_dir: Path, wait_for: str = "ETA") -> subprocess.Po
 
 @pytest.fixture(scope="module")
 def cli_images(tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("resume-images")
-    rng = np.random.default_rng(1)
-    paths = {}
-    for name, size in (("content", (64, 48)), ("style", (40, 40))):
-        paths[name] = folder / f"{name}.png"
-        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(paths[name])
-    return paths
+    return random_images(tmp_path_factory.mktemp("resume-images"), {"content": (64, 48), "style": (40, 40)}, seed=1)
 
 
 def _run_args(images: dict[str, Path], out: Path, *extra) -> list:

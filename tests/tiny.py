@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from PIL import Image
 
 from nst_base.checksums import sha256_file
 from export.features import build_features_model, channels_of
@@ -40,6 +41,16 @@ def write_tiny_model(folder: Path, net: str = "vgg16", pool: str = "max", seed: 
              preprocessing=weights.preprocessing.as_dict(), layers=channels_of(model),
              files={FEATURES: sha256_file(folder / FEATURES)}).write(folder)
     return open_model(folder)
+
+
+def random_images(folder: Path, sizes: dict[str, tuple[int, int]], seed: int = 0) -> dict[str, Path]:
+    """PNG files of random RGB noise, one per name, each (width, height) as given."""
+    rng = np.random.default_rng(seed)
+    paths = {}
+    for name, (width, height) in sizes.items():
+        paths[name] = folder / f"{name}.png"
+        Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(paths[name])
+    return paths
 
 
 # ---- independent numpy reference (float64) ---------------------------------------------

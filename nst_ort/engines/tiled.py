@@ -15,14 +15,13 @@ import onnxruntime as ort
 
 from export.features import IMAGE
 from export.gradient_graph import GRAD
+from export.loss_graph import content_target_name, layer_input, style_mask_name
 from export.tile_graph import (
+    CONTENT_COEFFICIENT,
+    CONTENT_MASK,
+    STYLE_COEFFICIENT,
     TILE_GRAPH_FORMAT,
     build_tile_gradient_model,
-    content_coefficient_name,
-    content_mask_name,
-    content_target_name,
-    style_coefficient_name,
-    style_mask_name,
 )
 from nst_ort.engines.base import EngineBase, Evaluation, LossInputs
 from nst_ort.engines.tiles import TileLayout, layer_stride, pooled, tile_layout
@@ -197,8 +196,8 @@ class TiledEngine(EngineBase):
                 channels = target.shape[1]
                 height, width = self._layer_shape(layer)
                 feeds[content_target_name(layer)] = np.ascontiguousarray(target)
-                feeds[content_mask_name(layer)] = mask
-                feeds[content_coefficient_name(layer)] = np.asarray(
+                feeds[layer_input(CONTENT_MASK, layer)] = mask
+                feeds[layer_input(CONTENT_COEFFICIENT, layer)] = np.asarray(
                     2.0 * inputs.content_weights[layer] / (channels * height * width), np.float32)
             for layer in self.layers.style:
                 _, local, window = self._cells(tile, layer)
@@ -207,6 +206,6 @@ class TiledEngine(EngineBase):
                 core[(0, 0, *local)] = 1.0
                 masks = self._masks[layer]
                 feeds[style_mask_name(layer)] = core if masks is None else masks[(slice(None), slice(None), *window)] * core
-                feeds[style_coefficient_name(layer)] = coefficients[layer]
+                feeds[layer_input(STYLE_COEFFICIENT, layer)] = coefficients[layer]
             (window_grad,) = self._session.run([GRAD], feeds)
             grad[(slice(None), *tile.window)] += window_grad[0]
