@@ -290,3 +290,32 @@ def test_a_failing_checkpoint_write_warns_and_the_run_goes_on(tiny_models_dir, p
                      checkpoints=checkpointer)
     assert not result.outcome.interrupted and len(result.outcome.history) == 10  # two levels of 5
     assert messages and all("checkpoint not written" in m for m in messages)
+
+
+class _StopAt:
+    """A progress callback that stops the run (as Ctrl-C would) at (level, iteration)."""
+
+    def __init__(self, level: int, iteration: int) -> None:
+        self.at = (level, iteration)
+
+    def __call__(self, progress, pixels) -> None:
+        if (progress.level, progress.iteration) == self.at:
+            raise KeyboardInterrupt
+
+
+def test_a_tiled_masked_two_style_run_resumes_exactly(tiny_models_dir, pictures, tmp_path):
+    model = open_model(tiny_models_dir / "vgg16")
+    content, style = pictures
+    other = style.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    masks = [Image.fromarray(np.where(np.arange(40) < 20, 255, 0).astype(np.uint8)[None].repeat(56, 0))]
+    masks.append(Image.fromarray(255 - np.asarray(masks[0])))
+    options = StylizeOptions(**{**_options("lbfgs").__dict__, "tile": 32})
+    whole = stylize(content, [style, other], model, options, masks=masks)
+    assert "tiles of 32 px" in whole.report["levels"][-1]["plan"]
+    folder = RunFolder(tmp_path / "run")
+    stopped = stylize(content, [style, other], model, options, _StopAt(2, 3), masks,
+                      Checkpointer(folder, {"test": 1}, every=3600))
+    assert stopped.outcome.interrupted and folder.read().position == (2, 2)
+    resumed = stylize(content, [style, other], model, options, masks=masks, resume=folder.read())
+    assert [e["loss"] for e in resumed.report["iterations"]] == [e["loss"] for e in whole.report["iterations"]]
+    np.testing.assert_array_equal(np.asarray(resumed.image), np.asarray(whole.image))
