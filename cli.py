@@ -147,8 +147,8 @@ def stylize(
     models_dir: ModelsDir = None,
 ) -> None:
     """Stylise CONTENT with the style of STYLES (L-BFGS over the pixels)."""
-    from nst_ort.api import choose_net
     from nst_base.files import check_writable_location
+    from nst_ort.api import choose_net
     from nst_ort.job import Job, Outputs
     from nst_ort.recipes import recipe_options
 
@@ -202,6 +202,7 @@ def _start(job, checkpoint: Optional[Path], every: float, restart: bool, quiet: 
     check_no_unfinished_run(folder)
     runner = JobRunner(job, models, folder, every, _terminal(job.options.final_iterations(), quiet),
                        notify=_silent if quiet else say, warn=say)
+    runner.check_memory()
     runner.load()
     if not quiet:
         say(headline)
@@ -397,8 +398,8 @@ def bench(
 def info(models_dir: ModelsDir = None) -> None:
     """Platform, versions, engines (and why one is missing), CPU vector units, exported models."""
     from nst_base.manifest import Manifest
-    from nst_ort.system import cpu_features, current_platform, engine_availability, vector_units
     from nst_base.versions import versions
+    from nst_ort.system import cpu_features, current_platform, engine_availability, vector_units
 
     here = current_platform()
     typer.echo(f"{'platform':<26}{here.describe()}")

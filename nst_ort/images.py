@@ -49,6 +49,20 @@ def _check_decode_fits(path: Path, size: tuple[int, int]) -> None:
                        f"more than the {format_bytes(free)} free now; shrink it first (a JPEG is decoded at reduced size)")
 
 
+def header_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file as it will be loaded (EXIF rotation applied), from its
+    header alone; one-line NstError if it is not an image."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            turned = image.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap the sides
+    except FileNotFoundError:
+        raise NstError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        raise NstError(f"{path} is not an image file Pillow can read safely") from None
+    return (height, width) if turned else (width, height)
+
+
 def load_image(path: Path, limit: int | None = PIXEL_LIMIT, draft_long_side: int | None = None) -> Image.Image:
     """Open any image Pillow reads, upright (EXIF) and RGB; one-line NstError otherwise.
 

@@ -15,14 +15,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from nst_ort.api import load_inputs
 from nst_base.errors import NstError
 from nst_base.files import atomic_file
-from nst_ort.images import PIXEL_LIMIT, fit_long_side, load_image, read_settings, save_image
+from nst_base.manifest import MANIFEST, Manifest
 from nst_base.model_store import ExportedModel
+from nst_ort.api import load_inputs
+from nst_ort.images import PIXEL_LIMIT, fit_long_side, header_size, load_image, read_settings, save_image
 from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter
 from nst_ort.runstate import Checkpoint, Checkpointer, RunFolder, fingerprint
-from nst_ort.transfer import StylizeOptions, StylizeResult, stylize
+from nst_ort.transfer import StylizeOptions, StylizeResult, plan_levels, stylize
 
 DEFAULT_CHECKPOINT_EVERY = 300.0  # seconds: a killed run loses at most this much work
 RUN_FOLDER_SUFFIX = ".nst-run"
@@ -153,6 +154,20 @@ class JobRunner:
         content, styles = load_inputs(job.content, job.styles, job.options, job.explicit_size)
         masks = [load_image(path, limit=None if job.explicit_size else PIXEL_LIMIT) for path in job.masks]
         self.images = content, styles, masks
+
+    def check_memory(self) -> None:
+        """The memory plan from the content's header alone (no decoding, no model loaded), when the
+        model is already exported: a run that cannot fit is refused within a second."""
+        from export.pipeline import model_name
+
+        folder = self.models_dir / model_name(self.job.options.net, self.job.options.pool)
+        if not (folder / MANIFEST).is_file():
+            return  # exported on first use; the run checks its plan before any work then
+        try:
+            size = header_size(self.job.content)
+        except NstError:
+            return  # decoding it says precisely what is wrong
+        plan_levels(size, self.job.options, Manifest.read(folder), len(self.job.styles), len(self.job.masks))
 
     def description(self) -> dict:
         return {"job": self.job.to_dict(), "inputs": fingerprint(self.job.input_files()),

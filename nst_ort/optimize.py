@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nst_ort.engines.base import Engine
 from nst_base.errors import NstError
+from nst_ort.engines.base import Engine
 from nst_ort.optimizers.base import Method
 from nst_ort.optimizers.first_order import FirstOrder
 from nst_ort.optimizers.lbfgs import Lbfgs

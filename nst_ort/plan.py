@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nst_ort.engines.tiles import TileLayout, layer_stride, tile_layout
 from nst_base.errors import NstError
+from nst_ort.engines.tiles import TileLayout, layer_stride, tile_layout
 from nst_ort.memory import RUN_FIXED_BYTES, available_bytes, estimate_run_bytes, format_bytes
 
 VECTOR_BYTES_PER_PIXEL = 12  # one float32 RGB image

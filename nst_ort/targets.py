@@ -9,8 +9,8 @@ import numpy as np
 import onnxruntime as ort
 
 from export.features import IMAGE
-from nst_ort.engines.base import LossInputs
 from nst_base.errors import NstError
+from nst_ort.engines.base import LossInputs
 from nst_ort.masks import downsample_to
 from nst_ort.session import session_options
 

@@ -11,22 +11,23 @@ import numpy as np
 from PIL import Image
 
 from export.loss_graph import LossLayers
+from nst_base.errors import NstError
+from nst_base.manifest import Manifest
+from nst_base.model_store import ExportedModel
+from nst_base.versions import versions
 from nst_ort.budget import budget_iterations, level_cost
 from nst_ort.colors import COLOR_MODES, match_color_statistics, transfer_luminance
 from nst_ort.engines.base import Engine
 from nst_ort.engines.factory import make_engine, resolve_engine
 from nst_ort.engines.tiled import TiledEngine, TiledFeatures
-from nst_base.errors import NstError
 from nst_ort.images import fit_long_side, load_image, resize_pixels, to_array, to_image
 from nst_ort.masks import check_masks, mask_array
 from nst_ort.memory import available_bytes, peak_rss_bytes
-from nst_base.model_store import ExportedModel
 from nst_ort.optimize import OptimizerSettings, Outcome, Progress, ProgressCallback, optimize
-from nst_ort.runstate import Checkpoint, Checkpointer
 from nst_ort.plan import PlanRequest, RunPlan, plan_run
+from nst_ort.runstate import Checkpoint, Checkpointer
 from nst_ort.schedule import Level, auto_levels, scale_schedule
 from nst_ort.targets import CONVENTIONS, FeatureExtractor, LossWeights, loss_inputs
-from nst_base.versions import versions
 
 GATYS_CONTENT_LAYERS = (("relu4_2", 1.0),)
 GATYS_STYLE_LAYERS = tuple((name, 1.0) for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
@@ -224,15 +225,18 @@ def _style_arrays(styles: list[Image.Image], long_side: int, options: StylizeOpt
     return arrays
 
 
-def _plans(sizes: list[tuple[int, int]], options: StylizeOptions, model: ExportedModel, styles: int,
-           regions: int) -> list[RunPlan]:
-    """Each level's memory plan against the same limit (the memory free when the run starts)."""
+def plan_levels(content_size: tuple[int, int], options: StylizeOptions, manifest: Manifest, styles: int = 1,
+                regions: int = 0) -> tuple[list[Level], list[tuple[int, int]], list[RunPlan]]:
+    """The levels, their sizes and memory plans (nst_ort/plan.py) against one limit: the memory
+    free when the run starts. The final level is planned first: its refusal is the one to show."""
+    levels, sizes = _feasible_levels(content_size, options)
     limit = options.max_memory if options.max_memory is not None else available_bytes()
     layers = tuple(dict.fromkeys(name for name, _ in options.content_layers + options.style_layers))
     content_layers = tuple(name for name, _ in options.content_layers)
-    return [plan_run(PlanRequest(width, height, resolve_engine(options.engine), options.optimizer, model.manifest.net,
-                                 layers, content_layers, model.layers, regions, styles, options.tile, limit))
-            for width, height in sizes]
+    plans = [plan_run(PlanRequest(width, height, resolve_engine(options.engine), options.optimizer, manifest.net,
+                                  layers, content_layers, manifest.layers, regions, styles, options.tile, limit))
+             for width, height in reversed(sizes)]
+    return levels, sizes, plans[::-1]
 
 
 def _level_engine(model: ExportedModel, options: StylizeOptions, plan: RunPlan, extractor: FeatureExtractor,
@@ -267,8 +271,7 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         check_masks(list(masks), len(styles))
     started = time.perf_counter()
     blend = _blend(options, len(styles), masked=bool(masks))
-    levels, sizes = _feasible_levels(content.size, options)
-    plans = _plans(sizes, options, model, len(styles), len(masks))  # before any work: refuses what cannot fit
+    levels, sizes, plans = plan_levels(content.size, options, model.manifest, len(styles), len(masks))  # refuses at once
     if notify is not None:
         notify(f"plan: {plans[-1].describe()}")
     if resume is not None and resume.level >= len(levels):

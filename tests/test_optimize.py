@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nst_base.model_store import open_model
 from nst_ort.engines.base import Evaluation
 from nst_ort.engines.factory import make_engine
-from nst_base.model_store import open_model
 from nst_ort.optimize import OptimizerSettings, optimize
 from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
 

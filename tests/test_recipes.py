@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 import nst_ort
-from nst_ort.engines.factory import make_engine
 from nst_base.errors import NstError
 from nst_base.model_store import open_model
+from nst_ort.engines.factory import make_engine
 from nst_ort.optimize import OptimizerSettings, optimize
 from nst_ort.recipes import RECIPES, SIMILARITY, as_vgg16, recipe_options
 from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs

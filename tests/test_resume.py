@@ -22,8 +22,8 @@ from nst_ort.runstate import Checkpointer, RunFolder
 from nst_ort.transfer import StylizeOptions, stylize
 from tests.test_cli import ROOT, _one_line_error, nst
 from tests.test_optimize import _InterruptAfter
-from tests.tiny import random_images
 from tests.test_optimize import engine as engine  # noqa: F401 - the tiny engine fixture
+from tests.tiny import random_images
 
 METHODS = {"lbfgs": {}, "adam": {"learning_rate": 0.02}, "sgd": {"learning_rate": 0.5}}
 

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from nst_base.errors import NstError
-from nst_ort.images import resize_pixels
 from nst_base.model_store import open_model
+from nst_ort.images import resize_pixels
 from nst_ort.schedule import Level, auto_levels, scale_schedule
 from nst_ort.transfer import StylizeOptions, stylize
 

