@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -32,18 +33,33 @@ def progress_line(p: Progress) -> str:
 
 @dataclass
 class TerminalReporter:
-    """One progress line per `every` iterations (rewritten in place on a terminal)."""
+    """One progress line per `every` iterations (rewritten in place on a terminal); inside a
+    tiled evaluation, the tiles done (on a terminal as they go, in a log once a minute)."""
 
     stream: TextIO = sys.stderr
     every: int = 1
+    last_line: str = ""
+    last_tile_note: float = field(default_factory=time.monotonic)
 
     def __call__(self, progress: Progress, pixels: np.ndarray) -> None:
         last = progress.iteration == progress.iterations
+        self.last_line = progress_line(progress)
         if self.stream.isatty():
             end = "\n" if last else ""
-            self.stream.write("\r" + progress_line(progress) + end)
+            self.stream.write("\r" + self.last_line + end)
         elif progress.iteration % self.every == 0 or last or progress.iteration == 1:
-            self.stream.write(progress_line(progress) + "\n")
+            self.stream.write(self.last_line + "\n")
+        self.stream.flush()
+
+    def tile(self, step: int, done: int, tiles: int) -> None:
+        note = f"evaluating: pass {step}/2, tile {done}/{tiles}"
+        if self.stream.isatty():
+            self.stream.write("\r" + (self.last_line + "  " if self.last_line else "") + note + "\033[K")
+        elif time.monotonic() - self.last_tile_note >= 60:
+            self.stream.write(note + "\n")
+        else:
+            return
+        self.last_tile_note = time.monotonic()
         self.stream.flush()
 
     def close(self) -> None:
@@ -113,10 +129,15 @@ class GifRecorder:
 
 @dataclass
 class Reporters:
-    """Fans one progress event out to several reporters."""
+    """Fans one progress event out to several reporters (tile events to those that show them)."""
 
     reporters: list = field(default_factory=list)
 
     def __call__(self, progress: Progress, pixels: np.ndarray) -> None:
         for reporter in self.reporters:
             reporter(progress, pixels)
+
+    def tile(self, step: int, done: int, tiles: int) -> None:
+        for reporter in self.reporters:
+            if hasattr(reporter, "tile"):
+                reporter.tile(step, done, tiles)

@@ -19,7 +19,7 @@ from nst_ort.budget import budget_iterations, level_cost
 from nst_ort.colors import COLOR_MODES, match_color_statistics, transfer_luminance
 from nst_ort.engines.base import Engine
 from nst_ort.engines.factory import make_engine, resolve_engine
-from nst_ort.engines.tiled import TiledEngine, TiledFeatures
+from nst_ort.engines.tiled import TileCallback, TiledEngine, TiledFeatures
 from nst_ort.images import fit_long_side, load_image, resize_pixels, to_array, to_image
 from nst_ort.masks import check_masks, mask_array
 from nst_ort.memory import available_bytes, peak_rss_bytes
@@ -241,7 +241,7 @@ def plan_levels(content_size: tuple[int, int], options: StylizeOptions, manifest
 
 def _level_engine(model: ExportedModel, options: StylizeOptions, plan: RunPlan, extractor: FeatureExtractor,
                   content: np.ndarray, styles: list[np.ndarray], blend: tuple[float, ...], masks: list[np.ndarray],
-                  long_side: int) -> Engine:
+                  long_side: int, on_tile: TileCallback | None = None) -> Engine:
     """Targets and the engine of one level: untiled, or tiled as the plan says."""
     weights = options.loss_weights(long_side)
     if plan.layout is None:
@@ -249,7 +249,7 @@ def _level_engine(model: ExportedModel, options: StylizeOptions, plan: RunPlan, 
         return make_engine(options.engine, model, inputs, content.shape[1:], options.threads, options.provider)
     inputs = loss_inputs(TiledFeatures(extractor, model.manifest.net, plan.layout.core), content, styles, blend,
                          weights, masks)
-    return TiledEngine(model, inputs, plan.layout, options.threads)
+    return TiledEngine(model, inputs, plan.layout, options.threads, on_tile)
 
 
 def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedModel,
@@ -291,7 +291,8 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         content_pixels = to_array(content, (width, height))
         engine = _level_engine(model, options, plans[index], extractor, content_pixels,
                                _style_arrays(styles, level.long_side, options, content_pixels), blend,
-                               [mask_array(mask, (width, height)) for mask in masks], level.long_side)
+                               [mask_array(mask, (width, height)) for mask in masks], level.long_side,
+                               getattr(on_progress, "tile", None))  # a reporter may show progress inside evaluations
         start = initial_pixels(options, content_pixels) if pixels is None else resize_pixels(pixels, (width, height))
         level_start = Checkpoint(index, pixels, None, tuple(history), evaluations,
                                  position.seconds if index == position.level else run_seconds())

@@ -150,3 +150,22 @@ def test_tiled_equals_untiled_on_the_real_vgg16(real_models_dir):
     inputs = loss_inputs(FeatureExtractor(str(model.features_path), 2), content, [style], [1.0], GATYS)
     pixels = np.clip(content + np.random.default_rng(0).uniform(-0.1, 0.1, content.shape).astype(np.float32), 0, 1)
     _assert_equal_to_untiled(model, inputs, pixels, tile_layout(*content.shape[1:], 128, "vgg16", inputs.layers.all))
+
+
+def test_tiled_evaluations_report_their_tiles(models):
+    import io
+
+    from nst_ort.progress import Reporters, TerminalReporter
+
+    inputs, pixels = _problem(models["max"], 100, 130)
+    layout = tile_layout(100, 130, 48, "vgg16", inputs.layers.all)
+    seen = []
+    TiledEngine(models["max"], inputs, layout, threads=1, on_tile=lambda *event: seen.append(event)).evaluate(pixels)
+    count = len(layout.tiles)
+    assert seen == [(1, k, count) for k in range(1, count + 1)] + [(2, k, count) for k in range(1, count + 1)]
+    log = io.StringIO()  # not a terminal: a tile note at most once a minute
+    reporter = TerminalReporter(stream=log)
+    reporter.last_tile_note -= 61
+    Reporters([reporter]).tile(2, 3, 9)
+    Reporters([reporter]).tile(2, 4, 9)
+    assert log.getvalue() == "evaluating: pass 2/2, tile 3/9\n"

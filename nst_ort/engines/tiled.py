@@ -10,6 +10,8 @@ sessions plus the whole-image arrays, not the whole image's activations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import onnxruntime as ort
 
@@ -32,6 +34,7 @@ from nst_ort.session import session_options
 from nst_ort.targets import FeatureExtractor
 
 TILE_MODEL = "tile_gradient.onnx"
+TileCallback = Callable[[int, int, int], None]  # (pass 1 or 2, tiles done, tiles)
 
 
 def tile_model_path(model: ExportedModel, layers) -> str:
@@ -102,8 +105,9 @@ def total_variation(pixels: np.ndarray, weight: float) -> tuple[float, np.ndarra
 class TiledEngine(EngineBase):
     name = "tiled"
 
-    def __init__(self, model: ExportedModel, inputs: LossInputs, layout: TileLayout, threads: int = 0) -> None:
-        self.inputs, self.layout = inputs, layout
+    def __init__(self, model: ExportedModel, inputs: LossInputs, layout: TileLayout, threads: int = 0,
+                 on_tile: TileCallback | None = None) -> None:
+        self.inputs, self.layout, self.on_tile = inputs, layout, on_tile
         self.shape = (layout.height, layout.width)
         self.layers = inputs.layers
         self.extract = FeatureExtractor(str(model.features_path), threads)
@@ -165,7 +169,7 @@ class TiledEngine(EngineBase):
         layers = self.layers
         grams: dict[str, np.ndarray] = {}
         content_sums = dict.fromkeys(layers.content, 0.0)
-        for tile in self.layout.tiles:
+        for done, tile in enumerate(self.layout.tiles, start=1):
             features = self.extract(pixels[(slice(None), *tile.window)], layers.all)
             for layer in layers.content:
                 core, local, _ = self._cells(tile, layer)
@@ -182,11 +186,16 @@ class TiledEngine(EngineBase):
                     flat = (cells[None] * masks[:, None]).reshape(len(masks), channels, -1)
                 product = np.matmul(flat, flat.transpose(0, 2, 1)).astype(np.float64)
                 grams[layer] = grams[layer] + product if layer in grams else product
+            self._report(1, done)
         return grams, content_sums
+
+    def _report(self, step: int, done: int) -> None:
+        if self.on_tile is not None:
+            self.on_tile(step, done, len(self.layout.tiles))
 
     def _second_pass(self, pixels: np.ndarray, coefficients: dict[str, np.ndarray], grad: np.ndarray) -> None:
         inputs = self.inputs
-        for tile in self.layout.tiles:
+        for done, tile in enumerate(self.layout.tiles, start=1):
             feeds = {IMAGE: np.ascontiguousarray(pixels[(slice(None), *tile.window)][None])}
             for layer in self.layers.content:
                 _, local, window = self._cells(tile, layer)
@@ -209,3 +218,4 @@ class TiledEngine(EngineBase):
                 feeds[layer_input(STYLE_COEFFICIENT, layer)] = coefficients[layer]
             (window_grad,) = self._session.run([GRAD], feeds)
             grad[(slice(None), *tile.window)] += window_grad[0]
+            self._report(2, done)
