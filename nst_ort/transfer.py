@@ -288,12 +288,19 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
     run_seconds = lambda: earlier_sessions + time.perf_counter() - started  # noqa: E731
     for index in range(position.level, len(levels)):
         level, (width, height) = levels[index], sizes[index]
-        content_pixels = to_array(content, (width, height))
-        engine = _level_engine(model, options, plans[index], extractor, content_pixels,
-                               _style_arrays(styles, level.long_side, options, content_pixels), blend,
-                               [mask_array(mask, (width, height)) for mask in masks], level.long_side,
-                               getattr(on_progress, "tile", None))  # a reporter may show progress inside evaluations
-        start = initial_pixels(options, content_pixels) if pixels is None else resize_pixels(pixels, (width, height))
+        try:  # targets take minutes at print size: a stop signal here keeps what the run has
+            content_pixels = to_array(content, (width, height))
+            engine = _level_engine(model, options, plans[index], extractor, content_pixels,
+                                   _style_arrays(styles, level.long_side, options, content_pixels), blend,
+                                   [mask_array(mask, (width, height)) for mask in masks], level.long_side,
+                                   getattr(on_progress, "tile", None))  # a reporter may show tiles inside evaluations
+            start = initial_pixels(options, content_pixels) if pixels is None else resize_pixels(pixels, (width, height))
+        except KeyboardInterrupt:
+            interrupted = True
+            if checkpoints is not None:
+                checkpoints.flush()
+            pixels = pixels if pixels is not None else to_array(content, (width, height))
+            break
         level_start = Checkpoint(index, pixels, None, tuple(history), evaluations,
                                  position.seconds if index == position.level else run_seconds())
         snapshot = position.snapshot if index == position.level else None

@@ -319,3 +319,25 @@ def test_a_tiled_masked_two_style_run_resumes_exactly(tiny_models_dir, pictures,
     resumed = stylize(content, [style, other], model, options, masks=masks, resume=folder.read())
     assert [e["loss"] for e in resumed.report["iterations"]] == [e["loss"] for e in whole.report["iterations"]]
     np.testing.assert_array_equal(np.asarray(resumed.image), np.asarray(whole.image))
+
+
+def test_a_stop_while_a_level_prepares_keeps_the_run(tiny_models_dir, pictures, tmp_path, monkeypatch):
+    model = open_model(tiny_models_dir / "vgg16")
+    content, style = pictures
+    options = _options("adam")
+    whole = stylize(content, [style], model, options)
+    real, calls = transfer.loss_inputs, []
+
+    def stop_on_second_level(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    folder = RunFolder(tmp_path / "run")
+    with monkeypatch.context() as patch:
+        patch.setattr(transfer, "loss_inputs", stop_on_second_level)
+        stopped = stylize(content, [style], model, options, checkpoints=Checkpointer(folder, {"test": 1}, every=3600))
+    assert stopped.outcome.interrupted and stopped.outcome.image.shape == (3, 20, 28)  # the first level's result
+    resumed = stylize(content, [style], model, options, resume=folder.read())
+    np.testing.assert_array_equal(np.asarray(resumed.image), np.asarray(whole.image))
