@@ -63,11 +63,16 @@ class Job:
         return [self.content, *self.styles, *self.masks] + ([init] if init.is_file() else [])
 
     def to_dict(self) -> dict:
+        """JSON-ready, every path absolute (a run may be resumed from another folder)."""
+        absolute = lambda path: str(Path(path).absolute()) if path is not None else None  # noqa: E731
         data = asdict(self)
         data["options"] = asdict(self.options)
-        data["content"] = str(Path(self.content).absolute())
-        data["styles"] = [str(Path(path).absolute()) for path in self.styles]
-        data["masks"] = [str(Path(path).absolute()) for path in self.masks]
+        if Path(self.options.init).is_file():
+            data["options"]["init"] = absolute(self.options.init)
+        data["content"] = absolute(self.content)
+        data["styles"] = [absolute(path) for path in self.styles]
+        data["masks"] = [absolute(path) for path in self.masks]
+        data["outputs"].update({key: absolute(data["outputs"][key]) for key in ("image", "report", "gif")})
         return json.loads(json.dumps(data, default=str))
 
     @classmethod
