@@ -341,3 +341,14 @@ def test_a_stop_while_a_level_prepares_keeps_the_run(tiny_models_dir, pictures, 
     assert stopped.outcome.interrupted and stopped.outcome.image.shape == (3, 20, 28)  # the first level's result
     resumed = stylize(content, [style], model, options, resume=folder.read())
     np.testing.assert_array_equal(np.asarray(resumed.image), np.asarray(whole.image))
+
+
+def test_an_explicit_checkpoint_folder_is_used(tiny_models_dir, cli_images, tmp_path):
+    run_dir = tmp_path / "elsewhere"
+    process = _start(_run_args(cli_images, tmp_path / "out.png", "--checkpoint", run_dir), tiny_models_dir)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert process.returncode == 143 and (run_dir / "checkpoint.npz").is_file()
+    assert not (tmp_path / "out.png.nst-run").exists()
+    assert nst("resume", run_dir, "--quiet", models_dir=tiny_models_dir).returncode == 0
+    assert not run_dir.exists()

@@ -169,3 +169,14 @@ def test_tiled_evaluations_report_their_tiles(models):
     Reporters([reporter]).tile(2, 3, 9)
     Reporters([reporter]).tile(2, 4, 9)
     assert log.getvalue() == "evaluating: pass 2/2, tile 3/9\n"
+
+
+def test_nst_bench_times_the_tiled_engine(tiny_models_dir):
+    import json
+
+    from tests.test_cli import nst
+
+    result = nst("bench", "--size", "80x64", "--iterations", 1, "--warmup", 0, "--tile", 32, "--threads", 1, "--json",
+                 models_dir=tiny_models_dir)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["engine"] == "tiled"
