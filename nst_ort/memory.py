@@ -47,13 +47,14 @@ RUN_BYTES_PER_PIXEL = 4700
 TRAINING_ENGINE_FACTOR = 2.0  # its per-pixel memory, measured per evaluation against the portable engine's
 
 
-def _bytes_per_pixel(engine: str) -> float:
+def run_bytes_per_pixel(engine: str) -> float:
+    """The per-pixel part of an untiled run's estimate."""
     return RUN_BYTES_PER_PIXEL * (TRAINING_ENGINE_FACTOR if engine == "training" else 1.0)
 
 
 def estimate_run_bytes(width: int, height: int, engine: str = "portable") -> int:
     """Estimated peak memory of a run whose final working image is width x height."""
-    return int(RUN_FIXED_BYTES + _bytes_per_pixel(engine) * width * height)
+    return int(RUN_FIXED_BYTES + run_bytes_per_pixel(engine) * width * height)
 
 
 def parse_size_bytes(text: str) -> int:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nst_base.errors import NstError
-from nst_ort.engines.tiles import TileLayout, layer_stride, tile_layout
-from nst_ort.memory import RUN_FIXED_BYTES, available_bytes, estimate_run_bytes, format_bytes
+from nst_ort.engines.tiles import TileLayout, halo_and_grid, layer_stride, tile_layout
+from nst_ort.memory import RUN_FIXED_BYTES, available_bytes, estimate_run_bytes, format_bytes, run_bytes_per_pixel
 
 VECTOR_BYTES_PER_PIXEL = 12  # one float32 RGB image
 WORKING_VECTORS = {"lbfgs": 10, "adam": 6, "sgd": 4, "scipy-lbfgsb": 14}  # besides the L-BFGS pairs
@@ -110,8 +110,9 @@ def plan_run(request: PlanRequest) -> RunPlan:
 def _refuse(request: PlanRequest, needed: int, allowed: int, how: str) -> None:
     """One line: the estimate, the limit, and the largest --size that fits (untiled or in tiles)."""
     where = "allowed by --max-memory" if request.limit is not None else "free now"
-    untiled = (allowed - RUN_FIXED_BYTES) / (estimate_run_bytes(1000, 1000, request.engine) - RUN_FIXED_BYTES) * 1e6
-    window = SESSION_BYTES_PER_PIXEL * (TILE_CORES[-1] + 128) ** 2
+    untiled = (allowed - RUN_FIXED_BYTES) / run_bytes_per_pixel(request.engine)
+    halo, _ = halo_and_grid(request.net, request.layers)
+    window = SESSION_BYTES_PER_PIXEL * (TILE_CORES[-1] + 2 * halo) ** 2
     tiled = (allowed - RUN_FIXED_BYTES - window) / whole_image_bytes_per_pixel(
         request.optimizer, HISTORIES[-1], request.content_layers, request.content_channels, request.regions,
         request.styles) if request.engine != "training" and request.tile != 0 else 0.0

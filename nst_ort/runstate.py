@@ -56,10 +56,6 @@ class Checkpoint:
         return self.level + 1, len(self.snapshot.history) if self.snapshot else 0
 
 
-def _progress_dict(progress: Progress) -> dict:
-    return asdict(progress)
-
-
 def _progress(data: dict) -> Progress:
     return Progress(**{**data, "size": tuple(data["size"])})
 
@@ -67,13 +63,13 @@ def _progress(data: dict) -> Progress:
 def encode(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
     """The checkpoint as named arrays (one .npz), scalars and history in a JSON 'meta' entry."""
     meta = {"level": checkpoint.level, "evaluations": checkpoint.evaluations, "seconds": checkpoint.seconds,
-            "history": [_progress_dict(p) for p in checkpoint.history]}
+            "history": [asdict(p) for p in checkpoint.history]}
     arrays: dict[str, np.ndarray] = {}
     if checkpoint.start is not None:
         arrays["start"] = checkpoint.start
     if (snapshot := checkpoint.snapshot) is not None:
         meta["snapshot"] = {"best_loss": snapshot.best_loss, "evaluations": snapshot.evaluations,
-                            "elapsed": snapshot.elapsed, "history": [_progress_dict(p) for p in snapshot.history]}
+                            "elapsed": snapshot.elapsed, "history": [asdict(p) for p in snapshot.history]}
         arrays["best_image"] = snapshot.best_image
         arrays.update({METHOD_PREFIX + name: np.asarray(value) for name, value in snapshot.method.items()})
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)

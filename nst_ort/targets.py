@@ -11,6 +11,7 @@ import onnxruntime as ort
 from export.features import IMAGE
 from nst_base.errors import NstError
 from nst_ort.engines.base import LossInputs
+from nst_ort.engines.tiles import layer_shape
 from nst_ort.masks import downsample_to
 from nst_ort.session import session_options
 
@@ -33,13 +34,6 @@ class FeatureExtractor:
     def grams(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
         """G = F F^T / N of `layers` for an image (3, H, W)."""
         return {layer: gram(features) for layer, features in self(pixels, layers).items()}
-
-
-def layer_shape(layer: str, height: int, width: int) -> tuple[int, int]:
-    """(h, w) of relu<block>_<i> for an image of height x width (each 2x2 pool floors)."""
-    for _ in range(int(layer[4]) - 1):
-        height, width = height // 2, width // 2
-    return height, width
 
 
 def gram(features: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from nst_base.errors import NstError
 from nst_base.manifest import FEATURES
 from nst_base.model_store import ExportedModel, cache_key
 from nst_ort.engines.base import EngineBase, Evaluation, LossInputs
-from nst_ort.engines.tiles import TileLayout, layer_stride, pooled, tile_layout
+from nst_ort.engines.tiles import TileLayout, layer_shape, layer_stride, pooled, tile_layout
 from nst_ort.session import session_options
 from nst_ort.targets import FeatureExtractor
 
@@ -70,8 +70,7 @@ class TiledFeatures:
         maps: dict[str, np.ndarray] = {}
         for layer, (rows, cols), cells in self._cores(pixels, layers):
             if layer not in maps:
-                stride = layer_stride(layer)
-                maps[layer] = np.zeros((1, cells.shape[0], pooled(height, stride), pooled(width, stride)), np.float32)
+                maps[layer] = np.zeros((1, cells.shape[0], *layer_shape(layer, height, width)), np.float32)
             maps[layer][0][:, rows, cols] = cells
         return maps
 
@@ -131,8 +130,7 @@ class TiledEngine(EngineBase):
         return (rows_global, cols_global), (rows_local, cols_local), (window_rows, window_cols)
 
     def _layer_shape(self, layer: str) -> tuple[int, int]:
-        stride = layer_stride(layer)
-        return pooled(self.layout.height, stride), pooled(self.layout.width, stride)
+        return layer_shape(layer, self.layout.height, self.layout.width)
 
     def _mask_norms(self, layer: str) -> np.ndarray:
         """S_k = sum(M_k^2) over the whole image (N without masks), as a (K, 1, 1) array."""

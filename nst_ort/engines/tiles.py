@@ -27,6 +27,12 @@ def pooled(length: int, stride: int) -> int:
     return length
 
 
+def layer_shape(layer: str, height: int, width: int) -> tuple[int, int]:
+    """(h, w) of relu<block>_<i> for an image of height x width."""
+    stride = layer_stride(layer)
+    return pooled(height, stride), pooled(width, stride)
+
+
 @dataclass(frozen=True)
 class Span:
     """One axis of a tile: its core [start, stop) inside its window [window_start, window_stop)."""
