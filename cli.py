@@ -302,6 +302,91 @@ def upscale(
 
 
 @app.command()
+def video(
+    source: Annotated[Path, typer.Argument(help="A video (mp4, mov, mkv, webm), a GIF or a folder of frames")],
+    styles: Annotated[list[Path], typer.Argument(help="One or more style images")],
+    output: Annotated[Path, Opt("-o", "--output", help="A video (.mp4, .mov, .mkv, .webm: the input's sound is kept), "
+                                                       "a .gif or a folder (no suffix) of PNG frames")],
+    size: Annotated[Count, Opt(help="Long side of the frames in pixels [default: 512]")] = None,
+    fps: Annotated[Number, Opt(help="Frames per second [default: the input's; 24 for a folder]")] = None,
+    start: Annotated[float, Opt(help="Seconds into the input to start at")] = 0.0,
+    duration: Annotated[Number, Opt(help="Seconds to stylise [default: to the end]")] = None,
+    frame_iterations: Annotated[int, Opt(help="Iterations per frame after the first (which gets the full schedule)")] = 40,
+    temporal_weight: Annotated[float, Opt(help="Weight of keeping each frame close to the previous one warped "
+                                               "by the motion (0: off)")] = 100.0,
+    recipe: Annotated[str, Opt(help="gatys (default), keras-book or tf-course; options below override it")] = "gatys",
+    similarity: Annotated[Optional[str], Opt(help="Style layer weights preset: content, balanced or style")] = None,
+    iterations: Annotated[Count, Opt(help="Iterations per level for the first frame [default: as nst stylize]")] = None,
+    content_weight: Annotated[Number, Opt(help="Content weight [default: 1]")] = None,
+    style_weight: Annotated[Number, Opt(help="Style weight at 512 px [default: 1.5]")] = None,
+    tv_weight: Annotated[Number, Opt(help="Total-variation (smoothness) weight [default: 1]")] = None,
+    content_layers: Annotated[Optional[str], Opt(help="Content layers NAME[:WEIGHT],...")] = None,
+    style_layers: Annotated[Optional[str], Opt(help="Style layers NAME[:WEIGHT],...")] = None,
+    style_blend: Annotated[Optional[str], Opt(help="Shares of several style images, e.g. 0.7,0.3")] = None,
+    style_scale: Annotated[Number, Opt(help="Style image size relative to the frame size [default: 1]")] = None,
+    preserve_colors: Annotated[Optional[str], Opt(help="Keep the input's colours: luminance or histogram")] = None,
+    net: Annotated[Optional[str], Opt(help="vgg16 or vgg19 [default: vgg16]")] = None,
+    pool: Annotated[Optional[str], Opt(help="max or avg pooling [default: max]")] = None,
+    engine: Annotated[Optional[str], Opt(help="Gradient engine: auto, training or portable [default: auto]")] = None,
+    threads: Annotated[Count, Opt(help="CPU threads, 0 = every core [default: 0]")] = None,
+    max_memory: Annotated[Optional[str], Opt(help="Memory a frame may use, e.g. 2G [default: what is free]")] = None,
+    report: Annotated[Optional[Path], Opt(help="Write a JSON report (seconds and loss per frame)")] = None,
+    restart: Annotated[bool, Opt(help="Start over instead of continuing with the frames kept from a stopped run")] = False,
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Stylise a clip frame by frame; each frame starts from the previous one moved along the motion
+    (optical flow) and is held to it, so the style does not flicker. Needs nst-ort[video]."""
+    from export.pipeline import ensure_exported
+    from nst_base.files import check_writable_location
+    from nst_ort.api import choose_net
+    from nst_ort.images import load_image
+    from nst_ort.job import default_run_folder
+    from nst_ort.recipes import recipe_options
+    from nst_ort.runstate import RunFolder
+    from nst_ort.signals import StopSignals
+    from nst_ort.video.frames import Window
+    from nst_ort.video.run import VideoJob, VideoOptions, VideoRunner, check_job
+
+    overrides = dict(
+        size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+        content_layers=parse_layers(content_layers) if content_layers else None,
+        style_layers=parse_layers(style_layers) if style_layers else None,
+        style_blend=parse_numbers(style_blend) if style_blend else None, style_scale=style_scale,
+        preserve_colors=preserve_colors, net=net, pool=pool, engine=engine, threads=threads,
+        max_memory=parse_memory(max_memory) if max_memory else None)
+    models = _models_dir(models_dir)
+    options = choose_net(recipe_options(recipe, similarity, **overrides), models, say, vgg16_fallback=net is None)
+    job = VideoJob(source, tuple(styles), output, options,
+                   VideoOptions(Window(start, duration, fps), frame_iterations, temporal_weight))
+    info = check_job(job)
+    check_writable_location(output)
+    if report is not None:
+        check_writable_location(report)
+    style_images = [load_image(path, draft_long_side=options.size) for path in styles]
+    model = ensure_exported(models, options.net, options.pool, say)
+    runner = VideoRunner(job, model, style_images, RunFolder(default_run_folder(output)),
+                         first_frame_progress=None if quiet else _terminal(options.final_iterations(), quiet)[0],
+                         say=_silent if quiet else say, restart=restart)
+    if not quiet:
+        say(f"stylizing {runner.count} frames of {source.name} ({info.size[0]}x{info.size[1]}, "
+            f"{info.rate(job.video.window):g} fps) at {runner.size[0]}x{runner.size[1]} with "
+            f"{', '.join(s.name for s in styles)}: the first frame {options.final_iterations()} iterations per level, "
+            f"then {frame_iterations} per frame, temporal weight {temporal_weight:g}")
+    with StopSignals() as stop:
+        result = runner.run()
+        stop.interruptible = False
+        if not result.interrupted and stop.received is None:
+            runner.assemble(report, result)
+    if result.interrupted or stop.received is not None:
+        say(f"stopped: {runner.finished()} of {runner.count} frames are done and kept in {runner.folder.path}; "
+            f"run the same command again to continue")
+        raise typer.Exit(stop.exit_code)
+    if not quiet:
+        say(f"wrote {output} ({runner.count} frames, {runner.size[0]}x{runner.size[1]})")
+
+
+@app.command()
 def sheet(
     content: Annotated[Path, typer.Argument(help="Content photo")],
     styles: Annotated[list[Path], typer.Argument(help="Style images: one result each")],

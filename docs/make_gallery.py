@@ -3,6 +3,7 @@
     .venv/bin/python docs/make_gallery.py [--only NAME ...]            # full-size gallery
     .venv/bin/python docs/make_gallery.py --options [--only NAME ...]  # one example per option
     .venv/bin/python docs/make_gallery.py --options --jobs 2           # two runs at a time, 1 thread each
+    .venv/bin/python docs/make_gallery.py --threads 1                  # one thread per run (a busy machine)
 
 Inputs come from ../shared/images. Each entry is one `nst stylize` run; the result, its run
 report and a line of figures (wall time, loss start -> end) land in docs/gallery/ or
@@ -97,7 +98,7 @@ def stylize(inputs: list[str], extra: list[str], out: Path) -> dict:
     report = out.with_suffix(".json")
     args = [_resolve(item) for item in [*inputs, *extra]]
     started = time.time()
-    subprocess.run([*nst_command(), "stylize", *args, "-o", str(out), "--report", str(report), "--quiet"],
+    subprocess.run([*nst_command(), "stylize", *args, "-o", str(out), "--report", str(report), "--quiet", "--restart"],
                    check=True, cwd=DOCS.parent)
     data = json.loads(report.read_text())
     first = data["iterations"][0]["loss"] if data["iterations"] else float("nan")
@@ -148,11 +149,13 @@ def main() -> None:
     parser.add_argument("--options", action="store_true", help="the option examples instead of the gallery")
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores / jobs threads)")
+    parser.add_argument("--threads", type=int, default=0, help="threads per run (0: cores / jobs)")
     args = parser.parse_args()
+    per_run = args.threads or (max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else 0)
+    threads = ["--threads", str(per_run)] if per_run else []
     if args.options:
         OPTIONS.mkdir(parents=True, exist_ok=True)
         write_masks()
-        threads = ["--threads", str(max(1, (os.cpu_count() or 1) // args.jobs))] if args.jobs > 1 else []
         todo = [example for example in EXAMPLES if not args.only or example.name in args.only]
         with ThreadPoolExecutor(args.jobs) as pool:
             runs = [pool.submit(stylize, ["content/tubingen.jpg", *example.styles],
@@ -165,7 +168,7 @@ def main() -> None:
         GALLERY.mkdir(parents=True, exist_ok=True)
         for name, run in GALLERY_RUNS.items():
             if not args.only or name in args.only:
-                stylize(run, [], GALLERY / f"{name}.jpg")
+                stylize([*run, *threads], [], GALLERY / f"{name}.jpg")
         for style in sorted({item for run in GALLERY_RUNS.values() for item in run if item.startswith("style/")}):
             thumbnail(IMAGES / style, GALLERY / f"input_{Path(style).stem}.jpg")
     shutil.rmtree(DOCS / "__pycache__", ignore_errors=True)

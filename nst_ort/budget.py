@@ -5,7 +5,9 @@ windows read (halos included) times TILED_FACTOR, as the tiled engine runs an ex
 pass for the Grams. With `--time-budget`, each level's iterations are planned when it
 starts, from the time left and the seconds per unit of cost measured so far, so that the
 remaining levels together end within the budget (never more than their default iterations,
-never fewer than MIN_ITERATIONS).
+never fewer than MIN_ITERATIONS). The time is shared by water-filling: cheap coarse levels,
+which decide the layout, keep their default iterations; the levels that would not fit get
+equal time each, so at print size the top level refines what the levels below built.
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ def budget_iterations(remaining_seconds: float, defaults: list[int], costs: list
                       seconds_per_cost: float | None) -> list[int]:
     """Iterations for the levels still to run (first: the one starting now) within `remaining_seconds`."""
     rate = seconds_per_cost if seconds_per_cost else FIRST_GUESS_SECONDS_PER_PIXEL
-    needed = rate * sum(count * cost for count, cost in zip(defaults, costs))
-    share = 1.0 if needed <= remaining_seconds else max(0.0, remaining_seconds) / needed
-    return [max(MIN_ITERATIONS, min(count, int(count * share))) for count in defaults]
+    wanted = [rate * count * cost for count, cost in zip(defaults, costs)]
+    cap = time_cap(wanted, max(0.0, remaining_seconds))
+    return [count if seconds <= cap else max(MIN_ITERATIONS, int(cap / (rate * cost)))
+            for count, cost, seconds in zip(defaults, costs, wanted)]
+
+
+def time_cap(wanted: list[float], available: float) -> float:
+    """The largest T with sum(min(w, T)) <= available (infinite when everything fits)."""
+    spent, ordered = 0.0, sorted(wanted)
+    for index, seconds in enumerate(ordered):
+        left = len(ordered) - index
+        if spent + seconds * left > available:
+            return (available - spent) / left
+        spent += seconds
+    return float("inf")

@@ -21,11 +21,11 @@ VECTOR_BYTES_PER_PIXEL = 12  # one float32 RGB image
 WORKING_VECTORS = {"lbfgs": 10, "adam": 6, "sgd": 4, "scipy-lbfgsb": 14}  # besides the L-BFGS pairs
 # the gradient sessions' share of the measured untiled per-pixel rate (memory.RUN_BYTES_PER_PIXEL)
 SESSION_BYTES_PER_PIXEL = 4300
-TILE_CORES = (2048, 1536, 1024, 768, 512, 384, 256)  # tried largest first: less halo overhead
-HISTORIES = (10, 5, 3)  # L-BFGS correction pairs, longest first
+TILE_CORES = (2048, 1536, 1024, 768, 512, 384, 256, 192, 128)  # tried largest first: less halo overhead
+HISTORIES = (10, 5, 3, 2)  # L-BFGS correction pairs, longest first
 # relative evaluations to the same loss with a shorter L-BFGS history (a cautious guess: the
 # plan weighs it against the tiles' halo overhead, the pixels read per pixel of the image)
-HISTORY_COST = {10: 1.0, 5: 1.1, 3: 1.25}
+HISTORY_COST = {10: 1.0, 5: 1.1, 3: 1.25, 2: 1.4}
 DEFAULT_HISTORY = HISTORIES[0]
 
 

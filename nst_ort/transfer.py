@@ -169,7 +169,7 @@ def initial_pixels(options: StylizeOptions, content: np.ndarray) -> np.ndarray:
     return np.clip(start, 0.0, 1.0)
 
 
-def _blend(options: StylizeOptions, count: int, masked: bool) -> tuple[float, ...]:
+def blend_shares(options: StylizeOptions, count: int, masked: bool) -> tuple[float, ...]:
     """Each style's share of the Gram target (summing to 1); with masks, each region's weight (default 1)."""
     shares = options.style_blend or (1.0,) * count
     if len(shares) != count or any(s < 0 for s in shares) or sum(shares) <= 0:
@@ -203,20 +203,23 @@ def _feasible_levels(content_size: tuple[int, int], options: StylizeOptions) -> 
 
 
 def _level_callback(on_progress: ProgressCallback | None, iterations: list[int], index: int,
-                    costs: list[float]) -> ProgressCallback | None:
-    """Adds the level and an ETA that counts the levels still to come (at this level's pace)."""
+                    costs: list[float], deadline: float | None) -> ProgressCallback | None:
+    """Adds the level and an ETA that counts the levels still to come (at this level's pace),
+    never past the time budget's deadline, where the run stops."""
     if on_progress is None:
         return None
 
     def report(progress: Progress, pixels: np.ndarray) -> None:
-        later = sum(count * costs[k] / costs[index] for k, count in enumerate(iterations) if k > index)
-        on_progress(replace(progress, level=index + 1, levels=len(iterations),
-                            later_levels_seconds=later * progress.seconds_per_iteration), pixels)
+        later = progress.seconds_per_iteration * sum(count * costs[k] / costs[index]
+                                                     for k, count in enumerate(iterations) if k > index)
+        if deadline is not None:
+            later = min(later, max(0.0, deadline - time.perf_counter() - progress.eta))  # eta: this level so far
+        on_progress(replace(progress, level=index + 1, levels=len(iterations), later_levels_seconds=later), pixels)
 
     return report
 
 
-def _style_arrays(styles: list[Image.Image], long_side: int, options: StylizeOptions,
+def style_arrays(styles: list[Image.Image], long_side: int, options: StylizeOptions,
                   content: np.ndarray) -> list[np.ndarray]:
     side = max(16, round(long_side * options.style_scale))
     arrays = [to_array(style, fit_long_side(style.size, side)) for style in styles]
@@ -239,7 +242,7 @@ def plan_levels(content_size: tuple[int, int], options: StylizeOptions, manifest
     return levels, sizes, plans[::-1]
 
 
-def _level_engine(model: ExportedModel, options: StylizeOptions, plan: RunPlan, extractor: FeatureExtractor,
+def level_engine(model: ExportedModel, options: StylizeOptions, plan: RunPlan, extractor: FeatureExtractor,
                   content: np.ndarray, styles: list[np.ndarray], blend: tuple[float, ...], masks: list[np.ndarray],
                   long_side: int, on_tile: TileCallback | None = None) -> Engine:
     """Targets and the engine of one level: untiled, or tiled as the plan says."""
@@ -270,7 +273,7 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
     if masks:
         check_masks(list(masks), len(styles))
     started = time.perf_counter()
-    blend = _blend(options, len(styles), masked=bool(masks))
+    blend = blend_shares(options, len(styles), masked=bool(masks))
     levels, sizes, plans = plan_levels(content.size, options, model.manifest, len(styles), len(masks))  # refuses at once
     if notify is not None:
         notify(f"plan: {plans[-1].describe()}")
@@ -290,8 +293,8 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         level, (width, height) = levels[index], sizes[index]
         try:  # targets take minutes at print size: a stop signal here keeps what the run has
             content_pixels = to_array(content, (width, height))
-            engine = _level_engine(model, options, plans[index], extractor, content_pixels,
-                                   _style_arrays(styles, level.long_side, options, content_pixels), blend,
+            engine = level_engine(model, options, plans[index], extractor, content_pixels,
+                                   style_arrays(styles, level.long_side, options, content_pixels), blend,
                                    [mask_array(mask, (width, height)) for mask in masks], level.long_side,
                                    getattr(on_progress, "tile", None))  # a reporter may show tiles inside evaluations
             start = initial_pixels(options, content_pixels) if pixels is None else resize_pixels(pixels, (width, height))
@@ -316,7 +319,7 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
             checkpoints.update(replace(level_start, snapshot=snapshot))
             on_snapshot = lambda snap, at=level_start: checkpoints.update(replace(at, snapshot=snap))  # noqa: E731
         settings = replace(options.optimizer_settings(iterations[index]), history=plans[index].history)
-        outcome = optimize(engine, start, settings, _level_callback(on_progress, iterations, index, costs),
+        outcome = optimize(engine, start, settings, _level_callback(on_progress, iterations, index, costs, deadline),
                            on_snapshot, snapshot, deadline)
         if outcome.history:
             seconds_per_cost = outcome.history[-1].seconds_per_iteration / costs[index]

@@ -109,15 +109,18 @@ def test_default_iterations_grow_below_512_px_and_an_explicit_count_wins():
     assert StylizeOptions(size=256, iterations=7).final_iterations() == 7
 
 
-def test_a_time_budget_scales_every_level_down_and_keeps_a_floor():
-    from nst_ort.budget import MIN_ITERATIONS, budget_iterations
+def test_a_time_budget_keeps_cheap_levels_and_shares_the_rest_equally():
+    from nst_ort.budget import MIN_ITERATIONS, budget_iterations, time_cap
 
     costs = [1.0, 4.0, 16.0]
     assert budget_iterations(2100.0, [100, 100, 100], costs, seconds_per_cost=1.0) == [100, 100, 100]
     planned = budget_iterations(1050.0, [100, 100, 100], costs, seconds_per_cost=1.0)
-    assert planned == [50, 50, 50] and sum(n * c for n, c in zip(planned, costs)) <= 1050
+    # the two cheap levels keep their 100 (500 s); the last one gets the 550 s left
+    assert planned == [100, 100, 34] and sum(n * c for n, c in zip(planned, costs)) <= 1050
     assert budget_iterations(1.0, [100, 100], [1.0, 4.0], seconds_per_cost=1.0) == [MIN_ITERATIONS] * 2
     assert budget_iterations(-5.0, [100], [1.0], seconds_per_cost=None) == [MIN_ITERATIONS]
+    assert time_cap([1.0, 2.0], 10.0) == float("inf")
+    assert time_cap([1.0, 5.0, 9.0], 9.0) == 4.0  # 1 + 4 + 4
 
 
 def test_a_run_with_a_time_budget_ends_within_it(tiny_models_dir):

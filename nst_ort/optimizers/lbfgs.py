@@ -66,7 +66,7 @@ class Lbfgs:
             beta = rho * _dot(y, q)
             q += np.float32(alpha - beta) * s
         q[held] = 0
-        return -q
+        return np.negative(q, out=q)  # in place: one image-sized vector fewer at the peak
 
     def step(self, evaluate: Evaluate) -> float | None:
         """One iteration; the loss at the new iterate, or None once no step lowers the loss."""
