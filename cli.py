@@ -16,7 +16,7 @@ import typer
 from nst_base.errors import NstError
 from nst_ort.images import save_image
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Neural style transfer on ONNX Runtime: no PyTorch or TensorFlow needed.")
 
 ModelsDir = Annotated[Optional[Path], typer.Option(help="Where exported models live [default: models/ in the checkout, or $NST_MODELS_DIR]")]

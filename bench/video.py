@@ -65,16 +65,17 @@ def make_clip() -> None:
     print(f"wrote {CLIP}: {count} frames at {width}x{height}, {FPS} fps")
 
 
-def input_frames() -> list[np.ndarray]:
+def input_frames(size: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """The clip's frames (532x300: video keeps even sides), at `size` if given (the outputs' 533x301)."""
     info = probe(CLIP)
-    return list(read_frames(info, Window(), info.size))
+    return list(read_frames(info, Window(), size or info.size))
 
 
-def independent(jobs: int) -> None:
+def independent(jobs: int, threads: int = 0) -> None:
     """(a): each frame stylised on its own from the photo, the defaults of `nst stylize`."""
     folder = WORK / "independent"
     folder.mkdir(parents=True, exist_ok=True)
-    threads = str(max(1, 2 // jobs))
+    threads = str(threads or max(1, 2 // jobs))
     timings = WORK / "independent_seconds.json"
     seconds = json.loads(timings.read_text()) if timings.exists() else {}
 
@@ -86,8 +87,10 @@ def independent(jobs: int) -> None:
         source = WORK / f"input_{index + 1:06d}.png"
         Image.fromarray(frame).save(source)
         started = time.perf_counter()
-        nst("stylize", str(source), str(STYLE), "-o", str(out), "--size", str(max(SIZE)), "--threads", threads,
+        partial = out.with_name(f"partial_{out.name}")  # an interrupted run writes its best image: not a finished frame
+        nst("stylize", str(source), str(STYLE), "-o", str(partial), "--size", str(max(SIZE)), "--threads", threads,
             "--quiet", "--restart")
+        partial.replace(out)
         seconds[str(index)] = time.perf_counter() - started
         timings.write_text(json.dumps(seconds, indent=1))
         print(f"independent frame {index + 1}: {seconds[str(index)]:.0f} s ({threads} threads, {jobs} at a time)", flush=True)
@@ -106,6 +109,13 @@ def load_folder(folder: Path) -> list[np.ndarray]:
     return [np.asarray(Image.open(path).convert("RGB")) for path in sorted(folder.glob("frame_*.png"))]
 
 
+def video_frames() -> list[np.ndarray]:
+    """The assembled output's frames, or those finished so far in its run folder (a stopped run)."""
+    if (WORK / "video").is_dir():
+        return load_folder(WORK / "video")
+    return [np.asarray(Image.open(path).convert("RGB")) for path in sorted((WORK / "video.nst-run" / "frames").glob("*.png"))]
+
+
 def consistency(outputs: list[np.ndarray], inputs: list[np.ndarray]) -> list[float]:
     """Per frame t >= 1: mean |o_t - warp(o_{t-1})| over reliably traced pixels, 0..1 units."""
     errors = []
@@ -119,23 +129,26 @@ def consistency(outputs: list[np.ndarray], inputs: list[np.ndarray]) -> list[flo
 
 
 def measure() -> None:
-    inputs = input_frames()
-    runs = {"independent": load_folder(WORK / "independent"), "nst_video": load_folder(WORK / "video")}
-    for name, frames in runs.items():
-        if len(frames) != len(inputs):
-            raise SystemExit(f"{name}: {len(frames)} frames of {len(inputs)}; run that step first")
+    runs = {"independent": load_folder(WORK / "independent"), "nst_video": video_frames()}
+    height, width = runs["nst_video"][0].shape[:2]
+    inputs = input_frames((width, height))
+    count = min(len(frames) for frames in runs.values())  # frames both have, from the first
+    if count < 2:
+        raise SystemExit("run the independent and video steps first")
+    inputs, runs = inputs[:count], {name: frames[:count] for name, frames in runs.items()}
     floor = consistency(inputs, inputs)
-    result = {"clip": {"frames": len(inputs), "size": list(SIZE), "fps": FPS,
+    result = {"clip": {"frames": count, "of": len(input_frames()), "size": [width, height], "fps": FPS,
                        "made_from": f"{PHOTO.name}: pan and zoom with a crossing disc (bench/video.py clip)"},
               "style": STYLE.name, "input_clip_consistency": float(np.mean(floor))}
     for name, frames in runs.items():
         errors = consistency(frames, inputs)
         result[name] = {"consistency": float(np.mean(errors)), "per_frame": errors}
     result["ratio_video_to_independent"] = result["nst_video"]["consistency"] / result["independent"]["consistency"]
-    report = json.loads((WORK / "video_report.json").read_text())
-    result["nst_video"]["first_frame_seconds"] = report["first_frame_seconds"]
-    result["nst_video"]["later_frame_seconds"] = report["later_frame_seconds"]
-    result["nst_video"]["settings"] = report["job"]["video_options"]
+    report_path = WORK / "video_report.json"
+    if report_path.exists():
+        report = json.loads(report_path.read_text())
+        result["nst_video"]["first_frame_seconds"] = report["first_frame_seconds"]
+        result["nst_video"]["later_frame_seconds"] = report["later_frame_seconds"]
     timings = WORK / "independent_seconds.json"
     if timings.exists():
         result["independent"]["frame_seconds"] = json.loads(timings.read_text())
@@ -159,7 +172,7 @@ def main() -> None:
     if args.step == "clip":
         make_clip()
     elif args.step == "independent":
-        independent(args.jobs)
+        independent(args.jobs, args.threads)
     elif args.step == "video":
         video(args.threads)
     else:

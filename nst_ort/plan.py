@@ -25,7 +25,7 @@ TILE_CORES = (2048, 1536, 1024, 768, 512, 384, 256, 192, 128)  # tried largest f
 HISTORIES = (10, 5, 3, 2)  # L-BFGS correction pairs, longest first
 # relative evaluations to the same loss with a shorter L-BFGS history (a cautious guess: the
 # plan weighs it against the tiles' halo overhead, the pixels read per pixel of the image)
-HISTORY_COST = {10: 1.0, 5: 1.1, 3: 1.25, 2: 1.4}
+HISTORY_COST = {10: 1.0, 5: 1.1, 3: 1.25, 2: 1.6}  # 2 pairs: nearly a last resort
 DEFAULT_HISTORY = HISTORIES[0]
 
 

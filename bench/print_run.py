@@ -1,0 +1,106 @@
+"""The print-size run: 6000 px in 8 GB within a 2-hour budget, and what it looks like against the
+display-size result.
+
+    .venv/bin/python bench/print_run.py run        # nst stylize --size 6000 --time-budget 2h --max-memory 8G
+    .venv/bin/python bench/print_run.py display    # the same pair with the defaults (512 px)
+    .venv/bin/python bench/print_run.py figures    # breakdown, crops, comparison -> docs/bench/print_6000*
+
+Both runs are plain `nst stylize` processes writing their reports; a stopped print run
+continues with `nst resume bench/results/print/print.png.nst-run` (its time budget counts the
+time already spent). `figures` reads the reports: wall time, peak RSS and per level the
+iterations, seconds and seconds per iteration; the default schedule's time at this size
+without a budget is estimated from those seconds per iteration times the default
+iterations (labelled as an estimate). It writes a 1:1 crop of the print beside the same crop
+of the display result enlarged by Lanczos, and the whole print reduced to the display size
+beside the display result, with their mean absolute difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT.parent / "shared" / "images"
+PHOTO, PAINTING = IMAGES / "content" / "sunset_by_the_pier.jpg", IMAGES / "style" / "great_wave_met_large.jpg"
+WORK, DOCS = ROOT / "bench" / "results" / "print", ROOT / "docs" / "bench"
+PRINT, DISPLAY = WORK / "print.png", WORK / "display.png"
+SIZE, BUDGET, MEMORY = 6000, "2h", "8G"
+CROP = 640  # px of the print shown 1:1
+
+
+def nst(*args: str) -> None:
+    script = Path(sys.executable).with_name("nst")
+    command = [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
+    subprocess.run([*command, *args], check=True, cwd=ROOT)
+
+
+def run() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    nst("stylize", str(PHOTO), str(PAINTING), "-o", str(PRINT), "--size", str(SIZE), "--time-budget", BUDGET,
+        "--max-memory", MEMORY, "--report", str(WORK / "print.json"))
+
+
+def display() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    nst("stylize", str(PHOTO), str(PAINTING), "-o", str(DISPLAY), "--report", str(WORK / "display.json"))
+
+
+def breakdown(report: dict) -> list[dict]:
+    """Per level: iterations run, seconds, seconds per iteration (from the per-iteration history)."""
+    rows = []
+    for number, level in enumerate(report["levels"], start=1):
+        steps = [step for step in report["iterations"] if step["level"] == number]
+        seconds = sum(step["seconds"] for step in steps)
+        rows.append({"level": number, "size": level["size"], "plan": level["plan"], "iterations": len(steps),
+                     "seconds": round(seconds, 1), "seconds_per_iteration": round(seconds / len(steps), 2) if steps else None,
+                     "default_iterations": level["iterations"]})
+    return rows
+
+
+def figures() -> None:
+    report = json.loads((WORK / "print.json").read_text())
+    levels = breakdown(report)
+    estimate = sum(row["seconds_per_iteration"] * row["default_iterations"] for row in levels
+                   if row["seconds_per_iteration"] is not None)
+    printed, shown = Image.open(PRINT).convert("RGB"), Image.open(DISPLAY).convert("RGB")
+    reduced = printed.resize(shown.size, Image.Resampling.LANCZOS)
+    difference = float(np.abs(np.asarray(reduced, np.float32) - np.asarray(shown, np.float32)).mean() / 255)
+    left, top = printed.width * 11 // 20, printed.height * 2 // 5  # pier and water: real detail at this size
+    box = (left, top, left + CROP, top + CROP * 2 // 3)
+    enlarged = shown.resize(printed.size, Image.Resampling.LANCZOS).crop(box)
+    pair = Image.new("RGB", (2 * CROP + 16, CROP * 2 // 3), "white")
+    pair.paste(printed.crop(box), (0, 0))
+    pair.paste(enlarged, (CROP + 16, 0))
+    DOCS.mkdir(parents=True, exist_ok=True)
+    pair.save(DOCS / "print_6000_crop.jpg", quality=90)
+    whole = Image.new("RGB", (2 * shown.width + 16, shown.height), "white")
+    whole.paste(reduced, (0, 0))
+    whole.paste(shown, (shown.width + 16, 0))
+    whole.save(DOCS / "print_6000_whole.jpg", quality=90)
+    result = {"command": f"nst stylize {PHOTO.name} {PAINTING.name} -o print.png --size {SIZE} --time-budget {BUDGET} "
+                         f"--max-memory {MEMORY}",
+              "size": list(printed.size), "wall_seconds": report["total_seconds"], "peak_rss_bytes": report["peak_rss_bytes"],
+              "interrupted": report["interrupted"], "final_loss": report["final_loss"], "levels": levels,
+              "default_schedule_seconds_estimate": round(estimate),
+              "crop_box": list(box), "display_size": list(shown.size),
+              "mean_abs_difference_print_reduced_vs_display": round(difference, 4)}
+    (DOCS / "print_6000.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["run", "display", "figures"])
+    step = parser.parse_args().step
+    {"run": run, "display": display, "figures": figures}[step]()
+
+
+if __name__ == "__main__":
+    main()
