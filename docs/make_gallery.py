@@ -1,6 +1,6 @@
 """Regenerate the README gallery and the option examples with the project's own `nst`.
 
-    .venv/bin/python docs/make_gallery.py [--only NAME ...]            # full-size gallery
+    .venv/bin/python docs/make_gallery.py [--only NAME ...] [--jobs 2] # full-size gallery
     .venv/bin/python docs/make_gallery.py --options [--only NAME ...]  # one example per option
     .venv/bin/python docs/make_gallery.py --options --jobs 2           # two runs at a time, 1 thread each
     .venv/bin/python docs/make_gallery.py --threads 1                  # one thread per run (a busy machine)
@@ -75,7 +75,7 @@ EXAMPLES = [
     Example("preserve_histogram", ("--preserve-colors", "histogram"), "the style recoloured to the content's palette first"),
     Example("init_noise", ("--init", "noise"), "start from noise instead of the content"),
     Example("init_noise_0.3", ("--init-noise", "0.3", "--seed", "1"), "content plus noise; `--seed` repeats it exactly"),
-    Example("adam", ("--optimizer", "adam", "--learning-rate", "0.02"), "Adam instead of L-BFGS-B (same iterations)"),
+    Example("adam", ("--optimizer", "adam", "--learning-rate", "0.02"), "Adam instead of L-BFGS (same iterations)"),
     Example("pool_avg", ("--pool", "avg"), "average pooling (exported on first use)"),
 ]
 EXAMPLE_SIZE = "256"
@@ -166,9 +166,10 @@ def main() -> None:
         update_readme(options_table())
     else:
         GALLERY.mkdir(parents=True, exist_ok=True)
-        for name, run in GALLERY_RUNS.items():
-            if not args.only or name in args.only:
-                stylize([*run, *threads], [], GALLERY / f"{name}.jpg")
+        todo = [(name, run) for name, run in GALLERY_RUNS.items() if not args.only or name in args.only]
+        with ThreadPoolExecutor(args.jobs) as pool:
+            for run in [pool.submit(stylize, [*run, *threads], [], GALLERY / f"{name}.jpg") for name, run in todo]:
+                run.result()
         for style in sorted({item for run in GALLERY_RUNS.values() for item in run if item.startswith("style/")}):
             thumbnail(IMAGES / style, GALLERY / f"input_{Path(style).stem}.jpg")
     shutil.rmtree(DOCS / "__pycache__", ignore_errors=True)
