@@ -74,3 +74,10 @@ def test_parse_size(text, value):
 def test_parse_size_refuses(text):
     with pytest.raises((ValueError, IndexError)):
         parse_size_bytes(text)
+
+
+def test_a_tight_limit_falls_back_to_small_tiles_and_two_pairs_only_when_nothing_else_fits():
+    tight = plan_run(request(3000, 2000, 2 * 2**30))
+    assert (tight.layout.core, tight.history) == (128, 2) and tight.estimate <= 2 * 2**30
+    roomy = plan_run(request(6000, 4500, 8 * 2**30))
+    assert roomy.history >= 3  # two pairs are a last resort

@@ -317,3 +317,16 @@ def test_luminance_colours_are_applied_when_the_frames_are_assembled(tiny_models
         assert np.abs(chroma(output) - chroma(source.astype(np.float64))).mean() < 0.01  # the clip's colours
         luma = np.einsum("j,jhw->hw", _RGB_TO_YIQ[0], kept_frame)
         assert np.abs(np.einsum("j,hwj->hw", _RGB_TO_YIQ[0], output / 255.0) - luma).mean() < 0.02  # the style's light
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(frame_iterations=0), "--frame-iterations"),
+    (dict(temporal_weight=-1.0), "--temporal-weight"),
+    (dict(window=Window(start=-1.0)), "--start"),
+    (dict(window=Window(duration=0.0)), "--duration"),
+])
+def test_bad_video_options_are_refused(options, message):
+    from nst_ort.video.run import VideoOptions
+
+    with pytest.raises(NstError, match=message):
+        VideoOptions(**options).validate()
