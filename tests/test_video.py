@@ -165,7 +165,7 @@ def test_clips_round_trip_as_video_gif_and_folder(tmp_path):
         back = probe(tmp_path / name)
         assert (back.fps, back.size, back.has_audio) == (fps, (64, 48), audio), name
         assert len(list(read_frames(back, Window(), back.size))) == 12, name
-    assert not list(tmp_path.glob(".*partial*"))  # written under a temporary name, then renamed
+    assert not list(tmp_path.glob(".*"))  # written under a temporary name, then renamed: nothing left over
 
 
 def test_a_window_picks_its_slice_at_its_rate(tmp_path):

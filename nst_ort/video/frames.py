@@ -4,8 +4,6 @@ and renamed into place."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -15,11 +13,13 @@ import numpy as np
 from PIL import Image
 
 from nst_base.errors import NstError
+from nst_base.files import atomic_dir, atomic_file
 from nst_ort.video import require
 
-# output suffix -> (video codec, audio codec)
-VIDEO_CODECS = {".mp4": ("libx264", "aac"), ".mov": ("libx264", "aac"), ".m4v": ("libx264", "aac"),
-                ".mkv": ("libx264", "aac"), ".webm": ("libvpx-vp9", "libopus")}
+# output suffix -> (container, video codec, audio codec); the container is named because the
+# file is written under a temporary name
+VIDEO_CODECS = {".mp4": ("mp4", "libx264", "aac"), ".mov": ("mov", "libx264", "aac"), ".m4v": ("mp4", "libx264", "aac"),
+                ".mkv": ("matroska", "libx264", "aac"), ".webm": ("webm", "libvpx-vp9", "libopus")}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 FOLDER_FPS = 24.0  # a folder of frames has no rate of its own: --fps sets it
 EPSILON = 1e-6
@@ -164,42 +164,23 @@ def output_kind(path: Path) -> str:
     raise NstError(f"-o {path}: write a video ({', '.join(VIDEO_CODECS)}), a .gif or a folder (no suffix)")
 
 
-def _partial(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.partial{path.suffix}")
-
-
 def write_clip(frames: Iterable[np.ndarray], output: Path, fps: float,
                audio: tuple[ClipInfo, Window] | None = None) -> None:
     """Write (H, W, 3) uint8 frames as `output` (see output_kind), atomically. `audio`: the
     input and window whose sound a video output carries (re-encoded for the container)."""
     kind = output_kind(output)
-    partial = _partial(output)
-    try:
-        if kind == "folder":
-            _write_folder(frames, partial)
-        elif kind == "gif":
+    if kind == "folder":
+        with atomic_dir(output) as folder:
+            _write_folder(frames, folder)
+        return
+    with atomic_file(output) as partial:
+        if kind == "gif":
             _write_gif(frames, partial, fps)
         else:
-            _write_video(frames, partial, fps, audio)
-        if kind == "folder" and output.exists():
-            old = output.with_name(f".{output.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(output, old)
-            os.replace(partial, output)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(partial, output)
-    except BaseException:
-        if partial.is_dir():
-            shutil.rmtree(partial, ignore_errors=True)
-        else:
-            partial.unlink(missing_ok=True)
-        raise
+            _write_video(frames, partial, output.suffix.lower(), fps, audio)
 
 
 def _write_folder(frames: Iterable[np.ndarray], folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
     for index, frame in enumerate(frames):
         Image.fromarray(frame).save(folder / f"frame_{index + 1:06d}.png")
 
@@ -211,11 +192,12 @@ def _write_gif(frames: Iterable[np.ndarray], path: Path, fps: float) -> None:
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
 
 
-def _write_video(frames: Iterable[np.ndarray], path: Path, fps: float, audio: tuple[ClipInfo, Window] | None) -> None:
+def _write_video(frames: Iterable[np.ndarray], path: Path, suffix: str, fps: float,
+                 audio: tuple[ClipInfo, Window] | None) -> None:
     av = require("av")
-    video_codec, audio_codec = VIDEO_CODECS[path.suffix.lower()]
+    container_format, video_codec, audio_codec = VIDEO_CODECS[suffix]
     rate = Fraction(fps).limit_denominator(1001)
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", format=container_format) as container:
         stream = container.add_stream(video_codec, rate=rate)
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "18"} if video_codec == "libx264" else {"crf": "30", "b": "0"}
