@@ -110,6 +110,9 @@ def stylize(
         help="Style layers NAME[:WEIGHT],... [default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]")] = None,
     style_blend: Annotated[Optional[str], Opt(help="Shares of several style images, e.g. 0.7,0.3 [default: equal]")] = None,
     style_scale: Annotated[Number, Opt(help="Style image size relative to the working size [default: 1]")] = None,
+    style_upscale: Annotated[Optional[bool], Opt(
+        help="Enlarge a style image smaller than the working size to it (blurred strokes) instead of "
+             "keeping its own size [default: no]")] = None,
     mask: Annotated[Optional[list[Path]], Opt(
         help="Where each style goes: a grayscale image per style, white = here (--mask a.png --mask b.png)")] = None,
     preserve_colors: Annotated[Optional[str], Opt(help="Keep the content's colours: luminance or histogram")] = None,
@@ -158,7 +161,8 @@ def stylize(
         content_layers=parse_layers(content_layers) if content_layers else None,
         style_layers=parse_layers(style_layers) if style_layers else None,
         style_blend=parse_numbers(style_blend) if style_blend else None, style_scale=style_scale,
-        preserve_colors=preserve_colors, init=init, init_noise=init_noise, seed=seed, optimizer=optimizer,
+        style_upscale=style_upscale, preserve_colors=preserve_colors, init=init, init_noise=init_noise, seed=seed,
+        optimizer=optimizer,
         learning_rate=learning_rate, lr_decay=lr_decay, lr_decay_steps=lr_decay_steps, scales=scales,
         coarse_iterations=coarse_iterations, net=net, pool=pool, engine=engine, provider=provider, threads=threads,
         max_memory=parse_memory(max_memory) if max_memory else None, tile=tile,
@@ -363,7 +367,8 @@ def video(
     check_writable_location(output)
     if report is not None:
         check_writable_location(report)
-    style_images = [load_image(path, draft_long_side=options.size) for path in styles]
+    style_images = [load_image(path, draft_long_side=round(options.size * max(1.0, options.style_scale)))
+                    for path in styles]
     model = ensure_exported(models, options.net, options.pool, say)
     runner = VideoRunner(job, model, style_images, RunFolder(default_run_folder(output)),
                          first_frame_progress=None if quiet else _terminal(options.final_iterations(), quiet)[0],

@@ -4,6 +4,7 @@ display-size result.
     .venv/bin/python bench/print_run.py run        # nst stylize --size 6000 --time-budget 2h --max-memory 8G
     .venv/bin/python bench/print_run.py display    # the same pair with the defaults (512 px)
     .venv/bin/python bench/print_run.py figures    # breakdown, crops, comparison -> docs/bench/print_6000*
+    .venv/bin/python bench/print_run.py style      # a painting smaller than the print: enlarged or its own size
 
 Both runs are plain `nst stylize` processes writing their reports; a stopped print run
 continues with `nst resume bench/results/print/print.png.nst-run` (its time budget counts the
@@ -33,6 +34,8 @@ WORK, DOCS = ROOT / "bench" / "results" / "print", ROOT / "docs" / "bench"
 PRINT, DISPLAY = WORK / "print.png", WORK / "display.png"
 SIZE, BUDGET, MEMORY = 6000, "2h", "8G"
 CROP = 640  # px of the print shown 1:1
+SMALL_PAINTING = IMAGES / "style" / "starry_night.jpg"  # 1024x640: below the working size of the style comparison
+STYLE_SIDE, STYLE_BUDGET = 2400, "10m"
 
 
 def nst(*args: str) -> None:
@@ -95,11 +98,43 @@ def figures() -> None:
     print(json.dumps(result, indent=2))
 
 
+def style_resolution() -> None:
+    """The same photo at STYLE_SIDE px with a painting of about half that size, twice side by side
+    (one thread each, the same time budget): the painting enlarged to the working size
+    (--style-upscale) and kept at its own pixels (the default). Writes a 1:1 crop of both."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    script = Path(sys.executable).with_name("nst")
+    command = [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
+    runs = {"native": [], "upscaled": ["--style-upscale"]}
+    processes = [subprocess.Popen([*command, "stylize", str(PHOTO), str(SMALL_PAINTING), "-o", str(WORK / f"style_{name}.png"),
+                                   "--size", str(STYLE_SIDE), "--time-budget", STYLE_BUDGET, "--threads", "1", "--restart",
+                                   "--report", str(WORK / f"style_{name}.json"), "-q", *extra], cwd=ROOT)
+                 for name, extra in runs.items()]
+    if any(process.wait() for process in processes):
+        raise SystemExit("a style-resolution run failed")
+    images = [Image.open(WORK / f"style_{name}.png").convert("RGB") for name in runs]
+    width, height = images[0].size
+    left, top = width * 11 // 20, height * 2 // 5
+    box = (left, top, left + CROP, top + CROP * 2 // 3)
+    pair = Image.new("RGB", (2 * CROP + 16, CROP * 2 // 3), "white")
+    for index, image in enumerate(images):
+        pair.paste(image.crop(box), (index * (CROP + 16), 0))
+    DOCS.mkdir(parents=True, exist_ok=True)
+    pair.save(DOCS / "style_resolution_crop.jpg", quality=90)
+    reports = {name: json.loads((WORK / f"style_{name}.json").read_text()) for name in runs}
+    summary = {name: {"final_loss": report["final_loss"], "seconds": round(report["total_seconds"]),
+                      "evaluations": report["evaluations"]} for name, report in reports.items()}
+    summary["painting"], summary["painting_size"] = SMALL_PAINTING.name, list(Image.open(SMALL_PAINTING).size)
+    summary["size"], summary["crop_box"] = [width, height], list(box)
+    (DOCS / "style_resolution.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["run", "display", "figures"])
+    parser.add_argument("step", choices=["run", "display", "figures", "style"])
     step = parser.parse_args().step
-    {"run": run, "display": display, "figures": figures}[step]()
+    {"run": run, "display": display, "figures": figures, "style": style_resolution}[step]()
 
 
 if __name__ == "__main__":

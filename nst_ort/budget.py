@@ -37,6 +37,16 @@ def budget_iterations(remaining_seconds: float, defaults: list[int], costs: list
             for count, cost, seconds in zip(defaults, costs, wanted)]
 
 
+def first_level_seconds(remaining_seconds: float, defaults: list[int], costs: list[float],
+                        seconds_per_cost: float | None) -> float:
+    """The time the level starting now may take: its share of `remaining_seconds` by the same
+    water-filling. The level stops there whatever its measured pace (a tiled level runs slower
+    than the levels below predicted), so the levels after it keep their share."""
+    rate = seconds_per_cost if seconds_per_cost else FIRST_GUESS_SECONDS_PER_PIXEL
+    wanted = [rate * count * cost for count, cost in zip(defaults, costs)]
+    return min(wanted[0], time_cap(wanted, max(0.0, remaining_seconds)))
+
+
 def time_cap(wanted: list[float], available: float) -> float:
     """The largest T with sum(min(w, T)) <= available (infinite when everything fits)."""
     spent, ordered = 0.0, sorted(wanted)

@@ -159,6 +159,14 @@ def _scipy_lbfgsb(run: _Run, start: np.ndarray, settings: OptimizerSettings) -> 
                                          "maxfun": settings.iterations * 4 + 20, "ftol": 0.0, "gtol": 0.0})
 
 
+def _time_for_another(run: _Run, deadline: float | None) -> bool:
+    """Whether one more iteration, at the pace so far, ends before `deadline` (None: no limit)."""
+    if deadline is None:
+        return True
+    pace = run.history[-1].seconds_per_iteration if run.history else 0.0
+    return time.perf_counter() + pace < deadline
+
+
 def _steps(run: _Run, start: np.ndarray, settings: OptimizerSettings, on_snapshot: SnapshotCallback | None,
            resume: Snapshot | None, deadline: float | None) -> None:
     """The own optimisers' loop: one step per iteration, a snapshot after each."""
@@ -166,7 +174,7 @@ def _steps(run: _Run, start: np.ndarray, settings: OptimizerSettings, on_snapsho
     method.begin(start)
     if resume is not None:
         method.restore(resume.method)
-    while len(run.history) < settings.iterations and (deadline is None or time.perf_counter() < deadline):
+    while len(run.history) < settings.iterations and _time_for_another(run, deadline):
         loss = method.step(run.evaluate)
         if loss is None:  # converged: no step lowers the loss any more
             return
@@ -181,7 +189,7 @@ def optimize(engine: Engine, start: np.ndarray, settings: OptimizerSettings,
     """Minimise the engine's loss from `start` within [0, 1]; Ctrl-C keeps the best so far.
 
     `on_snapshot` receives the loop's state after every iteration; `resume` continues from one.
-    No iteration starts after `deadline` (time.perf_counter seconds).
+    No iteration starts that would, at the pace so far, end after `deadline` (time.perf_counter seconds).
     """
     settings.validate()
     run = _Run(engine, start, settings.iterations, on_progress, resume)

@@ -42,3 +42,12 @@ def session_options(threads: int = 0, shared_arena: bool = False) -> ort.Session
         _register_shared_cpu_arena()
         options.add_session_config_entry("session.use_env_allocators", "1")
     return options
+
+
+def shrink_arena_options() -> ort.RunOptions:
+    """Run options that hand the CPU arena's wholly free regions back to the system after the
+    run: the shared arena otherwise keeps the largest memory it ever held (a whole untiled
+    level's activations, several GB at 1500 px) for the rest of the process."""
+    options = ort.RunOptions()
+    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return options

@@ -13,7 +13,7 @@ from nst_base.errors import NstError
 from nst_ort.engines.base import LossInputs
 from nst_ort.engines.tiles import layer_shape
 from nst_ort.masks import downsample_to
-from nst_ort.session import session_options
+from nst_ort.session import session_options, shrink_arena_options
 
 
 class FeatureExtractor:
@@ -26,6 +26,11 @@ class FeatureExtractor:
     def __call__(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
         outputs = self._session.run(list(layers), {IMAGE: np.ascontiguousarray(pixels[None], np.float32)})
         return dict(zip(layers, outputs))
+
+    def release_unused_memory(self) -> None:
+        """Return the process's CPU arena's free regions to the system (a tiny run that shrinks it)."""
+        first = self._session.get_outputs()[0].name
+        self._session.run([first], {IMAGE: np.zeros((1, 3, 16, 16), np.float32)}, shrink_arena_options())
 
     def maps(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
         """The activations (1, C, h, w) of `layers` for an image (3, H, W)."""

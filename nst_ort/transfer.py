@@ -15,7 +15,7 @@ from nst_base.errors import NstError
 from nst_base.manifest import Manifest
 from nst_base.model_store import ExportedModel
 from nst_base.versions import versions
-from nst_ort.budget import budget_iterations, level_cost
+from nst_ort.budget import budget_iterations, first_level_seconds, level_cost
 from nst_ort.colors import COLOR_MODES, match_color_statistics, transfer_luminance
 from nst_ort.engines.base import Engine
 from nst_ort.engines.factory import make_engine, resolve_engine
@@ -55,6 +55,7 @@ class StylizeOptions:
     convention: str = "relative"  # what the weights multiply (targets.LossWeights)
     style_blend: tuple[float, ...] | None = None  # one share per style image
     style_scale: float = 1.0  # style image size relative to the working size
+    style_upscale: bool = False  # follow a working size above the painting's own (blurred); False: keep its own
     preserve_colors: str | None = None  # luminance | histogram
     init: str = "content"  # content | noise | gray | path to an image
     init_noise: float = 0.0  # uniform noise of this amplitude added to the start
@@ -202,27 +203,44 @@ def _feasible_levels(content_size: tuple[int, int], options: StylizeOptions) -> 
     return [level for level, _ in kept], [size for _, size in kept]
 
 
-def _level_callback(on_progress: ProgressCallback | None, iterations: list[int], index: int,
-                    costs: list[float], deadline: float | None) -> ProgressCallback | None:
+def _level_callback(on_progress: ProgressCallback | None, iterations: list[int], index: int, costs: list[float],
+                    level_deadline: float | None, deadline: float | None) -> ProgressCallback | None:
     """Adds the level and an ETA that counts the levels still to come (at this level's pace),
-    never past the time budget's deadline, where the run stops."""
+    never past the level's time share or the time budget's deadline, where they stop."""
     if on_progress is None:
         return None
 
     def report(progress: Progress, pixels: np.ndarray) -> None:
-        later = progress.seconds_per_iteration * sum(count * costs[k] / costs[index]
-                                                     for k, count in enumerate(iterations) if k > index)
-        if deadline is not None:
-            later = min(later, max(0.0, deadline - time.perf_counter() - progress.eta))  # eta: this level so far
+        now, pace = time.perf_counter(), progress.seconds_per_iteration
+        later = pace * sum(count * costs[k] / costs[index] for k, count in enumerate(iterations) if k > index)
+        if level_deadline is not None and deadline is not None:
+            this_level = min(pace * (progress.iterations - progress.iteration), max(0.0, level_deadline - now))
+            progress = replace(progress, iterations=progress.iteration + round(this_level / pace) if pace else
+                               progress.iterations)
+            later = min(later, max(0.0, deadline - now - this_level))
         on_progress(replace(progress, level=index + 1, levels=len(iterations), later_levels_seconds=later), pixels)
 
     return report
 
 
+def _measured_pace(history: Sequence[Progress], costs: list[float]) -> float | None:
+    """Seconds per unit of level cost at the last level run so far (a resumed run's history)."""
+    if not history or not history[-1].seconds_per_iteration:
+        return None
+    return history[-1].seconds_per_iteration / costs[history[-1].level - 1]
+
+
 def style_arrays(styles: list[Image.Image], long_side: int, options: StylizeOptions,
                   content: np.ndarray) -> list[np.ndarray]:
-    side = max(16, round(long_side * options.style_scale))
-    arrays = [to_array(style, fit_long_side(style.size, side)) for style in styles]
+    """The style images at this level: `style_scale` x the working size, where a working size
+    above a painting's own counts as the painting's own unless `style_upscale` (an enlarged
+    painting has blurred strokes and no fine texture to give a print; its own pixels keep the
+    strokes sharp, and smaller). An explicit `style_scale` above 1 still enlarges."""
+    def side(style: Image.Image) -> int:
+        reference = long_side if options.style_upscale else min(long_side, max(style.size))
+        return max(16, round(reference * options.style_scale))
+
+    arrays = [to_array(style, fit_long_side(style.size, side(style))) for style in styles]
     if options.preserve_colors == "histogram":  # the style takes the content's colour statistics
         arrays = [match_color_statistics(array, content) for array in arrays]
     return arrays
@@ -245,13 +263,18 @@ def plan_levels(content_size: tuple[int, int], options: StylizeOptions, manifest
 def level_engine(model: ExportedModel, options: StylizeOptions, plan: RunPlan, extractor: FeatureExtractor,
                   content: np.ndarray, styles: list[np.ndarray], blend: tuple[float, ...], masks: list[np.ndarray],
                   long_side: int, on_tile: TileCallback | None = None) -> Engine:
-    """Targets and the engine of one level: untiled, or tiled as the plan says."""
+    """Targets and the engine of one level: untiled, or tiled as the plan says.
+
+    The arena's free memory goes back to the system before the targets (what the last level
+    held) and after them, so the engine's first run, its largest, starts from an empty arena
+    and the level's peak is its own."""
     weights = options.loss_weights(long_side)
+    extractor.release_unused_memory()
+    features = extractor if plan.layout is None else TiledFeatures(extractor, model.manifest.net, plan.layout.core)
+    inputs = loss_inputs(features, content, styles, blend, weights, masks)
+    extractor.release_unused_memory()
     if plan.layout is None:
-        inputs = loss_inputs(extractor, content, styles, blend, weights, masks)
         return make_engine(options.engine, model, inputs, content.shape[1:], options.threads, options.provider)
-    inputs = loss_inputs(TiledFeatures(extractor, model.manifest.net, plan.layout.core), content, styles, blend,
-                         weights, masks)
     return TiledEngine(model, inputs, plan.layout, options.threads, on_tile)
 
 
@@ -307,20 +330,27 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         level_start = Checkpoint(index, pixels, None, tuple(history), evaluations,
                                  position.seconds if index == position.level else run_seconds())
         snapshot = position.snapshot if index == position.level else None
+        done = len(snapshot.history) if snapshot is not None else 0
         if snapshot is not None and snapshot.history:  # a resumed level keeps the iterations it was given
             iterations[index] = snapshot.history[-1].iterations
-        elif options.time_budget is not None:
-            iterations[index:] = budget_iterations(BUDGET_SHARE * options.time_budget - run_seconds(),
-                                                   [level.iterations for level in levels[index:]], costs[index:],
-                                                   seconds_per_cost)
-        deadline = None if options.time_budget is None else time.perf_counter() + options.time_budget - run_seconds()
+        deadline = level_deadline = None
+        if options.time_budget is not None:
+            seconds_per_cost = seconds_per_cost or _measured_pace(history, costs)
+            left = BUDGET_SHARE * options.time_budget - run_seconds()
+            wanted = [iterations[index] - done if done else level.iterations, *(n.iterations for n in levels[index + 1:])]
+            planned = budget_iterations(left, wanted, costs[index:], seconds_per_cost)
+            iterations[index:] = [iterations[index] if done else planned[0], *planned[1:]]
+            deadline = time.perf_counter() + options.time_budget - run_seconds()
+            level_deadline = min(deadline, time.perf_counter() + first_level_seconds(left, wanted, costs[index:],
+                                                                                       seconds_per_cost))
         on_snapshot = None
         if checkpoints is not None:
             checkpoints.update(replace(level_start, snapshot=snapshot))
             on_snapshot = lambda snap, at=level_start: checkpoints.update(replace(at, snapshot=snap))  # noqa: E731
         settings = replace(options.optimizer_settings(iterations[index]), history=plans[index].history)
-        outcome = optimize(engine, start, settings, _level_callback(on_progress, iterations, index, costs, deadline),
-                           on_snapshot, snapshot, deadline)
+        outcome = optimize(engine, start, settings,
+                           _level_callback(on_progress, iterations, index, costs, level_deadline, deadline),
+                           on_snapshot, snapshot, level_deadline)
         if outcome.history:
             seconds_per_cost = outcome.history[-1].seconds_per_iteration / costs[index]
         pixels, loss = outcome.image, outcome.loss

@@ -10,7 +10,7 @@ from nst_base.errors import NstError
 from nst_base.model_store import open_model
 from nst_ort.images import resize_pixels
 from nst_ort.schedule import Level, auto_levels, scale_schedule
-from nst_ort.transfer import StylizeOptions, stylize
+from nst_ort.transfer import StylizeOptions, style_arrays, stylize
 
 
 def test_auto_levels_start_near_128_px_at_every_size():
@@ -75,6 +75,17 @@ def test_style_scale_and_validation(tiny_models_dir):
     assert result.image.size == (32, 24)
 
 
+def test_a_style_image_is_not_enlarged_past_its_own_pixels_unless_asked():
+    content = np.zeros((3, 48, 64), np.float32)
+    small, large = _photo(40, 30, 1), _photo(300, 200, 2)
+    native = style_arrays([small, large], 128, StylizeOptions(), content)
+    assert [array.shape for array in native] == [(3, 30, 40), (3, 85, 128)]
+    enlarged = style_arrays([small, large], 128, StylizeOptions(style_upscale=True), content)
+    assert [array.shape for array in enlarged] == [(3, 96, 128), (3, 85, 128)]
+    doubled = style_arrays([small, large], 128, StylizeOptions(style_scale=2.0), content)
+    assert [array.shape for array in doubled] == [(3, 60, 80), (3, 171, 256)]  # asked for: enlarged
+
+
 def test_style_weight_follows_the_working_size():
     options = StylizeOptions(style_weight=1.5, style_size_exponent=0.5)
     assert options.style_weight_at(512) == 1.5
@@ -121,6 +132,23 @@ def test_a_time_budget_keeps_cheap_levels_and_shares_the_rest_equally():
     assert budget_iterations(-5.0, [100], [1.0], seconds_per_cost=None) == [MIN_ITERATIONS]
     assert time_cap([1.0, 2.0], 10.0) == float("inf")
     assert time_cap([1.0, 5.0, 9.0], 9.0) == 4.0  # 1 + 4 + 4
+
+
+def test_a_level_gets_a_time_share_and_no_iteration_starts_that_would_overrun_it():
+    import time
+    from types import SimpleNamespace
+
+    from nst_ort.budget import first_level_seconds
+    from nst_ort.optimize import _time_for_another
+
+    costs = [1.0, 4.0, 16.0]
+    assert first_level_seconds(1050.0, [100, 100, 100], costs, seconds_per_cost=1.0) == 100.0  # cheap: all of it
+    # an expensive level (slower than planned, say) stops at its equal share: the next keeps its own
+    assert first_level_seconds(1000.0, [100, 100], [16.0, 16.0], seconds_per_cost=1.0) == 500.0
+    assert first_level_seconds(-3.0, [100], [1.0], seconds_per_cost=None) == 0.0
+    run = SimpleNamespace(history=[SimpleNamespace(seconds_per_iteration=30.0)])
+    assert _time_for_another(run, time.perf_counter() + 60) and not _time_for_another(run, time.perf_counter() + 20)
+    assert _time_for_another(SimpleNamespace(history=[]), time.perf_counter() + 1) and _time_for_another(run, None)
 
 
 def test_a_run_with_a_time_budget_ends_within_it(tiny_models_dir):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -88,6 +90,30 @@ def test_layouts_partition_the_image_on_the_pooling_grid():
             assert span.window_start == max(0, span.start - 64)
     assert halo_and_grid("vgg19", ("relu5_1",)) == (80, 16)
     assert halo_and_grid("vgg16", ("relu3_1",)) == (12, 4)  # field 24, stride 4: 10 px, on the 4-px grid
+
+
+def test_layouts_put_the_largest_window_first():
+    """onnxruntime's arena then serves every later window from the first one's memory."""
+    layout = tile_layout(1000, 1500, 256, "vgg16", ("relu4_2", "relu5_1"))
+    sizes = [tile.window_pixels for tile in layout.tiles]
+    assert sizes[0] == layout.largest_window > sizes[-1] and sizes == sorted(sizes, reverse=True)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the resident memory from /proc")
+def test_releasing_the_arena_returns_a_large_runs_memory(models):
+    def resident_mb() -> float:
+        line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmRSS"))
+        return int(line.split()[1]) / 1024
+
+    extract = FeatureExtractor(str(models["max"].features_path), 1)
+    big = np.random.default_rng(0).uniform(0, 1, (3, 1024, 1024)).astype(np.float32)
+    before = extract(big, ["relu1_1", "relu5_1"])
+    held = resident_mb()
+    extract.release_unused_memory()
+    assert resident_mb() < held - 30  # the run's activations (about 100 MB here) go back to the system
+    after = extract(big, ["relu1_1", "relu5_1"])
+    for layer in before:
+        np.testing.assert_array_equal(after[layer], before[layer])
 
 
 def test_tiled_features_equal_whole_image_features(models):

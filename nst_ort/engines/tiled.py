@@ -29,7 +29,7 @@ from nst_base.errors import NstError
 from nst_base.manifest import FEATURES
 from nst_base.model_store import ExportedModel, cache_key
 from nst_ort.engines.base import EngineBase, Evaluation, LossInputs
-from nst_ort.engines.tiles import TileLayout, layer_shape, layer_stride, pooled, tile_layout
+from nst_ort.engines.tiles import Tile, TileLayout, layer_shape, layer_stride, pooled, tile_layout
 from nst_ort.session import session_options
 from nst_ort.targets import FeatureExtractor
 
@@ -116,6 +116,7 @@ class TiledEngine(EngineBase):
                                              providers=["CPUExecutionProvider"])
         self._masks = {layer: inputs.style_masks.get(layer) for layer in self.layers.style}
         self._norms = {layer: self._mask_norms(layer) for layer in self.layers.style}
+        self._warm_up()
 
     # -- geometry ---------------------------------------------------------------------------
     def _cells(self, tile, layer: str) -> tuple[tuple[slice, slice], tuple[slice, slice], tuple[slice, slice]]:
@@ -192,28 +193,44 @@ class TiledEngine(EngineBase):
             self.on_tile(step, done, len(self.layout.tiles))
 
     def _second_pass(self, pixels: np.ndarray, coefficients: dict[str, np.ndarray], grad: np.ndarray) -> None:
-        inputs = self.inputs
         for done, tile in enumerate(self.layout.tiles, start=1):
-            feeds = {IMAGE: np.ascontiguousarray(pixels[(slice(None), *tile.window)][None])}
-            for layer in self.layers.content:
-                _, local, window = self._cells(tile, layer)
-                target = inputs.content_targets[layer][(slice(None), slice(None), *window)]
-                mask = np.zeros((1, 1, *target.shape[2:]), np.float32)
-                mask[(0, 0, *local)] = 1.0
-                channels = target.shape[1]
-                height, width = self._layer_shape(layer)
-                feeds[content_target_name(layer)] = np.ascontiguousarray(target)
-                feeds[layer_input(CONTENT_MASK, layer)] = mask
-                feeds[layer_input(CONTENT_COEFFICIENT, layer)] = np.asarray(
-                    2.0 * inputs.content_weights[layer] / (channels * height * width), np.float32)
-            for layer in self.layers.style:
-                _, local, window = self._cells(tile, layer)
-                height, width = window[0].stop - window[0].start, window[1].stop - window[1].start
-                core = np.zeros((1, 1, height, width), np.float32)
-                core[(0, 0, *local)] = 1.0
-                masks = self._masks[layer]
-                feeds[style_mask_name(layer)] = core if masks is None else masks[(slice(None), slice(None), *window)] * core
-                feeds[layer_input(STYLE_COEFFICIENT, layer)] = coefficients[layer]
-            (window_grad,) = self._session.run([GRAD], feeds)
+            (window_grad,) = self._session.run([GRAD], self._gradient_feeds(tile, pixels[(slice(None), *tile.window)],
+                                                                             coefficients))
             grad[(slice(None), *tile.window)] += window_grad[0]
             self._report(2, done)
+
+    def _warm_up(self) -> None:
+        """One gradient run on the largest window (zero image and coefficients) before any other:
+        the arena's first region is then the largest the engine needs and every later run of
+        either pass fits in it (a features run first would leave a region of its own)."""
+        tile = self.layout.tiles[0]  # tile_layout puts the largest window first
+        height, width = (tile.rows.window_stop - tile.rows.window_start, tile.cols.window_stop - tile.cols.window_start)
+        zeros = {layer: np.zeros((1 if self._masks[layer] is None else len(self._masks[layer]),
+                                  *self.inputs.style_targets[layer].shape[-2:]), np.float32)
+                 for layer in self.layers.style}
+        self._session.run([GRAD], self._gradient_feeds(tile, np.zeros((3, height, width), np.float32), zeros))
+
+    def _gradient_feeds(self, tile: Tile, pixels: np.ndarray, coefficients: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The tile gradient model's inputs for one tile whose window holds `pixels`."""
+        inputs = self.inputs
+        feeds = {IMAGE: np.ascontiguousarray(pixels[None])}
+        for layer in self.layers.content:
+            _, local, window = self._cells(tile, layer)
+            target = inputs.content_targets[layer][(slice(None), slice(None), *window)]
+            mask = np.zeros((1, 1, *target.shape[2:]), np.float32)
+            mask[(0, 0, *local)] = 1.0
+            channels = target.shape[1]
+            height, width = self._layer_shape(layer)
+            feeds[content_target_name(layer)] = np.ascontiguousarray(target)
+            feeds[layer_input(CONTENT_MASK, layer)] = mask
+            feeds[layer_input(CONTENT_COEFFICIENT, layer)] = np.asarray(
+                2.0 * inputs.content_weights[layer] / (channels * height * width), np.float32)
+        for layer in self.layers.style:
+            _, local, window = self._cells(tile, layer)
+            height, width = window[0].stop - window[0].start, window[1].stop - window[1].start
+            core = np.zeros((1, 1, height, width), np.float32)
+            core[(0, 0, *local)] = 1.0
+            masks = self._masks[layer]
+            feeds[style_mask_name(layer)] = core if masks is None else masks[(slice(None), slice(None), *window)] * core
+            feeds[layer_input(STYLE_COEFFICIENT, layer)] = coefficients[layer]
+        return feeds

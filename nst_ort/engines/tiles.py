@@ -99,8 +99,11 @@ def _spans(length: int, core: int, halo: int) -> list[Span]:
 
 
 def tile_layout(height: int, width: int, core: int, net: str, layers: tuple[str, ...]) -> TileLayout:
-    """Tiles with cores of about `core` px (rounded down to the pooling grid) covering the image."""
+    """Tiles with cores of about `core` px (rounded down to the pooling grid) covering the image,
+    largest windows first: onnxruntime's arena keeps the memory of the first window's run and
+    serves every smaller window from it, where smaller-first would add a region per new size."""
     halo, grid = halo_and_grid(net, layers)
     core = max(grid, core // grid * grid)
-    tiles = tuple(Tile(rows, cols) for rows in _spans(height, core, halo) for cols in _spans(width, core, halo))
+    tiles = [Tile(rows, cols) for rows in _spans(height, core, halo) for cols in _spans(width, core, halo)]
+    tiles = tuple(sorted(tiles, key=lambda tile: -tile.window_pixels))  # stable: row order among equals
     return TileLayout(height, width, core, halo, grid, tiles)
