@@ -9,14 +9,33 @@ from pathlib import Path
 MEMINFO = Path("/proc/meminfo")
 
 
+STATUS, CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+
+
 def peak_rss_bytes() -> int | None:
-    """Peak RSS so far, or None where the platform does not say."""
+    """Peak RSS since the process started or since reset_peak_rss(), or None where the
+    platform does not say (Linux: VmHWM, which can be reset; elsewhere getrusage's maximum)."""
+    try:
+        for line in STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
     except ImportError:  # Windows
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
+
+
+def reset_peak_rss() -> bool:
+    """Start a new peak (Linux: VmHWM back to the current RSS); False where it cannot."""
+    try:
+        CLEAR_REFS.write_text("5")
+        return True
+    except OSError:
+        return False
 
 
 def available_bytes(meminfo: Path = MEMINFO) -> int | None:

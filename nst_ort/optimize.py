@@ -38,6 +38,7 @@ class Progress:
     levels: int = 1
     size: tuple[int, int] = (0, 0)  # working (width, height)
     later_levels_seconds: float = 0.0  # estimate for the levels still to come
+    run_seconds: float = 0.0  # the whole run's time so far (earlier levels and sessions included)
 
     @property
     def eta(self) -> float:

@@ -27,8 +27,9 @@ def format_seconds(seconds: float) -> str:
 
 def progress_line(p: Progress) -> str:
     scale = f"scale {p.level}/{p.levels} {p.size[0]}x{p.size[1]}  " if p.levels > 1 else ""
+    elapsed = f"  elapsed {format_seconds(p.run_seconds)}" if p.run_seconds else ""
     return (f"{scale}iter {p.iteration:>4}/{p.iterations}  loss {p.loss:.4g}  "
-            f"{p.seconds_per_iteration:.2f} s/it  ETA {format_seconds(p.eta)}")
+            f"{p.seconds_per_iteration:.2f} s/it{elapsed}  ETA {format_seconds(p.eta)}")
 
 
 @dataclass

@@ -22,7 +22,7 @@ from nst_ort.engines.factory import make_engine, resolve_engine
 from nst_ort.engines.tiled import TileCallback, TiledEngine, TiledFeatures
 from nst_ort.images import fit_long_side, load_image, resize_pixels, to_array, to_image
 from nst_ort.masks import check_masks, mask_array
-from nst_ort.memory import available_bytes, peak_rss_bytes
+from nst_ort.memory import available_bytes, peak_rss_bytes, reset_peak_rss
 from nst_ort.optimize import OptimizerSettings, Outcome, Progress, ProgressCallback, optimize
 from nst_ort.plan import PlanRequest, RunPlan, plan_run
 from nst_ort.runstate import Checkpoint, Checkpointer
@@ -204,7 +204,8 @@ def _feasible_levels(content_size: tuple[int, int], options: StylizeOptions) -> 
 
 
 def _level_callback(on_progress: ProgressCallback | None, iterations: list[int], index: int, costs: list[float],
-                    level_deadline: float | None, deadline: float | None) -> ProgressCallback | None:
+                    level_deadline: float | None, deadline: float | None,
+                    run_seconds: Callable[[], float]) -> ProgressCallback | None:
     """Adds the level and an ETA that counts the levels still to come (at this level's pace),
     never past the level's time share or the time budget's deadline, where they stop."""
     if on_progress is None:
@@ -218,7 +219,8 @@ def _level_callback(on_progress: ProgressCallback | None, iterations: list[int],
             progress = replace(progress, iterations=progress.iteration + round(this_level / pace) if pace else
                                progress.iterations)
             later = min(later, max(0.0, deadline - now - this_level))
-        on_progress(replace(progress, level=index + 1, levels=len(iterations), later_levels_seconds=later), pixels)
+        on_progress(replace(progress, level=index + 1, levels=len(iterations), later_levels_seconds=later,
+                            run_seconds=run_seconds()), pixels)
 
     return report
 
@@ -312,8 +314,12 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
     evaluations, interrupted, loss = position.evaluations, False, float("inf")
     earlier_sessions = position.seconds + (position.snapshot.elapsed if position.snapshot else 0.0)
     run_seconds = lambda: earlier_sessions + time.perf_counter() - started  # noqa: E731
+    peaks: dict[int, int | None] = {}  # per level, where the platform can start a new peak
+    earlier_peak = peak_rss_bytes() or 0
     for index in range(position.level, len(levels)):
         level, (width, height) = levels[index], sizes[index]
+        earlier_peak = max(earlier_peak, peak_rss_bytes() or 0)
+        level_peak_known = reset_peak_rss()
         try:  # targets take minutes at print size: a stop signal here keeps what the run has
             content_pixels = to_array(content, (width, height))
             engine = level_engine(model, options, plans[index], extractor, content_pixels,
@@ -349,8 +355,10 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
             on_snapshot = lambda snap, at=level_start: checkpoints.update(replace(at, snapshot=snap))  # noqa: E731
         settings = replace(options.optimizer_settings(iterations[index]), history=plans[index].history)
         outcome = optimize(engine, start, settings,
-                           _level_callback(on_progress, iterations, index, costs, level_deadline, deadline),
+                           _level_callback(on_progress, iterations, index, costs, level_deadline, deadline, run_seconds),
                            on_snapshot, snapshot, level_deadline)
+        if level_peak_known:
+            peaks[index] = peak_rss_bytes()
         if outcome.history:
             seconds_per_cost = outcome.history[-1].seconds_per_iteration / costs[index]
         pixels, loss = outcome.image, outcome.loss
@@ -375,7 +383,9 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
                   "source": model.manifest.source, "source_sha256": model.manifest.source_sha256},
         "versions": versions(),
         "levels": [{"long_side": level.long_side, "size": list(size), "iterations": level.iterations,
-                    "plan": plan.describe()} for level, size, plan in zip(levels, sizes, plans)],
+                    "plan": plan.describe(), "estimated_peak_bytes": plan.estimate,
+                    "peak_rss_bytes": peaks.get(index)}
+                   for index, (level, size, plan) in enumerate(zip(levels, sizes, plans))],
         "total_seconds": run_seconds(),
         "evaluations": evaluations,
         "interrupted": interrupted,
@@ -383,7 +393,7 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         "iterations": [{"level": p.level, "iteration": p.iteration, "loss": p.loss, "terms": p.terms,
                         "evaluations": p.evaluations,
                         "seconds": p.elapsed} for p in history],
-        "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_bytes": max([earlier_peak, peak_rss_bytes() or 0, *(peak or 0 for peak in peaks.values())]) or None,
     }
     if checkpoints is not None:
         report["checkpoints"] = checkpoints.summary()

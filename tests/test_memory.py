@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from nst_base.errors import NstError
@@ -81,3 +83,16 @@ def test_a_tight_limit_falls_back_to_small_tiles_and_two_pairs_only_when_nothing
     assert (tight.layout.core, tight.history) == (128, 2) and tight.estimate <= 2 * 2**30
     roomy = plan_run(request(6000, 4500, 8 * 2**30))
     assert roomy.history >= 3  # two pairs are a last resort
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux resets the peak through /proc")
+def test_a_new_peak_starts_after_a_reset():
+    import numpy as np
+
+    from nst_ort.memory import peak_rss_bytes, reset_peak_rss
+
+    assert reset_peak_rss()
+    block = np.ones(50 * 2**20, np.float32)  # 200 MB, touched
+    held = peak_rss_bytes()
+    del block
+    assert reset_peak_rss() and peak_rss_bytes() < held - 150 * 2**20

@@ -170,3 +170,6 @@ def test_a_run_with_a_time_budget_ends_within_it(tiny_models_dir):
     assert time.perf_counter() - began < budget * 1.5 + 0.5
     assert len(limited.outcome.history) < len(unlimited.outcome.history)
     assert {p.level for p in limited.outcome.history} == {1, 2}  # every level ran
+    for level in limited.report["levels"]:  # each level's plan beside its own measured peak (Linux)
+        assert level["estimated_peak_bytes"] > 0
+        assert level["peak_rss_bytes"] is None or 0 < level["peak_rss_bytes"] <= limited.report["peak_rss_bytes"]
