@@ -34,8 +34,8 @@ WORK, DOCS = ROOT / "bench" / "results" / "print", ROOT / "docs" / "bench"
 PRINT, DISPLAY = WORK / "print.png", WORK / "display.png"
 SIZE, BUDGET, MEMORY = 6000, "2h", "8G"
 CROP = 640  # px of the print shown 1:1
-SMALL_PAINTING = IMAGES / "style" / "starry_night.jpg"  # 1024x640: below the working size of the style comparison
-STYLE_SIDE, STYLE_BUDGET = 2400, "10m"
+SMALL_PAINTING = IMAGES / "style" / "starry_night.jpg"
+STYLE_SIDE, STYLE_PAINTING_SIDE, STYLE_ITERATIONS = 1200, 400, 40  # the painting a third of the working size
 
 
 def nst(*args: str) -> None:
@@ -60,16 +60,69 @@ def breakdown(report: dict) -> list[dict]:
     rows = []
     for number, level in enumerate(report["levels"], start=1):
         steps = [step for step in report["iterations"] if step["level"] == number]
-        seconds = sum(step["seconds"] for step in steps)
+        seconds = steps[-1]["seconds"] if steps else 0.0  # each step's seconds: the level's time so far
         rows.append({"level": number, "size": level["size"], "plan": level["plan"], "iterations": len(steps),
                      "seconds": round(seconds, 1), "seconds_per_iteration": round(seconds / len(steps), 2) if steps else None,
                      "default_iterations": level["iterations"]})
     return rows
 
 
+def memory_trace(levels: list[dict]) -> dict:
+    """Peaks from the RSS samples (print_rss.log: `epoch VmHWM: kB VmRSS: kB`, one process after
+    another) and, for the levels of the last process, from its timestamped log (print_ts.log)."""
+    samples = []
+    for line in (WORK / "print_rss.log").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[1] == "VmHWM:":
+            samples.append((int(fields[0]), int(fields[4]) * 1024))
+    result = {"peak_rss_bytes_sampled": max(rss for _, rss in samples), "samples": len(samples)}
+    stamped = [line.split(" ", 1) for line in (WORK / "print_ts.log").read_text().splitlines() if " scale " in f" {line}"]
+    ends = {}
+    for stamp, text in stamped:
+        ends[int(text.split()[1].split("/")[0])] = int(stamp)  # the last line of each level seen
+    starts = sorted(ends.items())
+    for (level, end), previous in zip(starts, [None, *starts[:-1]]):
+        begin = previous[1] if previous else min(stamp for stamp, _ in samples)
+        inside = [rss for stamp, rss in samples if begin <= stamp <= end]
+        if inside and previous is not None:  # a level whole in the trace: its targets and iterations
+            levels[level - 1]["peak_rss_bytes_sampled"] = max(inside)
+    return result
+
+
+def eta_accuracy(end: float) -> dict:
+    """Each timestamped progress line's ETA against the time the run really ended."""
+    errors = []
+    for line in (WORK / "print_ts.log").read_text().splitlines():
+        stamp, _, text = line.partition(" ")
+        if " ETA " not in text:
+            continue
+        eta = parse_duration(text.rsplit("ETA ", 1)[1].strip())
+        left = end - int(stamp)
+        if left > 0:
+            errors.append({"at": int(stamp), "eta_seconds": eta, "left_seconds": round(left),
+                           "error": round((eta - left) / left, 3)})
+    late = [e for e in errors if e["at"] - errors[0]["at"] > 600] if errors else []
+    return {"lines": len(errors), "worst_error_after_10_minutes": max((abs(e["error"]) for e in late), default=None),
+            "samples": errors[:: max(1, len(errors) // 12)]}
+
+
+def parse_duration(text: str) -> int:
+    """'1h05m', '12m03s', '40s' -> seconds."""
+    seconds, number = 0, ""
+    for char in text:
+        if char.isdigit():
+            number += char
+        else:
+            seconds += int(number) * {"h": 3600, "m": 60, "s": 1}[char]
+            number = ""
+    return seconds
+
+
 def figures() -> None:
     report = json.loads((WORK / "print.json").read_text())
     levels = breakdown(report)
+    memory = memory_trace(levels)
+    end = (WORK / "print.json").stat().st_mtime
     estimate = sum(row["seconds_per_iteration"] * row["default_iterations"] for row in levels
                    if row["seconds_per_iteration"] is not None)
     printed, shown = Image.open(PRINT).convert("RGB"), Image.open(DISPLAY).convert("RGB")
@@ -91,6 +144,7 @@ def figures() -> None:
                          f"--max-memory {MEMORY}",
               "size": list(printed.size), "wall_seconds": report["total_seconds"], "peak_rss_bytes": report["peak_rss_bytes"],
               "interrupted": report["interrupted"], "final_loss": report["final_loss"], "levels": levels,
+              "memory": memory, "eta": eta_accuracy(end),
               "default_schedule_seconds_estimate": round(estimate),
               "crop_box": list(box), "display_size": list(shown.size),
               "mean_abs_difference_print_reduced_vs_display": round(difference, 4)}
@@ -99,32 +153,44 @@ def figures() -> None:
 
 
 def style_resolution() -> None:
-    """The same photo at STYLE_SIDE px with a painting of about half that size, twice side by side
-    (one thread each, the same time budget): the painting enlarged to the working size
-    (--style-upscale) and kept at its own pixels (the default). Writes a 1:1 crop of both."""
+    """The same photo at STYLE_SIDE px with a painting a third of that size (a copy of
+    SMALL_PAINTING reduced to STYLE_PAINTING_SIDE, like a 2000-px scan under a 6000-px print),
+    twice side by side (one thread each, the same iterations): the painting enlarged to the
+    working size (--style-upscale) and kept at its own pixels (the default). Writes a 1:1 crop
+    of both."""
     WORK.mkdir(parents=True, exist_ok=True)
+    painting = WORK / f"painting_{STYLE_PAINTING_SIDE}.png"
+    small = Image.open(SMALL_PAINTING).convert("RGB")
+    small.resize((STYLE_PAINTING_SIDE, round(small.height * STYLE_PAINTING_SIDE / small.width)),
+                 Image.Resampling.LANCZOS).save(painting)
     script = Path(sys.executable).with_name("nst")
     command = [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
     runs = {"native": [], "upscaled": ["--style-upscale"]}
-    processes = [subprocess.Popen([*command, "stylize", str(PHOTO), str(SMALL_PAINTING), "-o", str(WORK / f"style_{name}.png"),
-                                   "--size", str(STYLE_SIDE), "--time-budget", STYLE_BUDGET, "--threads", "1", "--restart",
-                                   "--report", str(WORK / f"style_{name}.json"), "-q", *extra], cwd=ROOT)
+    processes = [subprocess.Popen([*command, "stylize", str(PHOTO), str(painting), "-o", str(WORK / f"style_{name}.png"),
+                                   "--size", str(STYLE_SIDE), "--iterations", str(STYLE_ITERATIONS), "--threads", "1",
+                                   "--restart", "--report", str(WORK / f"style_{name}.json"), "-q", *extra], cwd=ROOT)
                  for name, extra in runs.items()]
     if any(process.wait() for process in processes):
         raise SystemExit("a style-resolution run failed")
     images = [Image.open(WORK / f"style_{name}.png").convert("RGB") for name in runs]
     width, height = images[0].size
+    crop = CROP * 3 // 4
     left, top = width * 11 // 20, height * 2 // 5
-    box = (left, top, left + CROP, top + CROP * 2 // 3)
-    pair = Image.new("RGB", (2 * CROP + 16, CROP * 2 // 3), "white")
+    box = (left, top, left + crop, top + crop * 2 // 3)
+    pair = Image.new("RGB", (2 * crop + 16, crop * 2 // 3), "white")
     for index, image in enumerate(images):
-        pair.paste(image.crop(box), (index * (CROP + 16), 0))
+        pair.paste(image.crop(box), (index * (crop + 16), 0))
     DOCS.mkdir(parents=True, exist_ok=True)
     pair.save(DOCS / "style_resolution_crop.jpg", quality=90)
+    reduced = [image.resize((width // 2, height // 2), Image.Resampling.LANCZOS) for image in images]
+    whole = Image.new("RGB", (width + 16, height // 2), "white")
+    for index, image in enumerate(reduced):
+        whole.paste(image, (index * (width // 2 + 16), 0))
+    whole.save(DOCS / "style_resolution_whole.jpg", quality=90)
     reports = {name: json.loads((WORK / f"style_{name}.json").read_text()) for name in runs}
     summary = {name: {"final_loss": report["final_loss"], "seconds": round(report["total_seconds"]),
                       "evaluations": report["evaluations"]} for name, report in reports.items()}
-    summary["painting"], summary["painting_size"] = SMALL_PAINTING.name, list(Image.open(SMALL_PAINTING).size)
+    summary["painting"], summary["painting_size"] = SMALL_PAINTING.name, list(Image.open(painting).size)
     summary["size"], summary["crop_box"] = [width, height], list(box)
     (DOCS / "style_resolution.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

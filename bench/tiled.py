@@ -1,11 +1,12 @@
-"""Exact tiled evaluation against untiled: seconds per evaluation and peak RSS, side by side.
+"""Exact tiled evaluation against untiled and PyTorch: seconds per evaluation and peak RSS, side by side.
 
-    .venv/bin/python bench/tiled.py [--sizes 533x400,1024x768,2000x1500] [--tile 512] [--threads 2]
+    .venv/bin/python bench/tiled.py [--sizes 533x400,1024x768,2000x1500] [--tile 512] [--threads 2] [--torch]
 
-Every measurement is its own `nst bench --json` process (peak RSS is per process). Untiled
-runs only where the memory plan says they fit in the memory free now. Also prints the
-plan's estimate for a whole run at each size (bench measures one evaluation: no optimiser
-vectors). Writes bench/results/tiled.json and prints a markdown table.
+Every measurement is its own process (peak RSS is per process): `nst bench --json` untiled
+and tiled, and with --torch bench/torch_baseline.py (channels_last, the faster PyTorch
+layout; its venv from bench/compare.py). Untiled and PyTorch run only where the memory plan
+says an untiled run fits in the memory free now (PyTorch's peak matched ours at 533x400 and
+800x600, docs/bench/compare.md). Writes bench/results/tiled.json and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -34,6 +35,17 @@ def bench(size: str, tile: int, args: argparse.Namespace) -> dict:
     return json.loads(result.stdout)
 
 
+def torch_bench(size: str, args: argparse.Namespace) -> dict:
+    from bench.compare import ensure_torch_venv
+
+    python = ensure_torch_venv(ROOT / ".venv-torch")
+    command = [str(python), str(ROOT / "bench" / "torch_baseline.py"), "--features", str(ROOT / "models" / "vgg16" /
+               "features.onnx"), "--size", size, "--memory-format", "channels_last", "--threads", str(args.threads),
+               "--iterations", str(args.evaluations), "--warmup", str(args.warmup)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(result.stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="533x400,1024x768,2000x1500")
@@ -41,6 +53,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--evaluations", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--torch", action="store_true", help="add PyTorch untiled where it fits")
     args = parser.parse_args()
     rows = []
     for size in args.sizes.split(","):
@@ -48,23 +61,33 @@ def main() -> None:
         fits = estimate_run_bytes(width, height) < (available_bytes() or 0)
         untiled = bench(size, 0, args) if fits else None
         tiled = bench(size, args.tile, args)
-        rows.append({"size": size, "tile": args.tile, "untiled": untiled, "tiled": tiled,
+        torch = torch_bench(size, args) if fits and args.torch else None
+        rows.append({"size": size, "tile": args.tile, "untiled": untiled, "tiled": tiled, "pytorch": torch,
                      "seconds_ratio": tiled["median_seconds"] / untiled["median_seconds"] if untiled else None,
                      "rss_ratio": tiled["peak_rss_bytes"] / untiled["peak_rss_bytes"] if untiled else None})
         print(json.dumps(rows[-1]), flush=True)
     out = ROOT / "bench" / "results" / "tiled.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=1) + "\n")
-    print(f"| size | untiled s/eval | tiles of {args.tile} px s/eval | tiled / untiled | untiled RSS | tiled RSS |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for row in rows:
-        untiled, tiled = row["untiled"], row["tiled"]
-        gib = lambda value: f"{value / 2**30:.2f} GiB"  # noqa: E731
-        print(f"| {row['size']} | {untiled['median_seconds']:.2f} | {tiled['median_seconds']:.2f} | "
-              f"{row['seconds_ratio']:.2f} | {gib(untiled['peak_rss_bytes'])} | {gib(tiled['peak_rss_bytes'])} |"
-              if untiled else f"| {row['size']} | (does not fit) | {tiled['median_seconds']:.2f} | | | "
-              f"{gib(tiled['peak_rss_bytes'])} |")
+    print(table(rows, args.tile))
 
+
+def table(rows: list[dict], tile: int) -> str:
+    """Markdown: seconds per evaluation and peak RSS per implementation, tiled / untiled ratios."""
+    def seconds(result: dict | None) -> str:
+        return f"{result['median_seconds']:.2f}" if result else "(does not fit)"
+
+    def rss(result: dict | None) -> str:
+        return f"{result['peak_rss_bytes'] / 2**30:.2f} GiB" if result else ""
+
+    lines = [f"| size | untiled s/eval | tiles of {tile} px s/eval | PyTorch s/eval | tiled / untiled time | "
+             "untiled RSS | tiled RSS | PyTorch RSS |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        untiled, tiled, torch = row["untiled"], row["tiled"], row.get("pytorch")
+        ratio = f"{row['seconds_ratio']:.2f}" if row["seconds_ratio"] else ""
+        lines.append(f"| {row['size']} | {seconds(untiled)} | {seconds(tiled)} | {seconds(torch) if torch else ''} | "
+                     f"{ratio} | {rss(untiled)} | {rss(tiled)} | {rss(torch)} |")
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     main()
