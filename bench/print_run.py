@@ -70,11 +70,13 @@ def breakdown(report: dict) -> list[dict]:
 def memory_trace(levels: list[dict]) -> dict:
     """Peaks from the RSS samples (print_rss.log: `epoch VmHWM: kB VmRSS: kB`, one process after
     another) and, for the levels of the last process, from its timestamped log (print_ts.log)."""
-    samples = []
+    samples, restarts = [], []  # (epoch, RSS bytes); epochs where a (resumed) process started
     for line in (WORK / "print_rss.log").read_text().splitlines():
         fields = line.split()
         if len(fields) >= 5 and fields[1] == "VmHWM:":
             samples.append((int(fields[0]), int(fields[4]) * 1024))
+        elif line.startswith("# resumed") and len(fields) >= 3:
+            restarts.append(int(fields[2]))
     result = {"peak_rss_bytes_sampled": max(rss for _, rss in samples), "samples": len(samples)}
     stamped = [line.split(" ", 1) for line in (WORK / "print_ts.log").read_text().splitlines() if " scale " in f" {line}"]
     ends = {}
@@ -82,9 +84,10 @@ def memory_trace(levels: list[dict]) -> dict:
         ends[int(text.split()[1].split("/")[0])] = int(stamp)  # the last line of each level seen
     starts = sorted(ends.items())
     for (level, end), previous in zip(starts, [None, *starts[:-1]]):
-        begin = previous[1] if previous else min(stamp for stamp, _ in samples)
-        inside = [rss for stamp, rss in samples if begin <= stamp <= end]
-        if inside and previous is not None:  # a level whole in the trace: its targets and iterations
+        started = [stamp for stamp in restarts if stamp <= end]
+        begin = previous[1] if previous else (started[-1] if started else None)
+        inside = [rss for stamp, rss in samples if begin is not None and begin <= stamp <= end]
+        if inside:  # a level whole in the trace (or from its process's start): targets and iterations
             levels[level - 1]["peak_rss_bytes_sampled"] = max(inside)
     return result
 
@@ -128,7 +131,7 @@ def figures() -> None:
     printed, shown = Image.open(PRINT).convert("RGB"), Image.open(DISPLAY).convert("RGB")
     reduced = printed.resize(shown.size, Image.Resampling.LANCZOS)
     difference = float(np.abs(np.asarray(reduced, np.float32) - np.asarray(shown, np.float32)).mean() / 255)
-    left, top = printed.width * 11 // 20, printed.height * 2 // 5  # pier and water: real detail at this size
+    left, top = printed.width // 3, printed.height * 23 // 50  # the pier's end: real detail at this size
     box = (left, top, left + CROP, top + CROP * 2 // 3)
     enlarged = shown.resize(printed.size, Image.Resampling.LANCZOS).crop(box)
     pair = Image.new("RGB", (2 * CROP + 16, CROP * 2 // 3), "white")

@@ -204,21 +204,22 @@ def _feasible_levels(content_size: tuple[int, int], options: StylizeOptions) -> 
 
 
 def _level_callback(on_progress: ProgressCallback | None, iterations: list[int], index: int, costs: list[float],
-                    level_deadline: float | None, deadline: float | None,
+                    level_deadline: float | None, planned_end: float | None,
                     run_seconds: Callable[[], float]) -> ProgressCallback | None:
-    """Adds the level and an ETA that counts the levels still to come (at this level's pace),
-    never past the level's time share or the time budget's deadline, where they stop."""
+    """Adds the level and an ETA that counts the levels still to come (at this level's pace).
+    With a time budget: this level's iterations that still fit its share (none may overrun
+    it), and the later levels never past the budget's planned end (the share of it the levels'
+    iterations get), where the run's last level stops."""
     if on_progress is None:
         return None
 
     def report(progress: Progress, pixels: np.ndarray) -> None:
         now, pace = time.perf_counter(), progress.seconds_per_iteration
         later = pace * sum(count * costs[k] / costs[index] for k, count in enumerate(iterations) if k > index)
-        if level_deadline is not None and deadline is not None:
-            this_level = min(pace * (progress.iterations - progress.iteration), max(0.0, level_deadline - now))
-            progress = replace(progress, iterations=progress.iteration + round(this_level / pace) if pace else
-                               progress.iterations)
-            later = min(later, max(0.0, deadline - now - this_level))
+        if level_deadline is not None and planned_end is not None and pace > 0:
+            fit = min(progress.iterations - progress.iteration, int(max(0.0, level_deadline - now) // pace))
+            progress = replace(progress, iterations=progress.iteration + fit)
+            later = min(later, max(0.0, planned_end - now - fit * pace))
         on_progress(replace(progress, level=index + 1, levels=len(iterations), later_levels_seconds=later,
                             run_seconds=run_seconds()), pixels)
 
@@ -339,14 +340,15 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
         done = len(snapshot.history) if snapshot is not None else 0
         if snapshot is not None and snapshot.history:  # a resumed level keeps the iterations it was given
             iterations[index] = snapshot.history[-1].iterations
-        deadline = level_deadline = None
+        deadline = level_deadline = planned_end = None
         if options.time_budget is not None:
             seconds_per_cost = seconds_per_cost or _measured_pace(history, costs)
             left = BUDGET_SHARE * options.time_budget - run_seconds()
             wanted = [iterations[index] - done if done else level.iterations, *(n.iterations for n in levels[index + 1:])]
             planned = budget_iterations(left, wanted, costs[index:], seconds_per_cost)
             iterations[index:] = [iterations[index] if done else planned[0], *planned[1:]]
-            deadline = time.perf_counter() + options.time_budget - run_seconds()
+            deadline, planned_end = (time.perf_counter() + options.time_budget - run_seconds(),
+                                     time.perf_counter() + left)
             level_deadline = min(deadline, time.perf_counter() + first_level_seconds(left, wanted, costs[index:],
                                                                                        seconds_per_cost))
         on_snapshot = None
@@ -355,7 +357,7 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
             on_snapshot = lambda snap, at=level_start: checkpoints.update(replace(at, snapshot=snap))  # noqa: E731
         settings = replace(options.optimizer_settings(iterations[index]), history=plans[index].history)
         outcome = optimize(engine, start, settings,
-                           _level_callback(on_progress, iterations, index, costs, level_deadline, deadline, run_seconds),
+                           _level_callback(on_progress, iterations, index, costs, level_deadline, planned_end, run_seconds),
                            on_snapshot, snapshot, level_deadline)
         if level_peak_known:
             peaks[index] = peak_rss_bytes()
