@@ -21,6 +21,12 @@ MIN_ITERATIONS = 5
 FIRST_GUESS_SECONDS_PER_PIXEL = 1.5 / (533 * 400)
 
 
+def _wanted_seconds(defaults: list[int], costs: list[float], seconds_per_cost: float | None) -> tuple[float, list[float]]:
+    """The seconds per unit of cost used (measured, or the first guess) and each level's default time."""
+    rate = seconds_per_cost if seconds_per_cost else FIRST_GUESS_SECONDS_PER_PIXEL
+    return rate, [rate * count * cost for count, cost in zip(defaults, costs)]
+
+
 def level_cost(plan: RunPlan) -> float:
     """Relative cost of one evaluation at this level (pixels, tiling included)."""
     pixels = plan.width * plan.height
@@ -30,8 +36,7 @@ def level_cost(plan: RunPlan) -> float:
 def budget_iterations(remaining_seconds: float, defaults: list[int], costs: list[float],
                       seconds_per_cost: float | None) -> list[int]:
     """Iterations for the levels still to run (first: the one starting now) within `remaining_seconds`."""
-    rate = seconds_per_cost if seconds_per_cost else FIRST_GUESS_SECONDS_PER_PIXEL
-    wanted = [rate * count * cost for count, cost in zip(defaults, costs)]
+    rate, wanted = _wanted_seconds(defaults, costs, seconds_per_cost)
     cap = time_cap(wanted, max(0.0, remaining_seconds))
     return [count if seconds <= cap else max(MIN_ITERATIONS, int(cap / (rate * cost)))
             for count, cost, seconds in zip(defaults, costs, wanted)]
@@ -42,8 +47,7 @@ def first_level_seconds(remaining_seconds: float, defaults: list[int], costs: li
     """The time the level starting now may take: its share of `remaining_seconds` by the same
     water-filling. The level stops there whatever its measured pace (a tiled level runs slower
     than the levels below predicted), so the levels after it keep their share."""
-    rate = seconds_per_cost if seconds_per_cost else FIRST_GUESS_SECONDS_PER_PIXEL
-    wanted = [rate * count * cost for count, cost in zip(defaults, costs)]
+    _, wanted = _wanted_seconds(defaults, costs, seconds_per_cost)
     return min(wanted[0], time_cap(wanted, max(0.0, remaining_seconds)))
 
 

@@ -7,20 +7,26 @@ import sys
 from pathlib import Path
 
 MEMINFO = Path("/proc/meminfo")
-
-
 STATUS, CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+
+
+def _proc_kilobytes(path: Path, key: str) -> int | None:
+    """Bytes of a `Key:  N kB` line of a /proc file, or None where there is no such file or line."""
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def peak_rss_bytes() -> int | None:
     """Peak RSS since the process started or since reset_peak_rss(), or None where the
     platform does not say (Linux: VmHWM, which can be reset; elsewhere getrusage's maximum)."""
-    try:
-        for line in STATUS.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    peak = _proc_kilobytes(STATUS, "VmHWM")
+    if peak is not None:
+        return peak
     try:
         import resource
     except ImportError:  # Windows
@@ -41,12 +47,9 @@ def reset_peak_rss() -> bool:
 def available_bytes(meminfo: Path = MEMINFO) -> int | None:
     """Memory a new allocation can get without swapping: Linux's MemAvailable; elsewhere half
     the physical memory (a cautious guess); None where neither is known."""
-    try:
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    available = _proc_kilobytes(meminfo, "MemAvailable")
+    if available is not None:
+        return available
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
     except (AttributeError, ValueError, OSError):

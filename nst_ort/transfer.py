@@ -316,7 +316,7 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
     earlier_sessions = position.seconds + (position.snapshot.elapsed if position.snapshot else 0.0)
     run_seconds = lambda: earlier_sessions + time.perf_counter() - started  # noqa: E731
     peaks: dict[int, int | None] = {}  # per level, where the platform can start a new peak
-    earlier_peak = peak_rss_bytes() or 0
+    earlier_peak = 0  # the peak before each level (re)starts counting
     for index in range(position.level, len(levels)):
         level, (width, height) = levels[index], sizes[index]
         earlier_peak = max(earlier_peak, peak_rss_bytes() or 0)

@@ -204,11 +204,10 @@ class TiledEngine(EngineBase):
         the arena's first region is then the largest the engine needs and every later run of
         either pass fits in it (a features run first would leave a region of its own)."""
         tile = self.layout.tiles[0]  # tile_layout puts the largest window first
-        height, width = (tile.rows.window_stop - tile.rows.window_start, tile.cols.window_stop - tile.cols.window_start)
         zeros = {layer: np.zeros((1 if self._masks[layer] is None else len(self._masks[layer]),
                                   *self.inputs.style_targets[layer].shape[-2:]), np.float32)
                  for layer in self.layers.style}
-        self._session.run([GRAD], self._gradient_feeds(tile, np.zeros((3, height, width), np.float32), zeros))
+        self._session.run([GRAD], self._gradient_feeds(tile, np.zeros((3, *tile.window_shape), np.float32), zeros))
 
     def _gradient_feeds(self, tile: Tile, pixels: np.ndarray, coefficients: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The tile gradient model's inputs for one tile whose window holds `pixels`."""

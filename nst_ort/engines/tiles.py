@@ -60,8 +60,13 @@ class Tile:
         return slice(self.rows.window_start, self.rows.window_stop), slice(self.cols.window_start, self.cols.window_stop)
 
     @property
+    def window_shape(self) -> tuple[int, int]:
+        return self.rows.window_stop - self.rows.window_start, self.cols.window_stop - self.cols.window_start
+
+    @property
     def window_pixels(self) -> int:
-        return (self.rows.window_stop - self.rows.window_start) * (self.cols.window_stop - self.cols.window_start)
+        height, width = self.window_shape
+        return height * width
 
 
 @dataclass(frozen=True)
