@@ -28,6 +28,10 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.eta import eta_accuracy, read_stamped  # noqa: E402
+
 IMAGES = ROOT.parent / "shared" / "images"
 PHOTO, PAINTING = IMAGES / "content" / "sunset_by_the_pier.jpg", IMAGES / "style" / "great_wave_met_large.jpg"
 WORK, DOCS = ROOT / "bench" / "results" / "print", ROOT / "docs" / "bench"
@@ -56,14 +60,18 @@ def display() -> None:
 
 
 def breakdown(report: dict) -> list[dict]:
-    """Per level: iterations run, seconds, seconds per iteration (from the per-iteration history)."""
+    """Per level: iterations run, seconds, seconds per iteration (from the per-iteration history), and
+    the iterations today's default schedule gives it."""
+    from nst_ort.transfer import StylizeOptions
+
+    defaults = [level.iterations for level in StylizeOptions(size=SIZE).schedule()]
     rows = []
     for number, level in enumerate(report["levels"], start=1):
         steps = [step for step in report["iterations"] if step["level"] == number]
         seconds = steps[-1]["seconds"] if steps else 0.0  # each step's seconds: the level's time so far
         rows.append({"level": number, "size": level["size"], "plan": level["plan"], "iterations": len(steps),
                      "seconds": round(seconds, 1), "seconds_per_iteration": round(seconds / len(steps), 2) if steps else None,
-                     "default_iterations": level["iterations"]})
+                     "default_iterations": defaults[number - 1]})
     return rows
 
 
@@ -92,35 +100,6 @@ def memory_trace(levels: list[dict]) -> dict:
     return result
 
 
-def eta_accuracy(end: float) -> dict:
-    """Each timestamped progress line's ETA against the time the run really ended."""
-    errors = []
-    for line in (WORK / "print_ts.log").read_text().splitlines():
-        stamp, _, text = line.partition(" ")
-        if " ETA " not in text:
-            continue
-        eta = parse_duration(text.rsplit("ETA ", 1)[1].strip())
-        left = end - int(stamp)
-        if left > 0:
-            errors.append({"at": int(stamp), "eta_seconds": eta, "left_seconds": round(left),
-                           "error": round((eta - left) / left, 3)})
-    late = [e for e in errors if e["at"] - errors[0]["at"] > 600] if errors else []
-    return {"lines": len(errors), "worst_error_after_10_minutes": max((abs(e["error"]) for e in late), default=None),
-            "samples": errors[:: max(1, len(errors) // 12)]}
-
-
-def parse_duration(text: str) -> int:
-    """'1h05m', '12m03s', '40s' -> seconds."""
-    seconds, number = 0, ""
-    for char in text:
-        if char.isdigit():
-            number += char
-        else:
-            seconds += int(number) * {"h": 3600, "m": 60, "s": 1}[char]
-            number = ""
-    return seconds
-
-
 def figures() -> None:
     report = json.loads((WORK / "print.json").read_text())
     levels = breakdown(report)
@@ -147,7 +126,7 @@ def figures() -> None:
                          f"--max-memory {MEMORY}",
               "size": list(printed.size), "wall_seconds": report["total_seconds"], "peak_rss_bytes": report["peak_rss_bytes"],
               "interrupted": report["interrupted"], "final_loss": report["final_loss"], "levels": levels,
-              "memory": memory, "eta": eta_accuracy(end),
+              "memory": memory, "eta": eta_accuracy(read_stamped(WORK / "print_ts.log"), end),
               "default_schedule_seconds_estimate": round(estimate),
               "crop_box": list(box), "display_size": list(shown.size),
               "mean_abs_difference_print_reduced_vs_display": round(difference, 4)}

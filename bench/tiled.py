@@ -1,6 +1,6 @@
 """Exact tiled evaluation against untiled and PyTorch: seconds per evaluation and peak RSS, side by side.
 
-    .venv/bin/python bench/tiled.py [--sizes 533x400,1024x768,2000x1500] [--tile 512] [--threads 2] [--torch]
+    .venv/bin/python bench/tiled.py [--sizes 533x400,1024x768,2000x1500] [--tile 512] [--threads 2] [--torch] [--out FILE]
 
 Every measurement is its own process (peak RSS is per process): `nst bench --json` untiled
 and tiled, and with --torch bench/torch_baseline.py (channels_last, the faster PyTorch
@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--torch", action="store_true", help="add PyTorch untiled where it fits")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tiled.json")
     args = parser.parse_args()
     rows = []
     for size in args.sizes.split(","):
@@ -66,7 +67,7 @@ def main() -> None:
                      "seconds_ratio": tiled["median_seconds"] / untiled["median_seconds"] if untiled else None,
                      "rss_ratio": tiled["peak_rss_bytes"] / untiled["peak_rss_bytes"] if untiled else None})
         print(json.dumps(rows[-1]), flush=True)
-    out = ROOT / "bench" / "results" / "tiled.json"
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=1) + "\n")
     print(table(rows, args.tile))

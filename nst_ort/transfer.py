@@ -26,7 +26,7 @@ from nst_ort.memory import available_bytes, peak_rss_bytes, reset_peak_rss
 from nst_ort.optimize import OptimizerSettings, Outcome, Progress, ProgressCallback, optimize
 from nst_ort.plan import PlanRequest, RunPlan, plan_run
 from nst_ort.runstate import Checkpoint, Checkpointer
-from nst_ort.schedule import Level, auto_levels, scale_schedule
+from nst_ort.schedule import Level, auto_levels, scale_schedule, tapered
 from nst_ort.targets import CONVENTIONS, FeatureExtractor, LossWeights, loss_inputs
 
 GATYS_CONTENT_LAYERS = (("relu4_2", 1.0),)
@@ -45,7 +45,7 @@ class StylizeOptions:
     """Every setting of a run; the defaults are the product's defaults (recipe "gatys")."""
 
     size: int = 512  # long side of the working image, pixels
-    iterations: int | None = None  # at the final size (and at each coarse level); None: final_iterations()
+    iterations: int | None = None  # at the final size (and at each coarse level); None: the default schedule()
     content_weight: float = 1.0
     style_weight: float = 1.5  # at REFERENCE_SIDE px; see style_weight_at
     style_size_exponent: float = 0.5  # how the style weight follows the working size (0: constant)
@@ -76,7 +76,7 @@ class StylizeOptions:
     tile: int | None = None  # tile cores of this many px; None: tiles only if untiled does not fit; 0: never
     time_budget: float | None = None  # seconds the run may take; iterations per level are planned to fit
 
-    def final_iterations(self) -> int:
+    def base_iterations(self) -> int:
         """`iterations`, or by default 100 at 512 px and above, more below (up to 200 at 256 px).
 
         Small images are cheap and, with fewer coarse-to-fine levels under them, had converged
@@ -86,6 +86,16 @@ class StylizeOptions:
         if self.iterations is not None:
             return self.iterations
         return round(DEFAULT_ITERATIONS * min(2.0, max(1.0, REFERENCE_SIDE / self.size)))
+
+    def final_iterations(self) -> int:
+        """Iterations at the final size: `iterations`, or the default tapered above DETAIL_SIDE
+        (schedule.tapered: 100 up to 1024 px, 50 at 2048, 17 at 6000)."""
+        return self.base_iterations() if self.iterations is not None else tapered(self.base_iterations(), self.size)
+
+    def schedule(self) -> list[Level]:
+        """The coarse-to-fine levels and their iterations (explicit counts are never tapered)."""
+        return scale_schedule(self.size, self.base_iterations(), self.levels(), self.coarse_iterations,
+                              taper=self.iterations is None)
 
     def levels(self) -> int:
         return self.scales if self.scales > 0 else auto_levels(self.size)
@@ -193,7 +203,7 @@ def _min_side(options: StylizeOptions) -> int:
 
 def _feasible_levels(content_size: tuple[int, int], options: StylizeOptions) -> tuple[list[Level], list[tuple[int, int]]]:
     """The schedule's levels and their (width, height), dropping coarse levels too small for the net."""
-    levels = scale_schedule(options.size, options.final_iterations(), options.levels(), options.coarse_iterations)
+    levels = options.schedule()
     sizes = [fit_long_side(content_size, level.long_side) for level in levels]
     need = _min_side(options)
     if min(sizes[-1]) < need:

@@ -115,9 +115,21 @@ def test_each_level_gets_the_style_weight_of_its_size(tiny_models_dir, monkeypat
 def test_default_iterations_grow_below_512_px_and_an_explicit_count_wins():
     from nst_ort.transfer import StylizeOptions
 
-    assert [StylizeOptions(size=s).final_iterations() for s in (128, 256, 384, 512, 533, 6000)] == \
-        [200, 200, 133, 100, 100, 100]
+    assert [StylizeOptions(size=s).final_iterations() for s in (128, 256, 384, 512, 533, 1024, 2048, 6000)] == \
+        [200, 200, 133, 100, 100, 100, 50, 17]
     assert StylizeOptions(size=256, iterations=7).final_iterations() == 7
+    assert StylizeOptions(size=6000, iterations=100).final_iterations() == 100
+
+
+def test_the_default_schedule_halves_iterations_per_doubling_above_1024_px_and_explicit_counts_are_kept():
+    from nst_ort.transfer import StylizeOptions
+
+    print_run = StylizeOptions(size=6000).schedule()
+    assert [(level.long_side, level.iterations) for level in print_run] == \
+        [(188, 100), (375, 100), (750, 100), (1500, 68), (3000, 34), (6000, 17)]
+    assert [level.iterations for level in StylizeOptions(size=1024).schedule()] == [100, 100, 100, 100]
+    assert {level.iterations for level in StylizeOptions(size=6000, iterations=100).schedule()} == {100}
+    assert [level.iterations for level in StylizeOptions(size=3000, coarse_iterations=20).schedule()] == [20] * 4 + [34]
 
 
 def test_a_time_budget_keeps_cheap_levels_and_shares_the_rest_equally():
