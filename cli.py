@@ -70,6 +70,18 @@ def parse_memory(text: str) -> int:
         raise NstError(f"--max-memory must look like 2G, 800M or 1.5GB, not {text!r}") from None
 
 
+def option_overrides(content_layers: Optional[str] = None, style_layers: Optional[str] = None,
+                     style_blend: Optional[str] = None, max_memory: Optional[str] = None,
+                     time_budget: Optional[str] = None, **values) -> dict:
+    """StylizeOptions fields from a command's values: the text options parsed, the rest as given
+    (None: not given, the recipe's value stays)."""
+    return dict(values, content_layers=parse_layers(content_layers) if content_layers else None,
+                style_layers=parse_layers(style_layers) if style_layers else None,
+                style_blend=parse_numbers(style_blend) if style_blend else None,
+                max_memory=parse_memory(max_memory) if max_memory else None,
+                time_budget=parse_seconds(time_budget, "--time-budget") if time_budget else None)
+
+
 def _check_output(output: Path, inputs: list[Path]) -> None:
     """Refuse before any work an output that could not be written or would replace an input."""
     from nst_base.files import check_writable_location
@@ -156,19 +168,14 @@ def stylize(
     from nst_ort.job import Job, Outputs
     from nst_ort.recipes import recipe_options
 
-    overrides = dict(
+    overrides = option_overrides(
         size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight,
-        style_size_exponent=style_size_exponent, tv_weight=tv_weight,
-        content_layers=parse_layers(content_layers) if content_layers else None,
-        style_layers=parse_layers(style_layers) if style_layers else None,
-        style_blend=parse_numbers(style_blend) if style_blend else None, style_scale=style_scale,
-        style_upscale=style_upscale, preserve_colors=preserve_colors, init=init, init_noise=init_noise, seed=seed,
-        optimizer=optimizer,
+        style_size_exponent=style_size_exponent, tv_weight=tv_weight, content_layers=content_layers,
+        style_layers=style_layers, style_blend=style_blend, style_scale=style_scale, style_upscale=style_upscale,
+        preserve_colors=preserve_colors, init=init, init_noise=init_noise, seed=seed, optimizer=optimizer,
         learning_rate=learning_rate, lr_decay=lr_decay, lr_decay_steps=lr_decay_steps, scales=scales,
         coarse_iterations=coarse_iterations, net=net, pool=pool, engine=engine, provider=provider, threads=threads,
-        max_memory=parse_memory(max_memory) if max_memory else None, tile=tile,
-        time_budget=parse_seconds(time_budget, "--time-budget") if time_budget else None,
-        keep_size=keep_size or None)
+        max_memory=max_memory, tile=tile, time_budget=time_budget, keep_size=keep_size or None)
     options = recipe_options(recipe, similarity, **overrides)
     options.validate()
     every = parse_seconds(checkpoint_every, "--checkpoint-every")
@@ -296,9 +303,8 @@ def upscale(
     from nst_ort.job import Outputs, upscale_job
 
     every = parse_seconds(checkpoint_every, "--checkpoint-every")
-    job = upscale_job(chosen, size, Outputs(output), content, tuple(style or ()), iterations=iterations,
-                      time_budget=parse_seconds(time_budget, "--time-budget") if time_budget else None,
-                      max_memory=parse_memory(max_memory) if max_memory else None, tile=tile, threads=threads)
+    job = upscale_job(chosen, size, Outputs(output), content, tuple(style or ()), **option_overrides(
+        iterations=iterations, time_budget=time_budget, max_memory=max_memory, tile=tile, threads=threads))
     job.options.validate()
     _check_output(output, [chosen, *job.input_files()])
     _start(job, checkpoint, every, restart, quiet, _models_dir(models_dir),
@@ -353,13 +359,10 @@ def video(
     from nst_ort.video.frames import Window
     from nst_ort.video.run import VideoJob, VideoOptions, VideoRunner, check_job
 
-    overrides = dict(
+    overrides = option_overrides(
         size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-        content_layers=parse_layers(content_layers) if content_layers else None,
-        style_layers=parse_layers(style_layers) if style_layers else None,
-        style_blend=parse_numbers(style_blend) if style_blend else None, style_scale=style_scale,
-        preserve_colors=preserve_colors, net=net, pool=pool, engine=engine, threads=threads,
-        max_memory=parse_memory(max_memory) if max_memory else None)
+        content_layers=content_layers, style_layers=style_layers, style_blend=style_blend, style_scale=style_scale,
+        preserve_colors=preserve_colors, net=net, pool=pool, engine=engine, threads=threads, max_memory=max_memory)
     models = _models_dir(models_dir)
     options = choose_net(recipe_options(recipe, similarity, **overrides), models, say, vgg16_fallback=net is None)
     job = VideoJob(source, tuple(styles), output, options,

@@ -172,6 +172,7 @@ def test_stylize_writes_image_report_gif_and_snapshots(tiny_models_dir, images, 
     assert "s/it" in result.stderr and "ETA" in result.stderr and "loss" in result.stderr
     data = json.loads(report.read_text())
     assert data["settings"]["iterations"] == 4 and len(data["iterations"]) >= 1
+    assert data["settings"]["style_upscale"] is False
     assert data["final_loss"] <= data["iterations"][0]["loss"]
     assert {"total_seconds", "peak_rss_bytes", "versions", "model"} <= set(data)
     assert Image.open(gif).n_frames >= 2
@@ -184,6 +185,14 @@ def test_keep_size_and_quiet(tiny_models_dir, images, tmp_path):
                  "--keep-size", "--quiet", models_dir=tiny_models_dir)
     assert result.returncode == 0, result.stderr
     assert Image.open(out).size == (48, 36) and result.stderr.strip() == ""
+
+
+def test_style_upscale_reaches_the_run_settings(tiny_models_dir, images, tmp_path):
+    report = tmp_path / "run.json"
+    result = nst("stylize", images["content"], images["style"], "-o", tmp_path / "out.png", "--size", 32,
+                 "--iterations", 1, "--style-upscale", "--report", report, "--quiet", models_dir=tiny_models_dir)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(report.read_text())["settings"]["style_upscale"] is True
 
 
 def _start_long_run(images, models_dir: Path, out: Path) -> subprocess.Popen:

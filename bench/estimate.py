@@ -1,0 +1,60 @@
+"""The memory plan's estimate against the measured peak RSS, one short real run per case.
+
+    .venv/bin/python bench/estimate.py [--cases 512,1024,1536,2048,3000@2G] [--iterations 3]
+
+Each case is `nst stylize` (its own process) at one level (`--scales 1`) on the pier photo and
+the Great Wave: SIZE runs as the plan decides on this machine, SIZE@LIMIT with --max-memory
+LIMIT (tiled where untiled does not fit). The run report holds the plan's estimate and the
+measured peak (levels[].estimated_peak_bytes, peak_rss_bytes). Writes bench/results/estimate.json
+and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT.parent / "shared" / "images"
+PHOTO, PAINTING = IMAGES / "content" / "sunset_by_the_pier.jpg", IMAGES / "style" / "great_wave_met_large.jpg"
+WORK = ROOT / "bench" / "results" / "estimate"
+
+
+def measure(case: str, iterations: int, threads: int) -> dict:
+    size, _, limit = case.partition("@")
+    WORK.mkdir(parents=True, exist_ok=True)
+    report = WORK / f"{case.replace('@', '_')}.json"
+    script = Path(sys.executable).with_name("nst")
+    command = [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
+    command += ["stylize", str(PHOTO), str(PAINTING), "-o", str(WORK / f"{case.replace('@', '_')}.png"), "--size", size,
+                "--scales", "1", "--iterations", str(iterations), "--threads", str(threads), "--report", str(report),
+                "--quiet", *(["--max-memory", limit] if limit else [])]
+    subprocess.run(command, check=True, cwd=ROOT)
+    level = json.loads(report.read_text())["levels"][-1]
+    estimate, peak = level["estimated_peak_bytes"], level["peak_rss_bytes"]
+    return {"case": case, "size": level["size"], "plan": level["plan"], "estimated_peak_bytes": estimate,
+            "peak_rss_bytes": peak, "error": round((estimate - peak) / peak, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", default="512,1024,1536,2048,3000@2G")
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    rows = []
+    for case in args.cases.split(","):
+        rows.append(measure(case, args.iterations, args.threads))
+        print(json.dumps(rows[-1]), flush=True)
+        (ROOT / "bench" / "results" / "estimate.json").write_text(json.dumps(rows, indent=1) + "\n")
+    print("| run | plan | estimated peak | measured peak | estimate off by |\n|---|---|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['case']} | {row['plan']} | {row['estimated_peak_bytes'] / 2**30:.2f} GiB | "
+              f"{row['peak_rss_bytes'] / 2**30:.2f} GiB | {row['error']:+.0%} |")
+
+
+if __name__ == "__main__":
+    main()
