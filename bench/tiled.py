@@ -55,11 +55,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--torch", action="store_true", help="add PyTorch untiled where it fits")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tiled.json")
+    parser.add_argument("--untiled-anyway", action="store_true",
+                        help="untiled (and PyTorch) at every size, even where an untiled stylize run would not fit "
+                             "(one evaluation needs less than a run; the machine must have the memory)")
     args = parser.parse_args()
     rows = []
     for size in args.sizes.split(","):
         width, height = map(int, size.split("x"))
-        fits = estimate_run_bytes(width, height) < (available_bytes() or 0)
+        fits = args.untiled_anyway or estimate_run_bytes(width, height) < (available_bytes() or 0)
         untiled = bench(size, 0, args) if fits else None
         tiled = bench(size, args.tile, args)
         torch = torch_bench(size, args) if fits and args.torch else None
