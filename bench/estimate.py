@@ -1,6 +1,6 @@
 """The memory plan's estimate against the measured peak RSS, one short real run per case.
 
-    .venv/bin/python bench/estimate.py [--cases 512,1024,1536,2048,3000@2G:3] [--iterations 12]
+    .venv/bin/python bench/estimate.py [--cases 512,1024,1536,2048,3000@2G:3] [--iterations 12] [--engine training]
 
 Each case is `nst stylize` (its own process) at one level (`--scales 1`) on the pier photo and
 the Great Wave: SIZE runs as the plan decides on this machine, SIZE@LIMIT with --max-memory
@@ -24,21 +24,22 @@ PHOTO, PAINTING = IMAGES / "content" / "sunset_by_the_pier.jpg", IMAGES / "style
 WORK = ROOT / "bench" / "results" / "estimate"
 
 
-def measure(case: str, iterations: int, threads: int) -> dict:
+def measure(case: str, iterations: int, threads: int, engine: str) -> dict:
     case, _, count = case.partition(":")
     iterations = int(count) if count else iterations
     size, _, limit = case.partition("@")
     WORK.mkdir(parents=True, exist_ok=True)
-    report = WORK / f"{case.replace('@', '_')}.json"
+    name = f"{case.replace('@', '_')}_{engine}"
+    report = WORK / f"{name}.json"
     script = Path(sys.executable).with_name("nst")
     command = [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
-    command += ["stylize", str(PHOTO), str(PAINTING), "-o", str(WORK / f"{case.replace('@', '_')}.png"), "--size", size,
+    command += ["stylize", str(PHOTO), str(PAINTING), "-o", str(WORK / f"{name}.png"), "--size", size,
                 "--scales", "1", "--iterations", str(iterations), "--threads", str(threads), "--report", str(report),
-                "--quiet", *(["--max-memory", limit] if limit else [])]
+                "--engine", engine, "--quiet", *(["--max-memory", limit] if limit else [])]
     subprocess.run(command, check=True, cwd=ROOT)
     level = json.loads(report.read_text())["levels"][-1]
     estimate, peak = level["estimated_peak_bytes"], level["peak_rss_bytes"]
-    return {"case": case, "iterations": iterations, "size": level["size"], "plan": level["plan"],
+    return {"case": case, "engine": engine, "iterations": iterations, "size": level["size"], "plan": level["plan"],
             "estimated_peak_bytes": estimate, "peak_rss_bytes": peak, "error": round((estimate - peak) / peak, 3)}
 
 
@@ -47,12 +48,14 @@ def main() -> None:
     parser.add_argument("--cases", default="512,1024,1536,2048")
     parser.add_argument("--iterations", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--engine", default="portable", help="portable or training")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "estimate.json")
     args = parser.parse_args()
     rows = []
     for case in args.cases.split(","):
-        rows.append(measure(case, args.iterations, args.threads))
+        rows.append(measure(case, args.iterations, args.threads, args.engine))
         print(json.dumps(rows[-1]), flush=True)
-        (ROOT / "bench" / "results" / "estimate.json").write_text(json.dumps(rows, indent=1) + "\n")
+        args.out.write_text(json.dumps(rows, indent=1) + "\n")
     print("| run | plan | estimated peak | measured peak | estimate off by |\n|---|---|---:|---:|---:|")
     for row in rows:
         print(f"| {row['case']} | {row['plan']} | {row['estimated_peak_bytes'] / 2**30:.2f} GiB | "

@@ -20,7 +20,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nst_ort.memory import available_bytes, estimate_run_bytes  # noqa: E402
+from nst_ort.memory import available_bytes  # noqa: E402
+from nst_ort.plan import PlanRequest  # noqa: E402
+from nst_ort.transfer import DEFAULT_LOSS_LAYERS  # noqa: E402
+
+
+def untiled_run_bytes(width: int, height: int) -> int:
+    """The plan's estimate for an untiled default run (VGG16, Gatys layers, L-BFGS, one style)."""
+    layers = DEFAULT_LOSS_LAYERS
+    return PlanRequest(width, height, "portable", "lbfgs", "vgg16", layers.content + layers.style, layers.content,
+                       {"relu4_2": 512}).untiled_estimate()
 
 
 def nst_command() -> list[str]:
@@ -62,7 +71,7 @@ def main() -> None:
     rows = []
     for size in args.sizes.split(","):
         width, height = map(int, size.split("x"))
-        fits = args.untiled_anyway or estimate_run_bytes(width, height) < (available_bytes() or 0)
+        fits = args.untiled_anyway or untiled_run_bytes(width, height) < (available_bytes() or 0)
         untiled = bench(size, 0, args) if fits else None
         tiled = bench(size, args.tile, args)
         torch = torch_bench(size, args) if fits and args.torch else None

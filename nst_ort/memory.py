@@ -60,25 +60,6 @@ def format_bytes(count: float) -> str:
     return f"{count / 2**30:.1f} GB" if count >= 2**30 else f"{count / 2**20:.0f} MB"
 
 
-# Peak RSS of a whole untiled run (portable engine, L-BFGS-B, one style): a fixed part and a
-# part per pixel of the final working size, fitted to measured runs' reports on this machine
-# (256x192: 0.57-0.58 GiB, 512x384: 1.13-1.18 GiB, 533x400: 1.26 GiB, 1024x768: 3.75-3.78 GiB),
-# rounded up: the estimate is 2-11% above each of them.
-RUN_FIXED_BYTES = int(0.40 * 2**30)
-RUN_BYTES_PER_PIXEL = 4700
-TRAINING_ENGINE_FACTOR = 2.0  # its per-pixel memory, measured per evaluation against the portable engine's
-
-
-def run_bytes_per_pixel(engine: str) -> float:
-    """The per-pixel part of an untiled run's estimate."""
-    return RUN_BYTES_PER_PIXEL * (TRAINING_ENGINE_FACTOR if engine == "training" else 1.0)
-
-
-def estimate_run_bytes(width: int, height: int, engine: str = "portable") -> int:
-    """Estimated peak memory of a run whose final working image is width x height."""
-    return int(RUN_FIXED_BYTES + run_bytes_per_pixel(engine) * width * height)
-
-
 def parse_size_bytes(text: str) -> int:
     """'2G', '800M', '1.5GB', '4096' (bytes) -> bytes; ValueError otherwise."""
     units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}

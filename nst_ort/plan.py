@@ -1,12 +1,17 @@
 """The memory plan of a run, made before any work: untiled, or tiles and an L-BFGS history that fit.
 
-Peak memory has two parts. The whole image's arrays grow with its pixels: the optimiser's
-vectors (L-BFGS: 2 x history correction pairs plus about ten working vectors; 12 bytes per
-pixel each), the content and style images, the content target and the masks. The gradient
-sessions grow with the pixels they evaluate at once: the whole image untiled, the largest
-tile's window when tiled. A run that fits untiled runs untiled; otherwise the plan picks the
-largest tiles, then the longest history, that fit the limit. If nothing fits, one line says
-what would.
+Peak memory has three parts. A fixed part: the interpreter, onnxruntime, the model. The whole
+image's arrays grow with its pixels: the optimiser's vectors (L-BFGS: 2 x history correction
+pairs plus about ten working vectors; 12 bytes per pixel each), the content and style images,
+the content target and the masks. The gradient session grows with the pixels it evaluates at
+once: the whole image untiled, the largest tile's window when tiled. A run that fits untiled
+runs untiled; otherwise the plan picks the largest tiles, then the longest history, that fit
+the limit. If nothing fits, one line says what would.
+
+The constants are fitted to measured peaks on this machine (bench/estimate.py and the print
+runs' per-level peaks; the table is in the README), rounded up: untiled 512x341 0.78 GiB,
+1024x683 2.44, 1536x1024 5.16, 2048x1365 8.99; tiled 3000x2000 in 128-px tiles 1.76, in 1024-px tiles 6.13,
+6000x3999 in 512-px tiles 6.78. Each estimate is 2-23% above its measurement.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ from dataclasses import dataclass
 
 from nst_base.errors import NstError
 from nst_ort.engines.tiles import TileLayout, halo_and_grid, layer_stride, tile_layout
-from nst_ort.memory import RUN_FIXED_BYTES, available_bytes, estimate_run_bytes, format_bytes, run_bytes_per_pixel
+from nst_ort.memory import available_bytes, format_bytes
 
+RUN_FIXED_BYTES = int(0.30 * 2**30)  # the interpreter, onnxruntime and the model (measured: 0.22-0.24 GiB)
+SESSION_FIXED_BYTES = int(0.10 * 2**30)  # a gradient session at any size: kernels' workspace, arena rounding
+SESSION_BYTES_PER_PIXEL = 3000  # a portable gradient session's activations and their gradients (measured 2700-3000)
+TRAINING_ENGINE_FACTOR = 2.0  # its session per pixel against the portable engine's, measured per evaluation
 VECTOR_BYTES_PER_PIXEL = 12  # one float32 RGB image
 WORKING_VECTORS = {"lbfgs": 10, "adam": 6, "sgd": 4, "scipy-lbfgsb": 14}  # besides the L-BFGS pairs
-# the gradient sessions' share of the measured untiled per-pixel rate (memory.RUN_BYTES_PER_PIXEL)
-SESSION_BYTES_PER_PIXEL = 4300
 TILE_CORES = (2048, 1536, 1024, 768, 512, 384, 256, 192, 128)  # tried largest first: less halo overhead
 HISTORIES = (10, 5, 3, 2)  # L-BFGS correction pairs, longest first
 # relative evaluations to the same loss with a shorter L-BFGS history (a cautious guess: the
@@ -46,6 +53,15 @@ class RunPlan:
         layout = self.layout
         return (f"{self.width}x{self.height} in {len(layout.tiles)} tiles of {layout.core} px (+{layout.halo} px halo, "
                 f"{layout.overhead:.2f}x the pixels), L-BFGS history {self.history}, {memory}")
+
+
+def session_bytes_per_pixel(engine: str = "portable") -> float:
+    return SESSION_BYTES_PER_PIXEL * (TRAINING_ENGINE_FACTOR if engine == "training" else 1.0)
+
+
+def session_bytes(pixels: int, engine: str = "portable") -> float:
+    """A gradient session evaluating `pixels` at once (the whole image, or a tile's window)."""
+    return SESSION_FIXED_BYTES + session_bytes_per_pixel(engine) * pixels
 
 
 def whole_image_bytes_per_pixel(optimizer: str, history: int, content_layers: tuple[str, ...],
@@ -74,17 +90,24 @@ class PlanRequest:
     tile: int | None = None  # None: only when untiled does not fit; 0: never; N: cores of N px
     limit: int | None = None  # --max-memory; None: what is free now
 
+    def whole_bytes_per_pixel(self, history: int) -> float:
+        return whole_image_bytes_per_pixel(self.optimizer, history, self.content_layers, self.content_channels,
+                                           self.regions, self.styles)
+
+    def untiled_estimate(self) -> int:
+        pixels = self.width * self.height
+        return int(RUN_FIXED_BYTES + self.whole_bytes_per_pixel(DEFAULT_HISTORY) * pixels + session_bytes(pixels, self.engine))
+
     def tiled_estimate(self, layout: TileLayout, history: int) -> int:
-        whole = whole_image_bytes_per_pixel(self.optimizer, history, self.content_layers, self.content_channels,
-                                            self.regions, self.styles)
-        return int(RUN_FIXED_BYTES + whole * self.width * self.height + SESSION_BYTES_PER_PIXEL * layout.largest_window)
+        return int(RUN_FIXED_BYTES + self.whole_bytes_per_pixel(history) * self.width * self.height
+                   + session_bytes(layout.largest_window))
 
 
 def plan_run(request: PlanRequest) -> RunPlan:
     """The plan for a level of width x height, or a one-line NstError when nothing fits."""
     allowed = request.limit if request.limit is not None else available_bytes()
     width, height = request.width, request.height
-    untiled = estimate_run_bytes(width, height, request.engine)
+    untiled = request.untiled_estimate()
     if request.tile is None and (allowed is None or untiled <= allowed) or request.tile == 0:
         if allowed is not None and untiled > allowed:
             _refuse(request, untiled, allowed, "untiled (--tile 0)")
@@ -110,12 +133,12 @@ def plan_run(request: PlanRequest) -> RunPlan:
 def _refuse(request: PlanRequest, needed: int, allowed: int, how: str) -> None:
     """One line: the estimate, the limit, and the largest --size that fits (untiled or in tiles)."""
     where = "allowed by --max-memory" if request.limit is not None else "free now"
-    untiled = (allowed - RUN_FIXED_BYTES) / run_bytes_per_pixel(request.engine)
+    untiled = (allowed - RUN_FIXED_BYTES - SESSION_FIXED_BYTES) / (
+        request.whole_bytes_per_pixel(DEFAULT_HISTORY) + session_bytes_per_pixel(request.engine))
     halo, _ = halo_and_grid(request.net, request.layers)
-    window = SESSION_BYTES_PER_PIXEL * (TILE_CORES[-1] + 2 * halo) ** 2
-    tiled = (allowed - RUN_FIXED_BYTES - window) / whole_image_bytes_per_pixel(
-        request.optimizer, HISTORIES[-1], request.content_layers, request.content_channels, request.regions,
-        request.styles) if request.engine != "training" and request.tile != 0 else 0.0
+    window = session_bytes((TILE_CORES[-1] + 2 * halo) ** 2)
+    tiled = (allowed - RUN_FIXED_BYTES - window) / request.whole_bytes_per_pixel(HISTORIES[-1]) \
+        if request.engine != "training" and request.tile != 0 else 0.0
     aspect = min(request.width, request.height) / max(request.width, request.height)
     fits = int((max(untiled, tiled, 0.0) / aspect) ** 0.5)
     hint = f"--size {fits} fits" + (" in tiles" if tiled > untiled else "") if fits >= 64 else "nothing useful fits"
