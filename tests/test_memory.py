@@ -99,3 +99,13 @@ def test_a_new_peak_starts_after_a_reset():
     held = peak_rss_bytes()
     del block
     assert reset_peak_rss() and peak_rss_bytes() < held - 150 * 2**20
+
+
+def test_readme_plan_table_is_generated_from_the_plan():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import plan_table
+    from readme import README
+
+    assert plan_table.markdown_table() in README.read_text()

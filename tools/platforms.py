@@ -26,10 +26,9 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+from readme import README, replace_block  # noqa: F401 (README: the tests read the table there)
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
-BEGIN, END = "<!-- platforms:begin -->", "<!-- platforms:end -->"
 TRAINING, PLAIN = "onnxruntime-training-cpu", "onnxruntime"
 
 LINUX = {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_release": "6.1.0-18-amd64"}
@@ -212,18 +211,12 @@ def markdown_table(targets=TARGETS) -> str:
     return "\n".join(rows)
 
 
-def update_readme(table: str) -> None:
-    text = README.read_text()
-    head, rest = text.split(BEGIN, 1)
-    README.write_text(head + BEGIN + "\n" + table + "\n" + END + rest.split(END, 1)[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readme", action="store_true", help="rewrite the README table (no check)")
     args = parser.parse_args()
     if args.readme:
-        update_readme(markdown_table())
+        replace_block("platforms", markdown_table())
         return
     failed = 0
     for outcome in check_all():
