@@ -33,7 +33,7 @@ class Progress:
     terms: dict[str, float]
     evaluations: int
     elapsed: float
-    seconds_per_iteration: float
+    seconds_per_iteration: float  # the pace ahead: see _Run.pace
     level: int = 1  # coarse-to-fine level (1-based) and their count
     levels: int = 1
     size: tuple[int, int] = (0, 0)  # working (width, height)
@@ -122,11 +122,19 @@ class _Run:
             self.best_loss, self.best_image = result.loss, pixels
         return result.loss, result.grad
 
+    def pace(self, elapsed: float) -> float:
+        """Seconds per iteration ahead. The first iteration is no guide (L-BFGS evaluates twice
+        there, the arena grows): after it, the iterations since; during it, the seconds per
+        evaluation so far."""
+        if not self.history:
+            return elapsed / max(1, self.evaluations)
+        return (elapsed - self.history[0].elapsed) / len(self.history)
+
     def iteration_done(self, loss: float, pixels: np.ndarray) -> None:
         elapsed = time.perf_counter() - self.started
         count = len(self.history) + 1
         progress = Progress(iteration=count, iterations=self.iterations, loss=float(loss), terms=self.last_terms,
-                            evaluations=self.evaluations, elapsed=elapsed, seconds_per_iteration=elapsed / count,
+                            evaluations=self.evaluations, elapsed=elapsed, seconds_per_iteration=self.pace(elapsed),
                             size=(self.shape[2], self.shape[1]))
         self.history.append(progress)
         if self.on_progress is not None:

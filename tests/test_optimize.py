@@ -99,3 +99,32 @@ def test_own_lbfgs_keeps_pace_with_scipy(engine):
     own, reference = (optimize(runner, content, OptimizerSettings(iterations=20, method=method))
                       for method in ("lbfgs", "scipy-lbfgsb"))
     assert own.loss <= 1.1 * reference.loss
+
+
+class _Clocked(_BoxQuadratic):
+    """Every evaluation takes one second of a fake clock."""
+
+    def __init__(self, shape, clock: list[float]):
+        super().__init__(shape)
+        self.clock = clock
+
+    def evaluate(self, pixels: np.ndarray) -> Evaluation:
+        self.clock[0] += 1.0
+        return super().evaluate(pixels)
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "adam"])
+def test_the_pace_ahead_is_seconds_per_evaluation_not_the_first_iterations_extra_one(method, monkeypatch):
+    import nst_ort.optimize as module
+
+    clock = [0.0]
+    monkeypatch.setattr(module.time, "perf_counter", lambda: clock[0])
+    problem = _Clocked((3, 8, 8), clock)
+    outcome = optimize(problem, np.full((3, 8, 8), 0.5, np.float32), OptimizerSettings(iterations=6, method=method))
+    first, *later = outcome.history
+    assert first.elapsed == first.evaluations  # L-BFGS: the start's gradient and a trial point
+    assert first.seconds_per_iteration == pytest.approx(1.0)
+    for progress in later:
+        # one second per evaluation since the first iteration, whatever that one took
+        spent = (progress.elapsed - first.elapsed) / (progress.iteration - 1)
+        assert progress.seconds_per_iteration == pytest.approx(spent)
