@@ -1,6 +1,7 @@
 """Exact tiled evaluation against untiled and PyTorch: seconds per evaluation and peak RSS, side by side.
 
     .venv/bin/python bench/tiled.py [--sizes 533x400,1024x768,2000x1500] [--tile 512] [--threads 2] [--torch] [--out FILE]
+    .venv/bin/python bench/tiled.py --combine A.json B.json --out docs/bench/tiled.json
 
 Every measurement is its own process (peak RSS is per process): `nst bench --json` untiled
 and tiled, and with --torch bench/torch_baseline.py (channels_last, the faster PyTorch
@@ -67,7 +68,15 @@ def main() -> None:
     parser.add_argument("--untiled-anyway", action="store_true",
                         help="untiled (and PyTorch) at every size, even where an untiled stylize run would not fit "
                              "(one evaluation needs less than a run; the machine must have the memory)")
+    parser.add_argument("--combine", type=Path, nargs="+",
+                        help="no measuring: merge these result files (per size and implementation the fastest "
+                             "evaluation: noise on a shared machine only slows) and print the table")
     args = parser.parse_args()
+    if args.combine:
+        rows = combine([json.loads(path.read_text())["rows"] for path in args.combine])
+        args.out.write_text(json.dumps({"combined": [str(p) for p in args.combine], "rows": rows}, indent=1) + "\n")
+        print(table(rows, rows[0]["tile"], "min_seconds"))
+        return
     rows = []
     for size in args.sizes.split(","):
         width, height = map(int, size.split("x"))
@@ -85,10 +94,26 @@ def main() -> None:
     print(table(rows, args.tile))
 
 
-def table(rows: list[dict], tile: int) -> str:
+def combine(runs: list[list[dict]]) -> list[dict]:
+    """One row per size: per implementation the measurement with the fastest evaluation."""
+    merged: dict[str, dict] = {}
+    for row in (row for rows in runs for row in rows):
+        into = merged.setdefault(row["size"], {"size": row["size"], "tile": row["tile"]})
+        for kind in ("untiled", "tiled", "pytorch"):
+            old, new = into.get(kind), row.get(kind)
+            if new and (not old or new["min_seconds"] < old["min_seconds"]):
+                into[kind] = new
+    for row in merged.values():
+        untiled, tiled = row.get("untiled"), row["tiled"]
+        row["seconds_ratio"] = tiled["min_seconds"] / untiled["min_seconds"] if untiled else None
+        row["rss_ratio"] = tiled["peak_rss_bytes"] / untiled["peak_rss_bytes"] if untiled else None
+    return sorted(merged.values(), key=lambda row: int(row["size"].split("x")[0]))
+
+
+def table(rows: list[dict], tile: int, statistic: str = "median_seconds") -> str:
     """Markdown: seconds per evaluation and peak RSS per implementation, tiled / untiled ratios."""
     def seconds(result: dict | None) -> str:
-        return f"{result['median_seconds']:.2f}" if result else "(does not fit)"
+        return f"{result[statistic]:.2f}" if result else "(does not fit)"
 
     def rss(result: dict | None) -> str:
         return f"{result['peak_rss_bytes'] / 2**30:.2f} GiB" if result else ""
@@ -96,7 +121,7 @@ def table(rows: list[dict], tile: int) -> str:
     lines = [f"| size | untiled s/eval | tiles of {tile} px s/eval | PyTorch s/eval | tiled / untiled time | "
              "untiled RSS | tiled RSS | PyTorch RSS |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
-        untiled, tiled, torch = row["untiled"], row["tiled"], row.get("pytorch")
+        untiled, tiled, torch = row.get("untiled"), row["tiled"], row.get("pytorch")
         ratio = f"{row['seconds_ratio']:.2f}" if row["seconds_ratio"] else ""
         lines.append(f"| {row['size']} | {seconds(untiled)} | {seconds(tiled)} | {seconds(torch) if torch else ''} | "
                      f"{ratio} | {rss(untiled)} | {rss(tiled)} | {rss(torch)} |")
