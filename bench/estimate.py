@@ -35,7 +35,7 @@ def measure(case: str, iterations: int, threads: int, engine: str) -> dict:
     command = [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
     command += ["stylize", str(PHOTO), str(PAINTING), "-o", str(WORK / f"{name}.png"), "--size", size,
                 "--scales", "1", "--iterations", str(iterations), "--threads", str(threads), "--report", str(report),
-                "--engine", engine, "--quiet", *(["--max-memory", limit] if limit else [])]
+                "--engine", engine, "--quiet", "--restart", *(["--max-memory", limit] if limit else [])]
     subprocess.run(command, check=True, cwd=ROOT)
     level = json.loads(report.read_text())["levels"][-1]
     estimate, peak = level["estimated_peak_bytes"], level["peak_rss_bytes"]

@@ -2,6 +2,7 @@
 each line's ETA against the time the run really ended.
 
     .venv/bin/python bench/eta.py --name eta_2000 -- CONTENT STYLE --size 2000 [more nst stylize options]
+    .venv/bin/python bench/eta.py --name eta_2000 --from-log     # judge a logged run again
 
 Writes bench/results/eta/NAME.log (progress lines, each prefixed by its Unix time), NAME.png,
 NAME.report.json (the run's report) and NAME.json: per line the ETA, the seconds really left
@@ -34,8 +35,10 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
-def eta_accuracy(stamped_lines: list[tuple[float, str]], end: float, settle: float = 600.0) -> dict:
-    """Each progress line's ETA against `end`, and the worst relative error after `settle` seconds."""
+def eta_accuracy(stamped_lines: list[tuple[float, str]], end: float, settle: float = 600.0,
+                 last: float = 60.0) -> dict:
+    """Each progress line's ETA against `end`, and the worst relative error after `settle` seconds
+    and before the `last` seconds (where a few seconds off is a large share of what is left)."""
     errors = []
     for stamp, text in stamped_lines:
         if " ETA " not in text:
@@ -46,8 +49,8 @@ def eta_accuracy(stamped_lines: list[tuple[float, str]], end: float, settle: flo
             errors.append({"at": round(stamp), "eta_seconds": eta, "left_seconds": round(left),
                            "error": round((eta - left) / left, 3)})
     start = stamped_lines[0][0] if stamped_lines else end
-    settled = [e for e in errors if e["at"] - start > settle]
-    return {"lines": len(errors), "settle_seconds": settle,
+    settled = [e for e in errors if e["at"] - start > settle and e["left_seconds"] > last]
+    return {"lines": len(errors), "settle_seconds": settle, "last_seconds_excluded": last,
             "worst_error_after_settling": max((abs(e["error"]) for e in settled), default=None),
             "samples": errors[:: max(1, len(errors) // 16)]}
 
@@ -59,6 +62,14 @@ def read_stamped(path: Path) -> list[tuple[float, str]]:
         stamp, _, text = line.partition(" ")
         rows.append((float(stamp), text))
     return rows
+
+
+def from_log(name: str, settle: float) -> dict:
+    """The accuracy of a run measured before, from its log (the run ended at its `wrote` line)."""
+    stamped = read_stamped(WORK / f"{name}.log")
+    end = next(stamp for stamp, text in stamped if text.startswith("wrote "))
+    return {"command": stamped[0][1], "wall_seconds": round(end - stamped[0][0], 1),
+            **eta_accuracy(stamped, end, settle)}
 
 
 def run(name: str, arguments: list[str], settle: float) -> dict:
@@ -86,8 +97,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", default="eta")
     parser.add_argument("--settle", type=float, default=600.0, help="seconds after which the ETA is judged")
+    parser.add_argument("--from-log", action="store_true", help="no run: judge the logged run NAME again")
     parser.add_argument("arguments", nargs=argparse.REMAINDER, help="after --: nst stylize's arguments")
     args = parser.parse_args()
+    if args.from_log:
+        print(json.dumps(from_log(args.name, args.settle), indent=1))
+        return
     arguments = args.arguments[1:] if args.arguments[:1] == ["--"] else args.arguments
     print(json.dumps(run(args.name, arguments, args.settle), indent=1))
 
