@@ -19,6 +19,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import nst_command  # noqa: E402
+
 IMAGES = ROOT.parent / "shared" / "images"
 PHOTO, PAINTING = IMAGES / "content" / "sunset_by_the_pier.jpg", IMAGES / "style" / "great_wave_met_large.jpg"
 WORK = ROOT / "bench" / "results" / "estimate"
@@ -31,9 +35,7 @@ def measure(case: str, iterations: int, threads: int, engine: str) -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
     name = f"{case.replace('@', '_')}_{engine}"
     report = WORK / f"{name}.json"
-    script = Path(sys.executable).with_name("nst")
-    command = [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
-    command += ["stylize", str(PHOTO), str(PAINTING), "-o", str(WORK / f"{name}.png"), "--size", size,
+    command = [*nst_command(), "stylize", str(PHOTO), str(PAINTING), "-o", str(WORK / f"{name}.png"), "--size", size,
                 "--scales", "1", "--iterations", str(iterations), "--threads", str(threads), "--report", str(report),
                 "--engine", engine, "--quiet", "--restart", *(["--max-memory", limit] if limit else [])]
     subprocess.run(command, check=True, cwd=ROOT)

@@ -20,6 +20,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import nst_command  # noqa: E402
+
 WORK = ROOT / "bench" / "results" / "eta"
 
 
@@ -75,9 +79,7 @@ def from_log(name: str, settle: float) -> dict:
 def run(name: str, arguments: list[str], settle: float) -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
     image, report, log = WORK / f"{name}.png", WORK / f"{name}.report.json", WORK / f"{name}.log"
-    script = Path(sys.executable).with_name("nst")
-    command = [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
-    command += ["stylize", *arguments, "-o", str(image), "--report", str(report)]
+    command = [*nst_command(), "stylize", *arguments, "-o", str(image), "--report", str(report)]
     started = time.time()
     stamped: list[tuple[float, str]] = [(started, "start " + " ".join(command))]
     with log.open("w") as out, subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT) as process:

@@ -18,13 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import nst_command  # noqa: E402
+
 IMAGES = ROOT.parent / "shared" / "images"
 RESULTS = ROOT / "bench" / "results"
-
-
-def nst_command() -> list[str]:
-    script = Path(sys.executable).with_name("nst")
-    return [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
 
 
 def run(method: str, size: int, extra: list[str]) -> dict:

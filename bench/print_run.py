@@ -30,6 +30,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import nst_command  # noqa: E402
 from bench.eta import eta_accuracy, read_stamped  # noqa: E402
 
 IMAGES = ROOT.parent / "shared" / "images"
@@ -43,9 +44,7 @@ STYLE_SIDE, STYLE_PAINTING_SIDE, STYLE_ITERATIONS = 1200, 400, 40  # the paintin
 
 
 def nst(*args: str) -> None:
-    script = Path(sys.executable).with_name("nst")
-    command = [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
-    subprocess.run([*command, *args], check=True, cwd=ROOT)
+    subprocess.run([*nst_command(), *args], check=True, cwd=ROOT)
 
 
 def run() -> None:
@@ -145,8 +144,7 @@ def style_resolution() -> None:
     small = Image.open(SMALL_PAINTING).convert("RGB")
     small.resize((STYLE_PAINTING_SIDE, round(small.height * STYLE_PAINTING_SIDE / small.width)),
                  Image.Resampling.LANCZOS).save(painting)
-    script = Path(sys.executable).with_name("nst")
-    command = [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
+    command = nst_command()
     runs = {"native": [], "upscaled": ["--style-upscale"]}
     processes = [subprocess.Popen([*command, "stylize", str(PHOTO), str(painting), "-o", str(WORK / f"style_{name}.png"),
                                    "--size", str(STYLE_SIDE), "--iterations", str(STYLE_ITERATIONS), "--threads", "1",

@@ -33,6 +33,7 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import nst_command  # noqa: E402
 from nst_ort.images import fit_long_side, load_image, to_array  # noqa: E402
 from nst_ort.transfer import StylizeOptions  # noqa: E402
 
@@ -96,11 +97,6 @@ def open_meter() -> QualityMeter:
     from nst_base.model_store import default_models_dir
 
     return QualityMeter(ensure_exported(default_models_dir(), "vgg16", "max").features_path)
-
-
-def nst_command() -> list[str]:
-    script = Path(sys.executable).with_name("nst")
-    return [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
 
 
 def run_stylize(content: str, style: str, out: Path, args: list[str]) -> dict:

@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import nst_command  # noqa: E402
 from nst_ort.memory import available_bytes  # noqa: E402
 from nst_ort.plan import PlanRequest  # noqa: E402
 from nst_ort.transfer import DEFAULT_LOSS_LAYERS  # noqa: E402
@@ -31,11 +32,6 @@ def untiled_run_bytes(width: int, height: int) -> int:
     layers = DEFAULT_LOSS_LAYERS
     return PlanRequest(width, height, "portable", "lbfgs", "vgg16", layers.content + layers.style, layers.content,
                        {"relu4_2": 512}).untiled_estimate()
-
-
-def nst_command() -> list[str]:
-    script = Path(sys.executable).with_name("nst")
-    return [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
 
 
 def bench(size: str, tile: int, args: argparse.Namespace) -> dict:

@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import nst_command  # noqa: E402
 from nst_ort.video.flow import optical_flow, reliable, warp  # noqa: E402
 from nst_ort.video.frames import Window, probe, read_frames, write_clip  # noqa: E402
 
@@ -39,9 +40,7 @@ SIZE, FPS, SECONDS = (533, 300), 8, 3.0
 
 
 def nst(*args: str) -> None:
-    script = Path(sys.executable).with_name("nst")
-    command = [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
-    subprocess.run([*command, *args], check=True, cwd=ROOT)
+    subprocess.run([*nst_command(), *args], check=True, cwd=ROOT)
 
 
 def make_clip() -> None:
