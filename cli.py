@@ -6,6 +6,7 @@ from real annotation objects, and on Python 3.9 it cannot evaluate string annota
 
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -24,6 +25,9 @@ Net = Annotated[str, typer.Option(help="Network: vgg16 or vgg19")]
 Pool = Annotated[str, typer.Option(help="Pooling between blocks: max or avg")]
 Threads = Annotated[int, typer.Option(help="CPU threads (0: every core)")]
 Engine = Annotated[str, typer.Option(help="Gradient engine: auto, training or portable")]
+CheckpointEvery = Annotated[str, typer.Option(
+    help="Time between checkpoints, e.g. 90s, 5m, 1h; 0 = only when stopped or the outputs cannot be written")]
+REPLACED = "an existing file is replaced (atomically) when the run ends"
 
 
 def say(message: str) -> None:
@@ -82,21 +86,6 @@ def option_overrides(content_layers: Optional[str] = None, style_layers: Optiona
                 time_budget=parse_seconds(time_budget, "--time-budget") if time_budget else None)
 
 
-def _check_output(output: Path, inputs: list[Path]) -> None:
-    """Refuse before any work an output that could not be written or would replace an input."""
-    from nst_base.files import check_writable_location
-    from nst_ort.images import writable_suffixes
-
-    if output.is_dir():
-        raise NstError(f"-o {output} is a folder: give a file name such as {output / 'out.png'}")
-    check_writable_location(output)
-    if output.suffix.lower() not in writable_suffixes():
-        raise NstError(f"cannot write {output.suffix or 'files without an extension'}: use .png, .jpg or .webp")
-    for path in inputs:
-        if output.resolve() == path.resolve() or (output.exists() and path.exists() and os.path.samefile(output, path)):
-            raise NstError(f"-o {output} is one of the inputs: refusing to overwrite it")
-
-
 Opt = typer.Option
 Number = Optional[float]
 Count = Optional[int]
@@ -106,7 +95,7 @@ Count = Optional[int]
 def stylize(
     content: Annotated[Path, typer.Argument(help="Content photo")],
     styles: Annotated[list[Path], typer.Argument(help="One or more style images")],
-    output: Annotated[Path, Opt("-o", "--output", help="Output image (.png, .jpg, .webp ...)")],
+    output: Annotated[Path, Opt("-o", "--output", help=f"Output image (.png, .jpg, .webp ...); {REPLACED}")],
     recipe: Annotated[str, Opt(help="gatys (default), keras-book or tf-course; options below override it")] = "gatys",
     similarity: Annotated[Optional[str], Opt(help="Style layer weights preset: content, balanced or style")] = None,
     size: Annotated[Count, Opt(help="Long side of the working image in pixels [default: 512]")] = None,
@@ -156,16 +145,19 @@ def stylize(
     gif_frame_ms: Annotated[int, Opt(help="Milliseconds per GIF frame")] = 100,
     report: Annotated[Optional[Path], Opt(help="Write a JSON run report")] = None,
     checkpoint: Annotated[Optional[Path], Opt(
-        help="Run folder for checkpoints (continue with `nst resume DIR`) [default: OUTPUT.nst-run beside the output]")] = None,
-    checkpoint_every: Annotated[str, Opt(help="Time between checkpoints, e.g. 90s, 5m, 1h; 0 = none")] = "5m",
+        help="Run folder for checkpoints (continue with `nst resume DIR`): a new or empty folder, removed when the run "
+             "finishes [default: OUTPUT.nst-run beside the output]")] = None,
+    checkpoint_every: CheckpointEvery = "5m",
     restart: Annotated[bool, Opt(help="Start over even if an unfinished run of this output is kept")] = False,
+    record_paths: Annotated[bool, Opt(help="The result's settings name the inputs by full path (for `nst upscale` "
+                                           "from elsewhere); by default only by file name")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output")] = False,
     models_dir: ModelsDir = None,
 ) -> None:
     """Stylise CONTENT with the style of STYLES (L-BFGS over the pixels)."""
-    from nst_base.files import check_writable_location
     from nst_ort.api import choose_net
     from nst_ort.job import Job, Outputs
+    from nst_ort.outputs import resolve_output
     from nst_ort.recipes import recipe_options
 
     overrides = option_overrides(
@@ -180,40 +172,32 @@ def stylize(
     options.validate()
     every = parse_seconds(checkpoint_every, "--checkpoint-every")
     masks = list(mask or [])
-    inputs = [content, *styles, *masks] + ([Path(options.init)] if Path(options.init).is_file() else [])
-    for path in (output, gif):
-        if path is not None:
-            _check_output(path, inputs)
-    if report is not None:
-        check_writable_location(report)
-    if gif is not None and gif.suffix.lower() != ".gif":
-        raise NstError(f"--gif {gif} must end in .gif")
-    if report is not None and report.suffix.lower() != ".json":
-        raise NstError(f"--report {report} must end in .json")
-    if save_every < 0 or gif_every < 1 or gif_frame_ms < 1:
-        raise NstError("--save-every must be >= 0, --gif-every and --gif-frame-ms >= 1")
     models = _models_dir(models_dir)
     options = choose_net(options, models, say, vgg16_fallback=net is None)
     job = Job(content, tuple(styles), options, tuple(masks),
-              Outputs(output, report, gif, gif_every, gif_frame_ms, save_every), explicit_size=size is not None)
+              Outputs(resolve_output(output), _resolved(report), _resolved(gif), gif_every, gif_frame_ms, save_every,
+                      record_paths), explicit_size=size is not None)
     _start(job, checkpoint, every, restart, quiet, models,
            f"stylizing {content.name} with {', '.join(s.name for s in styles)}: recipe {recipe}, "
            f"{options.final_iterations()} iterations at {options.size} px, {options.optimizer}, engine {options.engine}")
 
 
+def _resolved(path: Optional[Path]) -> Optional[Path]:
+    from nst_ort.outputs import resolve_output
+
+    return resolve_output(path) if path is not None else None
+
+
 def _start(job, checkpoint: Optional[Path], every: float, restart: bool, quiet: bool, models: Path, headline: str) -> None:
-    """Run a new job: its run folder checked (an unfinished one is not overwritten), inputs decoded, then run."""
-    from nst_ort.job import JobRunner, check_no_unfinished_run, default_run_folder
+    """Run a new job: outputs checked and locked with its run folder (an unfinished run there
+    is not overwritten), inputs decoded, then run."""
+    from nst_ort.job import JobRunner, default_run_folder
     from nst_ort.runstate import RunFolder
 
-    folder = RunFolder(checkpoint if checkpoint is not None else default_run_folder(job.outputs.image))
-    if folder.path.exists() and not folder.path.is_dir():
-        raise NstError(f"--checkpoint {folder.path} is a file: give a folder")
-    if restart:
-        folder.clear()
-    check_no_unfinished_run(folder)
+    folder = RunFolder(_resolved(checkpoint) if checkpoint is not None else default_run_folder(job.outputs.image))
     runner = JobRunner(job, models, folder, every, _terminal(job.options.final_iterations(), quiet),
                        notify=_silent if quiet else say, warn=say)
+    runner.claim(restart)
     runner.check_memory()
     runner.load()
     if not quiet:
@@ -244,8 +228,12 @@ def _execute(runner, quiet: bool) -> None:
     """Run (or continue) a job; a stop signal keeps the best image so far and a checkpoint."""
     from nst_ort.signals import StopSignals
 
-    with StopSignals() as stop:  # Ctrl-C, SIGTERM and SIGHUP keep the best image so far
-        result = runner.run()
+    with StopSignals(notify=say) as stop:  # Ctrl-C, SIGTERM and SIGHUP keep the best image so far
+        try:
+            result = runner.run()
+        except KeyboardInterrupt:  # before the first level began: nothing to keep
+            say("stopped before the first iteration: nothing was written")
+            raise typer.Exit(stop.exit_code) from None
         stop.interruptible = False  # a signal from here on waits until the results are written
         runner.finish(result)
     output = runner.job.outputs.image
@@ -264,7 +252,7 @@ def _execute(runner, quiet: bool) -> None:
 @app.command()
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="The run folder an interrupted `nst stylize` left (OUTPUT.nst-run)")],
-    checkpoint_every: Annotated[str, Opt(help="Time between checkpoints, e.g. 90s, 5m, 1h; 0 = none")] = "5m",
+    checkpoint_every: CheckpointEvery = "5m",
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output")] = False,
     models_dir: ModelsDir = None,
 ) -> None:
@@ -284,7 +272,7 @@ def resume(
 @app.command()
 def upscale(
     chosen: Annotated[Path, typer.Argument(help="A result of nst stylize (PNG or JPEG: it carries its settings)")],
-    output: Annotated[Path, Opt("-o", "--output", help="Output image")],
+    output: Annotated[Path, Opt("-o", "--output", help=f"Output image; {REPLACED}")],
     size: Annotated[int, Opt(help="Long side of the print in pixels")],
     content: Annotated[Optional[Path], Opt(help="Content photo [default: the one the result was made from]")] = None,
     style: Annotated[Optional[list[Path]], Opt(help="Style image(s) [default: the ones the result was made from]")] = None,
@@ -294,19 +282,19 @@ def upscale(
     tile: Annotated[Count, Opt(help="Tile cores of N px; 0 = never [default: only when untiled does not fit]")] = None,
     threads: Annotated[Count, Opt(help="CPU threads, 0 = every core")] = None,
     checkpoint: Annotated[Optional[Path], Opt(help="Run folder for checkpoints [default: OUTPUT.nst-run]")] = None,
-    checkpoint_every: Annotated[str, Opt(help="Time between checkpoints, e.g. 90s, 5m, 1h; 0 = none")] = "5m",
+    checkpoint_every: CheckpointEvery = "5m",
     restart: Annotated[bool, Opt(help="Start over even if an unfinished run of this output is kept")] = False,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output")] = False,
     models_dir: ModelsDir = None,
 ) -> None:
     """Take a chosen result up to print size, starting from it, with the settings it was made with."""
     from nst_ort.job import Outputs, upscale_job
+    from nst_ort.outputs import resolve_output
 
     every = parse_seconds(checkpoint_every, "--checkpoint-every")
-    job = upscale_job(chosen, size, Outputs(output), content, tuple(style or ()), **option_overrides(
+    job = upscale_job(chosen, size, Outputs(resolve_output(output)), content, tuple(style or ()), **option_overrides(
         iterations=iterations, time_budget=time_budget, max_memory=max_memory, tile=tile, threads=threads))
     job.options.validate()
-    _check_output(output, [chosen, *job.input_files()])
     _start(job, checkpoint, every, restart, quiet, _models_dir(models_dir),
            f"upscaling {chosen.name} to {size} px from {job.content.name} with "
            f"{', '.join(s.name for s in job.styles)}: {job.options.scales} levels")
@@ -317,9 +305,11 @@ def video(
     source: Annotated[Path, typer.Argument(help="A video (mp4, mov, mkv, webm), a GIF or a folder of frames")],
     styles: Annotated[list[Path], typer.Argument(help="One or more style images")],
     output: Annotated[Path, Opt("-o", "--output", help="A video (.mp4, .mov, .mkv, .webm: the input's sound is kept), "
-                                                       "a .gif or a folder (no suffix) of PNG frames")],
+                                                       "a .gif or a new or empty folder (no suffix) of PNG frames; "
+                                                       f"{REPLACED}")],
     size: Annotated[Count, Opt(help="Long side of the frames in pixels [default: 512]")] = None,
-    fps: Annotated[Number, Opt(help="Frames per second [default: the input's; 24 for a folder]")] = None,
+    fps: Annotated[Number, Opt(help="Frames per second: a folder's frames are all taken at this rate; a video is "
+                                     "sampled at it [default: the video's own; 24 for a folder]")] = None,
     start: Annotated[float, Opt(help="Seconds into the input to start at")] = 0.0,
     duration: Annotated[Number, Opt(help="Seconds to stylise [default: to the end]")] = None,
     frame_iterations: Annotated[int, Opt(help="Iterations per frame after the first (which gets the full schedule)")] = 40,
@@ -349,10 +339,10 @@ def video(
     """Stylise a clip frame by frame; each frame starts from the previous one moved along the motion
     (optical flow) and is held to it, so the style does not flicker. Needs nst-ort[video]."""
     from export.pipeline import ensure_exported
-    from nst_base.files import check_writable_location
     from nst_ort.api import choose_net
     from nst_ort.images import load_image
     from nst_ort.job import default_run_folder
+    from nst_ort.outputs import resolve_output
     from nst_ort.recipes import recipe_options
     from nst_ort.runstate import RunFolder
     from nst_ort.signals import StopSignals
@@ -365,28 +355,29 @@ def video(
         preserve_colors=preserve_colors, net=net, pool=pool, engine=engine, threads=threads, max_memory=max_memory)
     models = _models_dir(models_dir)
     options = choose_net(recipe_options(recipe, similarity, **overrides), models, say, vgg16_fallback=net is None)
-    job = VideoJob(source, tuple(styles), output, options,
-                   VideoOptions(Window(start, duration, fps), frame_iterations, temporal_weight))
+    job = VideoJob(source, tuple(styles), resolve_output(output), options,
+                   VideoOptions(Window(start, duration, fps), frame_iterations, temporal_weight), _resolved(report))
     info = check_job(job)
-    check_writable_location(output)
-    if report is not None:
-        check_writable_location(report)
-    style_images = [load_image(path, draft_long_side=round(options.size * max(1.0, options.style_scale)))
-                    for path in styles]
+    style_images = [load_image(path, draft_long_side=round(options.size * max(1.0, options.style_scale)),
+                               memory_limit=options.max_memory) for path in styles]
     model = ensure_exported(models, options.net, options.pool, say)
-    runner = VideoRunner(job, model, style_images, RunFolder(default_run_folder(output)),
+    runner = VideoRunner(job, model, style_images, RunFolder(default_run_folder(job.output)),
                          first_frame_progress=None if quiet else _terminal(options.final_iterations(), quiet)[0],
                          say=_silent if quiet else say, restart=restart)
+    rate = info.rate(job.video.window)
     if not quiet:
         say(f"stylizing {runner.count} frames of {source.name} ({info.size[0]}x{info.size[1]}, "
-            f"{info.rate(job.video.window):g} fps) at {runner.size[0]}x{runner.size[1]} with "
+            f"{rate:g} fps) at {runner.size[0]}x{runner.size[1]} with "
             f"{', '.join(s.name for s in styles)}: the first frame {options.final_iterations()} iterations per level, "
             f"then {frame_iterations} per frame, temporal weight {temporal_weight:g}")
-    with StopSignals() as stop:
+    if abs(rate - info.fps) > 1e-6:
+        say(f"note: {source.name} runs at {info.fps:g} fps; taking it at {rate:g} fps "
+            f"{'drops' if rate < info.fps else 'repeats'} frames")
+    with StopSignals(notify=say) as stop:
         result = runner.run()
         stop.interruptible = False
         if not result.interrupted and stop.received is None:
-            runner.assemble(report, result)
+            runner.assemble(result)
     if result.interrupted or stop.received is not None:
         say(f"stopped: {runner.finished()} of {runner.count} frames are done and kept in {runner.folder.path}; "
             f"run the same command again to continue")
@@ -399,7 +390,7 @@ def video(
 def sheet(
     content: Annotated[Path, typer.Argument(help="Content photo")],
     styles: Annotated[list[Path], typer.Argument(help="Style images: one result each")],
-    output: Annotated[Path, Opt("-o", "--output", help="Contact sheet image")],
+    output: Annotated[Path, Opt("-o", "--output", help=f"Contact sheet image; {REPLACED}")],
     recipe: Annotated[str, Opt(help="Recipe for every cell")] = "gatys",
     size: Annotated[int, Opt(help="Long side of each result")] = 256,
     iterations: Annotated[Count, Opt(help="Iterations per result [default: as nst stylize]")] = None,
@@ -410,10 +401,16 @@ def sheet(
     """One content in several styles (and style weights) as a labelled contact sheet."""
     from nst_ort.api import load_inputs
     from nst_ort.api import stylize as api_stylize
+    from nst_base.locks import PathLocks
+    from nst_ort.images import writable_suffixes
+    from nst_ort.outputs import check_output_file
     from nst_ort.recipes import recipe_options
     from nst_ort.sheet import contact_sheet
 
-    _check_output(output, [content, *styles])
+    check_output_file(output, [content, *styles], "-o", writable_suffixes())
+    PathLocks([output]).acquire()  # held until the command ends: one sheet per output at a time
+    if columns < 0:
+        raise NstError(f"--columns must be >= 0 (0: one row per style weight), not {columns}")
     weights = parse_numbers(style_weights) if style_weights else (None,)
     options = recipe_options(recipe, size=size, iterations=iterations)
     options.validate()
@@ -529,14 +526,24 @@ def demo(
 
 def main() -> None:
     """Console entry point: one-line errors, exit codes, no tracebacks for user mistakes."""
+    from nst_ort.signals import StopSignals
+
+    early = StopSignals()  # a stop outside a run's own handling (starting, exporting): its exit code, one line
     try:
-        app()  # typer reports usage errors itself (exit 2)
+        with early:
+            try:
+                app()  # typer reports usage errors itself (exit 2), and turns KeyboardInterrupt into exit 130
+            except SystemExit as done:
+                if early.received is None or done.code != 130:
+                    raise
+                raise KeyboardInterrupt from None
     except NstError as error:
         say(f"error: {error}")
         sys.exit(1)
     except KeyboardInterrupt:
-        say("interrupted")
-        sys.exit(130)
+        name = signal.Signals(early.received).name if early.received is not None else "SIGINT"
+        say(f"stopped by {name}: nothing was written")
+        sys.exit(early.exit_code)
     except MemoryError:
         say("error: out of memory: try a smaller --size or fewer --threads")
         sys.exit(1)

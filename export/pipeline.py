@@ -82,20 +82,28 @@ def export_model(options: ExportOptions) -> ExportResult:
     if options.source not in SOURCES:
         raise WeightsError(f"unknown source {options.source!r}; choose one of {', '.join(SOURCES)}")
     folder = options.models_dir / model_name(options.net, options.pool)
+    if folder.exists() and not _replaceable(folder):
+        raise WeightsError(f"{folder} exists and was not made by nst-ort: refusing to replace it "
+                           f"(choose another --models-dir)")
     source_file = _source_file(options)
     digest = sha256_file(source_file)
     if not options.force and _is_up_to_date(folder, options, digest):
         return ExportResult(folder, written=False)
     weights = _read_weights(options, source_file)
-    weights.check_shapes()
+    weights.check()
     model = build_features_model(weights, options.pool)
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, replaceable=_replaceable) as tmp:
         onnx.save(model, str(tmp / FEATURES))
         Manifest(net=weights.net, pool=options.pool, source=weights.source, source_sha256=digest,
                  preprocessing=weights.preprocessing.as_dict(), layers=channels_of(model),
                  files={FEATURES: sha256_file(tmp / FEATURES)}, versions=versions()).write(tmp)
     _write_default_gradient_model(folder)
     return ExportResult(folder, written=True)
+
+
+def _replaceable(folder: Path) -> bool:
+    """A model folder nst-ort exported (its manifest), or an empty one: nothing of the user's in it."""
+    return folder.is_dir() and ((folder / MANIFEST).is_file() or not any(folder.iterdir()))
 
 
 def _write_default_gradient_model(folder: Path) -> None:

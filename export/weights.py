@@ -50,6 +50,11 @@ class WeightSet:
     sha256: str  # of the source file
     extra: dict = field(default_factory=dict)
 
+    def check(self) -> None:
+        """Refuse weights that cannot be a trained VGG of `net`: wrong shapes or degenerate values."""
+        self.check_shapes()
+        self.check_values()
+
     def check_shapes(self) -> None:
         """Refuse kernels that do not match the real network's layer table."""
         layers = conv_layers(self.net)
@@ -63,3 +68,15 @@ class WeightSet:
                 raise WeightsError(
                     f"{self.source}: {layer.conv} has shape {kernel.shape}/{bias.shape}, "
                     f"expected {want}/({layer.out_channels},) for {self.net}")
+
+    def check_values(self) -> None:
+        """Refuse non-finite kernels or biases and constant kernels (e.g. all zero); biases may be zero."""
+        for layer, kernel, bias in zip(conv_layers(self.net), self.kernels, self.biases):
+            for role, values in (("kernel", kernel), ("bias", bias)):
+                if not np.isfinite(values).all():
+                    raise WeightsError(f"{self.source}: the {role} of {layer.keras_name} holds NaN or "
+                                       "infinite values: damaged weights")
+            low, high = kernel.min(), kernel.max()
+            if low == high:
+                what = "zero" if low == 0 else f"the same value ({low:g})"
+                raise WeightsError(f"{self.source}: weights for {layer.keras_name} are all {what}: not a trained VGG")

@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from nst_base.errors import NstError
@@ -18,12 +18,31 @@ def describe_os_error(error: OSError, path: Path) -> str:
 
 
 def check_writable_location(path: Path) -> None:
-    """Refuse at once a `path` whose folder cannot exist: an existing ancestor that is a file."""
-    for ancestor in Path(path).absolute().parents:
+    """Refuse at once a `path` that could not be written: an existing ancestor that is a file,
+    a folder without write permission, a read-only or full file system (a probe file is
+    created and removed in the nearest existing folder)."""
+    path = Path(path)
+    for ancestor in path.absolute().parents:
         if ancestor.exists():
             if not ancestor.is_dir():
                 raise NstError(f"cannot write {path}: {ancestor} is a file, not a folder")
+            _probe_write(ancestor, path)
             return
+
+
+def _probe_write(folder: Path, target: Path) -> None:
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".nst-probe.", suffix=".tmp", dir=folder)
+    except OSError as error:
+        raise NstError(describe_os_error(error, target)) from None
+    try:
+        os.write(fd, b"\0")
+    except OSError as error:
+        raise NstError(describe_os_error(error, target)) from None
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
 
 
 def _umask() -> int:
@@ -55,17 +74,23 @@ def atomic_file(path: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: Path, keep_existing: bool = False) -> Iterator[Path]:
-    """Yield a fresh temp folder beside `path`; it replaces `path` only on success.
+def atomic_dir(path: Path, keep_existing: bool = False,
+               replaceable: Callable[[Path], bool] = lambda folder: False) -> Iterator[Path]:
+    """Yield a fresh temp folder beside `path`; it becomes `path` only on success.
 
-    With `keep_existing`, a `path` that appeared meanwhile (another process built the same
-    cache entry) is kept and the new folder dropped: the two are equivalent.
+    An existing `path` is replaced only where `replaceable(path)` says nst-ort made it (a
+    model folder with its manifest); any other is refused before the work. With
+    `keep_existing`, a `path` that appeared meanwhile (another process built the same cache
+    entry) is kept and the new folder dropped: the two are equivalent.
     """
     path = Path(path)
     check_writable_location(path)
+    if path.exists() and not keep_existing and not (path.is_dir() and replaceable(path)):
+        raise NstError(f"{path} exists and was not made by nst-ort: refusing to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders; outputs get the usual mode
     except OSError as error:
         raise NstError(describe_os_error(error, path)) from None
     try:
@@ -77,8 +102,7 @@ def atomic_dir(path: Path, keep_existing: bool = False) -> Iterator[Path]:
                 if not path.is_dir():
                     raise
             return
-        old = path.with_name(f".{path.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
+        old = tmp.with_suffix(".old")  # unique: named after the temp folder
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)

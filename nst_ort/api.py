@@ -29,10 +29,11 @@ def choose_net(options: StylizeOptions, models_dir: Path,
     return options
 
 
-def _image(value: str | Path | Image.Image, limit: int | None, long_side: int | None) -> Image.Image:
+def _image(value: str | Path | Image.Image, limit: int | None, long_side: int | None,
+           memory_limit: int | None = None) -> Image.Image:
     if isinstance(value, Image.Image):
         return value.convert("RGB")
-    return load_image(Path(value), limit=limit, draft_long_side=long_side)
+    return load_image(Path(value), limit=limit, draft_long_side=long_side, memory_limit=memory_limit)
 
 
 def _as_list(images) -> list:
@@ -44,9 +45,9 @@ def load_inputs(content: str | Path | Image.Image, styles: Sequence[str | Path |
                 options: StylizeOptions, explicit_size: bool) -> tuple[Image.Image, list[Image.Image]]:
     """Content and style images, upright RGB. Pillow's pixel limit holds unless a size was
     given explicitly (then huge files are shrunk while decoding)."""
-    limit = None if explicit_size else PIXEL_LIMIT
-    content_image = _image(content, limit, None if options.keep_size else options.size)
-    return content_image, [_image(item, limit, options.size) for item in styles]
+    limit, memory = None if explicit_size else PIXEL_LIMIT, options.max_memory
+    content_image = _image(content, limit, None if options.keep_size else options.size, memory)
+    return content_image, [_image(item, limit, options.size, memory) for item in styles]
 
 
 def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image | Sequence[str | Path | Image.Image],
@@ -71,7 +72,7 @@ def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image |
         return _stylize_with_checkpoints(content, _as_list(style), _as_list(mask), settings, explicit_size, models_dir,
                                          Path(checkpoint), checkpoint_every, on_progress, notify)
     content_image, style_images = load_inputs(content, _as_list(style), settings, explicit_size)
-    masks = [_image(item, None if explicit_size else PIXEL_LIMIT, None) for item in _as_list(mask)]
+    masks = [_image(item, None if explicit_size else PIXEL_LIMIT, None, settings.max_memory) for item in _as_list(mask)]
     if masks:
         check_masks(masks, len(style_images))  # before the model is opened (or exported on first use)
     from export.pipeline import ensure_exported
@@ -83,18 +84,26 @@ def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image |
 def _stylize_with_checkpoints(content, styles: list, masks: list, settings: StylizeOptions, explicit_size: bool,
                               models_dir: Path, folder: Path, every: float, on_progress: ProgressCallback | None,
                               notify: Callable[[str], None]) -> StylizeResult:
-    from nst_ort.job import Job, JobRunner, check_no_unfinished_run
+    from nst_ort.job import Job, JobRunner
     from nst_ort.runstate import RunFolder
 
     if not all(isinstance(item, (str, Path)) for item in [content, *styles, *masks]):
         raise NstError("a run with checkpoints needs its inputs as files (paths), so it can be resumed")
-    run_folder = RunFolder(folder)
-    check_no_unfinished_run(run_folder)
     job = Job(Path(content), tuple(map(Path, styles)), settings, tuple(map(Path, masks)), explicit_size=explicit_size)
-    runner = JobRunner(job, models_dir, run_folder, every, [on_progress] if on_progress else [], notify=notify)
-    result = runner.run()
-    runner.finish(result)
-    return result
+    runner = JobRunner(job, models_dir, RunFolder(folder), every, [on_progress] if on_progress else [], notify=notify)
+    return _run_to_the_end(runner)
+
+
+def _run_to_the_end(runner) -> StylizeResult:
+    """Run a claimed or resumed JobRunner, write its outputs, and let go of its locks."""
+    try:
+        if runner.locks is None:
+            runner.claim()
+        result = runner.run()
+        runner.finish(result)
+        return result
+    finally:
+        runner.release()
 
 
 def resume(run_dir: str | Path, *, models_dir: Path | None = None, on_progress: ProgressCallback | None = None,
@@ -105,6 +114,4 @@ def resume(run_dir: str | Path, *, models_dir: Path | None = None, on_progress: 
 
     models_dir = models_dir if models_dir is not None else default_models_dir()
     runner = resume_runner(Path(run_dir), models_dir, checkpoint_every, [on_progress] if on_progress else [], notify)
-    result = runner.run()
-    runner.finish(result)
-    return result
+    return _run_to_the_end(runner)

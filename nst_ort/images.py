@@ -39,19 +39,30 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 DECODE_BYTES_PER_PIXEL = 8  # the decoded file plus its RGB(X) copy, 4 bytes a pixel each at most
 
 
-def _check_decode_fits(path: Path, size: tuple[int, int]) -> None:
-    """Refuse to decode a file whose declared size would not fit in the memory free now: a
-    small file can declare 30000x30000 pixels, and --size only shrinks it after decoding."""
+def _check_decode_fits(path: Path, size: tuple[int, int], memory_limit: int | None) -> None:
+    """Refuse to decode a file whose declared size would not fit in the memory free now (or
+    the run's --max-memory): a small file can declare 30000x30000 pixels, and --size only
+    shrinks it after decoding."""
     needed = size[0] * size[1] * DECODE_BYTES_PER_PIXEL
     free = available_bytes()
-    if free is not None and needed > free:
-        raise NstError(f"{path} declares {size[0]}x{size[1]} pixels: decoding it needs about {format_bytes(needed)}, "
-                       f"more than the {format_bytes(free)} free now; shrink it first (a JPEG is decoded at reduced size)")
+    limits = [(limit, what) for limit, what in ((free, "free now"), (memory_limit, "allowed by --max-memory"))
+              if limit is not None]
+    for limit, what in limits:
+        if needed > limit:
+            raise NstError(f"{path} declares {size[0]}x{size[1]} pixels: decoding it needs about "
+                           f"{format_bytes(needed)}, more than the {format_bytes(limit)} {what}; shrink it first "
+                           f"(a JPEG is decoded at reduced size)")
+
+
+def _not_a_folder(path: Path) -> None:
+    if path.is_dir():
+        raise NstError(f"{path} is a folder, not an image")
 
 
 def header_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image file as it will be loaded (EXIF rotation applied), from its
     header alone; one-line NstError if it is not an image."""
+    _not_a_folder(path)
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -63,13 +74,16 @@ def header_size(path: Path) -> tuple[int, int]:
     return (height, width) if turned else (width, height)
 
 
-def load_image(path: Path, limit: int | None = PIXEL_LIMIT, draft_long_side: int | None = None) -> Image.Image:
+def load_image(path: Path, limit: int | None = PIXEL_LIMIT, draft_long_side: int | None = None,
+               memory_limit: int | None = None) -> Image.Image:
     """Open any image Pillow reads, upright (EXIF) and RGB; one-line NstError otherwise.
 
-    Images above `limit` pixels are refused (None: no limit). `draft_long_side` lets JPEG
+    Images above `limit` pixels are refused (None: no limit), and so are those whose decoding
+    would not fit in the memory free or in `memory_limit` bytes. `draft_long_side` lets JPEG
     decoding shrink huge files on the fly when only a smaller size is needed.
     """
     path = Path(path)
+    _not_a_folder(path)
     if not path.is_file():
         raise NstError(f"image not found: {path}")
     try:
@@ -86,7 +100,7 @@ def load_image(path: Path, limit: int | None = PIXEL_LIMIT, draft_long_side: int
                                f"{limit / 1e6:.0f} MP limit: pass --size to work on a smaller copy")
             if draft_long_side is not None and image.format == "JPEG":
                 image.draft("RGB", fit_long_side(image.size, draft_long_side))
-            _check_decode_fits(path, image.size)
+            _check_decode_fits(path, image.size, memory_limit)
             image.load()
             return _to_rgb(ImageOps.exif_transpose(image))
     except UnidentifiedImageError:

@@ -17,10 +17,12 @@ from PIL import Image
 
 from nst_base.errors import NstError
 from nst_base.files import atomic_file
+from nst_base.locks import PathLocks
 from nst_base.manifest import MANIFEST, Manifest
 from nst_base.model_store import ExportedModel
 from nst_ort.api import load_inputs
 from nst_ort.images import PIXEL_LIMIT, fit_long_side, header_size, load_image, read_settings, save_image
+from nst_ort.outputs import check_distinct, check_output_file, same_file
 from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter
 from nst_ort.runstate import Checkpoint, Checkpointer, RunFolder, fingerprint
 from nst_ort.transfer import StylizeOptions, StylizeResult, plan_levels, stylize
@@ -39,6 +41,7 @@ class Outputs:
     gif_every: int = 10
     gif_frame_ms: int = 100
     save_every: int = 0  # write the current image to `image` every N iterations
+    record_paths: bool = False  # the result's settings name its inputs by full path (else by file name)
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,33 @@ class Job:
         from nst_ort import __version__
 
         data = self.to_dict()
+        if not self.outputs.record_paths:  # a shared picture does not tell where its inputs live
+            name = lambda path: Path(path).name  # noqa: E731
+            data.update(content=name(data["content"]), styles=[name(p) for p in data["styles"]],
+                        masks=[name(p) for p in data["masks"]])
+            if Path(self.options.init).is_file():
+                data["options"]["init"] = name(self.options.init)
         return {"nst-ort": __version__, "content": data["content"], "styles": data["styles"], "masks": data["masks"],
                 "options": data["options"]}
+
+    def check_outputs(self) -> None:
+        """Every output checked as a new command line's are, before any work (`nst resume`
+        checks run.json's the same way: it may have been edited)."""
+        from nst_ort.images import writable_suffixes
+
+        outputs, inputs = self.outputs, self.input_files()
+        named = {option: path for option, path in (("-o", outputs.image), ("--gif", outputs.gif),
+                                                   ("--report", outputs.report)) if path is not None}
+        for option, path in named.items():
+            suffixes, hint = {"-o": (writable_suffixes(), ".png, .jpg or .webp"), "--gif": ({".gif"}, ".gif"),
+                              "--report": ({".json"}, ".json")}[option]
+            check_output_file(path, inputs, option, suffixes, hint)
+        check_distinct(named)
+        if outputs.save_every < 0 or outputs.gif_every < 1 or outputs.gif_frame_ms < 1:
+            raise NstError("--save-every must be >= 0, --gif-every and --gif-frame-ms >= 1")
+
+    def output_paths(self) -> list[Path]:
+        return [path for path in (self.outputs.image, self.outputs.report, self.outputs.gif) if path is not None]
 
     def input_files(self) -> list[Path]:
         init = Path(self.options.init)
@@ -83,9 +111,10 @@ class Job:
             outputs = data["outputs"]
             return cls(Path(data["content"]), tuple(map(Path, data["styles"])), options, tuple(map(Path, data["masks"])),
                        Outputs(path(outputs["image"]), path(outputs["report"]), path(outputs["gif"]),
-                               int(outputs["gif_every"]), int(outputs["gif_frame_ms"]), int(outputs["save_every"])),
+                               int(outputs["gif_every"]), int(outputs["gif_frame_ms"]), int(outputs["save_every"]),
+                               bool(outputs.get("record_paths", False))),
                        bool(data["explicit_size"]))
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise NstError(f"the run description is incomplete ({type(error).__name__}: {error}): cannot resume") from None
 
 
@@ -94,11 +123,29 @@ def _options_from_dict(data: dict) -> StylizeOptions:
     def tupled(value):
         return tuple(tupled(item) for item in value) if isinstance(value, list) else value
 
-    known = {f.name for f in fields(StylizeOptions)}
-    unknown = set(data) - known
+    known = {f.name: f for f in fields(StylizeOptions)}
+    unknown = set(data) - set(known)
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}")
+    for name, value in data.items():
+        if not _has_type(tupled(value), known[name].type):
+            raise ValueError(f"setting {name} = {value!r} is not {known[name].type}")
     return StylizeOptions(**{name: tupled(value) for name, value in data.items()})
+
+
+def _has_type(value: object, annotation: str) -> bool:
+    """Whether a value read from JSON fits a StylizeOptions annotation (as written in transfer.py)."""
+    kinds = [part.strip() for part in annotation.split("|")]
+    if value is None:
+        return "None" in kinds
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    checks = {"int": isinstance(value, int) and not isinstance(value, bool), "float": number,
+              "bool": isinstance(value, bool), "str": isinstance(value, str),
+              "tuple[float, ...]": isinstance(value, tuple) and all(_has_type(v, "float") for v in value),
+              "Layers": isinstance(value, tuple) and all(isinstance(item, tuple) and len(item) == 2
+                                                         and isinstance(item[0], str) and _has_type(item[1], "float")
+                                                         for item in value)}
+    return any(checks.get(kind, False) for kind in kinds)
 
 
 def upscale_job(chosen: Path, size: int, outputs: Outputs, content: Path | None = None,
@@ -123,8 +170,26 @@ def upscale_job(chosen: Path, size: int, outputs: Outputs, content: Path | None 
     levels = 1 + int(math.log2(size / chosen_side))
     options = replace(options, size=size, init=str(chosen), init_noise=0.0, scales=levels, keep_size=False,
                       **{key: value for key, value in changes.items() if value is not None})
-    return Job(content or Path(record["content"]), styles or tuple(map(Path, record["styles"])), options,
-               tuple(map(Path, record.get("masks", []))), outputs)
+    try:
+        content = content or _recorded_input(record["content"], chosen, "--content")
+        styles = styles or tuple(_recorded_input(name, chosen, "--style") for name in record["styles"])
+        masks = tuple(_recorded_input(name, chosen, "") for name in record.get("masks", []))
+    except (KeyError, TypeError):
+        raise NstError(f"{chosen} carries settings this nst-ort cannot read (inputs)") from None
+    return Job(content, styles, options, masks, outputs)
+
+
+def _recorded_input(name: str, chosen: Path, option: str) -> Path:
+    """An input a result names: a full path (--record-paths), or a file name looked for beside
+    the result, then in the current folder."""
+    path = Path(name)
+    if path.is_absolute():
+        return path
+    for folder in (chosen.parent, Path.cwd()):
+        if (folder / path).is_file():
+            return folder / path
+    give = f": give it with {option}" if option else ""
+    raise NstError(f"{chosen} was made from {name}, found neither beside it nor in the current folder{give}")
 
 
 def default_run_folder(output: Path) -> Path:
@@ -144,7 +209,7 @@ class JobRunner:
     job: Job
     models_dir: Path
     folder: RunFolder | None = None
-    checkpoint_every: float = DEFAULT_CHECKPOINT_EVERY  # seconds; 0: no checkpoints
+    checkpoint_every: float = DEFAULT_CHECKPOINT_EVERY  # seconds; 0: only when stopped or the outputs fail
     reporters: list = field(default_factory=list)  # terminal output and the like
     resume_from: Checkpoint | None = None
     model: ExportedModel | None = None  # opened (exported on first use) by `run` when None
@@ -152,12 +217,39 @@ class JobRunner:
     warn: Callable[[str], None] | None = None  # what went wrong but did not stop it; None: notify
     recorder: GifRecorder | None = None
     images: tuple | None = None  # (content, styles, masks) once loaded
+    checkpointer: Checkpointer | None = None
+    locks: PathLocks | None = None  # this process's hold on the outputs and the run folder
+
+    def claim(self, restart: bool = False, resuming: bool = False) -> None:
+        """Before any work: the outputs checked, then they and the run folder locked for this
+        process (another run on either is refused), then the run folder checked: one nst-ort
+        made, or a new or empty one. `restart` drops an unfinished run kept there; without it
+        such a run is refused (it can be resumed)."""
+        self.job.check_outputs()
+        if self.folder is not None:
+            self.folder.check_usable()
+            for path in self.job.output_paths() + self.job.input_files():
+                if same_file(path, self.folder.path) or path.resolve().parent == self.folder.path.resolve():
+                    raise NstError(f"{path} is the run folder {self.folder.path} or inside it: keep runs elsewhere")
+        paths = self.job.output_paths() + ([self.folder.path] if self.folder is not None else [])
+        self.locks = PathLocks(paths).acquire()
+        if self.folder is not None:
+            self.folder.check_usable()
+            if restart:
+                self.folder.clear()
+            if not resuming:
+                check_no_unfinished_run(self.folder)
+
+    def release(self) -> None:
+        if self.locks is not None:
+            self.locks.release()
 
     def load(self) -> None:
         """Decode the inputs (a bad image fails here, before any model work)."""
         job = self.job
         content, styles = load_inputs(job.content, job.styles, job.options, job.explicit_size)
-        masks = [load_image(path, limit=None if job.explicit_size else PIXEL_LIMIT) for path in job.masks]
+        masks = [load_image(path, limit=None if job.explicit_size else PIXEL_LIMIT, memory_limit=job.options.max_memory)
+                 for path in job.masks]
         self.images = content, styles, masks
 
     def check_memory(self) -> None:
@@ -191,29 +283,44 @@ class JobRunner:
         reporters = Reporters(list(self.reporters))
         if outputs.save_every and outputs.image is not None:
             reporters.reporters.append(SnapshotWriter(outputs.image, outputs.save_every, final_size))
+        periodic = self.checkpoint_every > 0
+        if self.folder is not None:  # without periodic writes, a checkpoint is still kept when stopped
+            self.checkpointer = Checkpointer(self.folder, self.description(),
+                                             self.checkpoint_every if periodic else math.inf,
+                                             notify=self.warn or self.notify)
+            self.checkpointer.open()  # before anything is written in the folder: it records who made it
         if outputs.gif is not None:
-            frames = self.folder.frames if self.folder is not None and self.checkpoint_every > 0 else None
+            frames = self.folder.frames if self.folder is not None and periodic else None
             self.recorder = GifRecorder(outputs.gif_every, outputs.gif_frame_ms, final_size, folder=frames)
             if self.resume_from is not None:
                 self.recorder.resume(*self.resume_from.position)
             reporters.reporters.append(self.recorder)
-        checkpointer = None
-        if self.folder is not None and self.checkpoint_every > 0:
-            checkpointer = Checkpointer(self.folder, self.description(), self.checkpoint_every,
-                                        notify=self.warn or self.notify)
-        return stylize(content, styles, self.model, options, reporters, masks, checkpointer, self.resume_from,
-                       self.notify)
+        try:
+            return stylize(content, styles, self.model, options, reporters, masks, self.checkpointer,
+                           self.resume_from, self.notify)
+        except BaseException:
+            if self.folder is not None and not self.folder.checkpoint_file.exists():
+                self.folder.clear()  # nothing to continue from: leave nothing behind
+            raise
 
     def finish(self, result: StylizeResult) -> None:
-        """Write the image, GIF and report; a finished run's folder goes away."""
+        """Write the image, GIF and report; a finished run's folder goes away. If an output
+        cannot be written (a full disk), the run's last state is kept in its folder, so
+        `nst resume` writes the outputs later without redoing the work."""
         outputs = self.job.outputs
-        if outputs.image is not None:
-            save_image(result.image, outputs.image, self.job.settings_record())
-        if self.recorder is not None:
-            self.recorder.write(outputs.gif, result.outcome.image)
-        if outputs.report is not None:
-            with atomic_file(outputs.report) as tmp:
-                tmp.write_text(json.dumps(result.report, indent=2) + "\n")
+        try:
+            if outputs.image is not None:
+                save_image(result.image, outputs.image, self.job.settings_record())
+            if self.recorder is not None:
+                self.recorder.write(outputs.gif, result.outcome.image)
+            if outputs.report is not None:
+                with atomic_file(outputs.report) as tmp:
+                    tmp.write_text(json.dumps(result.report, indent=2) + "\n")
+        except NstError as error:
+            if self.checkpointer is None or not self.checkpointer.keep():
+                raise
+            raise NstError(f"{error}; the run is kept in {self.folder.path}: make room, then "
+                           f"`nst resume {self.folder.path}` writes it") from None
         if self.folder is not None and not result.outcome.interrupted:
             self.folder.clear()
 
@@ -226,22 +333,36 @@ def resume_runner(run_dir: Path, models_dir: Path, checkpoint_every: float = DEF
     folder = RunFolder(Path(run_dir))
     description = folder.job()
     job = Job.from_dict(description.get("job", {}))
+    job.options.validate()
     recorded = description.get("inputs", {})
+    if not isinstance(recorded, dict):
+        raise NstError(f"{folder.run_file} is corrupt (inputs): cannot resume")
     for path in job.input_files():
         if not path.is_file():
             raise NstError(f"{path} (an input of this run) is missing: cannot resume")
     for name, digest in fingerprint(job.input_files()).items():
         if recorded.get(name) != digest:
             raise NstError(f"{name} changed since the run began: cannot resume (start a new run instead)")
-    checkpoint = folder.read()
-    model = ensure_exported(models_dir, job.options.net, job.options.pool, notify)
-    if description.get("model", {}).get("files") != model.manifest.files:
-        raise NstError(f"the model in {model.folder} changed since the run began (exported again?): cannot resume")
-    return JobRunner(job, models_dir, folder, checkpoint_every, list(reporters or []), checkpoint, model, notify)
+    runner = JobRunner(job, models_dir, folder, checkpoint_every, list(reporters or []), notify=notify)
+    runner.claim(resuming=True)  # the outputs checked as a new command line's, and locked with the folder
+    try:
+        runner.resume_from = folder.read()
+        runner.model = ensure_exported(models_dir, job.options.net, job.options.pool, notify)
+        model_record = description.get("model")
+        if not isinstance(model_record, dict) or model_record.get("files") != runner.model.manifest.files:
+            raise NstError(f"the model in {runner.model.folder} changed since the run began (exported again?): "
+                           f"cannot resume")
+    except BaseException:
+        runner.release()
+        raise
+    return runner
 
 
 def check_no_unfinished_run(folder: RunFolder) -> None:
     """Refuse to start over a run that could still be resumed."""
+    if not folder.checkpoint_file.exists():
+        folder.clear()  # a run that ended before its first checkpoint left nothing to continue
+        return
     if folder.exists():
         raise NstError(f"an unfinished run is kept in {folder.path}: continue it with `nst resume {folder.path}`, "
                        f"or pass --restart to start over")

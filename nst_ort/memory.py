@@ -57,7 +57,9 @@ def available_bytes(meminfo: Path = MEMINFO) -> int | None:
 
 
 def format_bytes(count: float) -> str:
-    return f"{count / 2**30:.1f} GB" if count >= 2**30 else f"{count / 2**20:.0f} MB"
+    if count >= 2**30:
+        return f"{count / 2**30:.1f} GB"
+    return f"{count / 2**20:.0f} MB" if count >= 2**20 else f"{count / 2**10:.0f} KB"
 
 
 def parse_size_bytes(text: str) -> int:

@@ -116,6 +116,9 @@ class _Run:
 
     def evaluate(self, pixels: np.ndarray) -> tuple[float, np.ndarray]:
         result = self.engine.evaluate(pixels)
+        if not np.isfinite(result.loss) and self.best_loss == np.inf:
+            raise NstError(f"the loss is {result.loss} from the start: the weights are too large for float32 "
+                           f"(lower --style-weight, --content-weight or --tv-weight)")
         self.evaluations += 1
         self.last_terms = result.terms
         if result.loss < self.best_loss:  # no copy: the optimisers never change an array they evaluated
@@ -182,7 +185,13 @@ def _steps(run: _Run, start: np.ndarray, settings: OptimizerSettings, on_snapsho
     method = settings.method_for(start.shape)
     method.begin(start)
     if resume is not None:
-        method.restore(resume.method)
+        try:
+            method.restore(resume.method)
+        except (KeyError, ValueError, TypeError):
+            raise NstError(f"the checkpoint holds no {settings.method} state for this level (were the settings "
+                           f"changed?): cannot resume") from None
+        if resume.best_image.shape != start.shape or np.size(resume.method.get("x", start)) != start.size:
+            raise NstError("the checkpoint's image does not have this level's size: cannot resume")
     while len(run.history) < settings.iterations and _time_for_another(run, deadline):
         loss = method.step(run.evaluate)
         if loss is None:  # converged: no step lowers the loss any more

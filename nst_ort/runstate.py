@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
+import re
 import time
 import zipfile
 from collections.abc import Callable
@@ -35,6 +35,9 @@ FORMAT = 1
 RUN_FILE = "run.json"
 CHECKPOINT_FILE = "checkpoint.npz"
 FRAMES = "frames"
+RUN_FRAME = re.compile(r"(\d{2}_)?\d{6}\.png|\.\S+\.png\.tmp")  # GIF and video frames kept in frames/, strays
+STRAY = re.compile(r"\.(run|checkpoint)\..+\.tmp")  # left by a write that was killed
+MADE_FOLDER = "made_folder"  # run.json: the run created its folder
 METHOD_PREFIX = "method/"
 OVERHEAD = 0.02  # the largest share of a run's time spent writing checkpoints
 
@@ -112,13 +115,34 @@ class RunFolder:
     def exists(self) -> bool:
         return self.run_file.is_file()
 
+    def check_usable(self, option: str = "--checkpoint") -> None:
+        """A run folder is new, empty, or one nst-ort made for a run (its run.json): never a
+        folder of the user's, since a finished run removes what it kept there."""
+        if not self.path.exists():
+            return
+        if not self.path.is_dir():
+            raise NstError(f"{option} {self.path} is a file: give a folder")
+        if self.is_ours() or all(STRAY.fullmatch(entry.name) for entry in self.path.iterdir()):
+            return
+        raise NstError(f"{option} {self.path} holds files nst-ort did not write: give a new or empty folder "
+                       f"(a run folder's contents are removed when its run finishes)")
+
+    def is_ours(self) -> bool:
+        """Whether run.json says nst-ort keeps a run here."""
+        try:
+            data = json.loads(self.run_file.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(data, dict) and data.get("kind") == KIND
+
     def create(self, job: dict) -> None:
-        """Describe the job in the folder (a previous run's checkpoint in it is dropped)."""
-        if self.path.exists() and not self.path.is_dir():
-            raise NstError(f"cannot keep a run in {self.path}: it is a file")
+        """Describe the job in the folder (a previous run's checkpoint in it is dropped); run.json
+        records whether the folder was made for the run (then it goes when the run ends)."""
+        self.check_usable()
+        made = not self.path.exists()
         self.checkpoint_file.unlink(missing_ok=True)
         with atomic_file(self.run_file) as tmp:
-            tmp.write_text(json.dumps({"kind": KIND, "format": FORMAT, **job}, indent=1) + "\n")
+            tmp.write_text(json.dumps({"kind": KIND, "format": FORMAT, MADE_FOLDER: made, **job}, indent=1) + "\n")
 
     def job(self) -> dict:
         """The job this folder runs; one line if it is not a run folder or is corrupt."""
@@ -160,15 +184,29 @@ class RunFolder:
                            f"remove {self.path} to start over") from None
 
     def clear(self) -> None:
-        """Remove what a run keeps here, and the folder if nothing else is in it (never the user's files)."""
-        for path in (self.run_file, self.checkpoint_file):
-            path.unlink(missing_ok=True)
-        shutil.rmtree(self.frames, ignore_errors=True)
-        for pattern in (".run.*.tmp", ".checkpoint.*.tmp"):  # left by a write that was killed
-            for stray in self.path.glob(pattern):
+        """Remove what a run kept here (its files by name, never anything else), and the folder
+        itself when the run made it and nothing else is left in it. A folder that is not a run
+        folder is left as it is."""
+        if not self.path.is_dir() or not self.is_ours():
+            return
+        try:
+            made = json.loads(self.run_file.read_text()).get(MADE_FOLDER, False)
+        except (OSError, ValueError):
+            made = False
+        for stray in self.path.iterdir():
+            if STRAY.fullmatch(stray.name):
                 stray.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
+        if self.frames.is_dir():
+            for frame in self.frames.iterdir():
+                if RUN_FRAME.fullmatch(frame.name):
+                    frame.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.frames.rmdir()  # only if empty
+        self.checkpoint_file.unlink(missing_ok=True)
+        self.run_file.unlink(missing_ok=True)  # last: the folder is a run folder until here
+        if made:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()  # only if empty
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -189,7 +227,8 @@ class Checkpointer:
     """Keeps the latest Checkpoint and writes it every `every` seconds and on `flush`.
 
     Writing never takes more than OVERHEAD of the run's time: after a slow write (a print-size
-    L-BFGS history is gigabytes) the next one waits longer. The folder is created on the first write, so a short run leaves nothing behind. A write
+    L-BFGS history is gigabytes) the next one waits longer. `open` creates the folder and its
+run.json when the run starts; the run removes them when it finishes. A write
     that fails (a full disk) is reported through `notify` and the run goes on: its image is
     worth more than its checkpoint.
     """
@@ -216,13 +255,23 @@ class Checkpointer:
         return {"folder": str(self.folder.path), "writes": len(self.writes), "seconds": sum(self.writes),
                 "bytes": path.stat().st_size if path.is_file() else 0}
 
+    def open(self) -> None:
+        """Create the run folder and describe the job in it now (before anything else is kept there)."""
+        if not self.created:
+            self.folder.create(self.job)
+            self.created = True
+
+    def keep(self) -> bool:
+        """Write the latest state now; whether it is on disk."""
+        written = len(self.writes)
+        self.flush()
+        return len(self.writes) > written
+
     def flush(self) -> None:
         if self.latest is None:
             return
         try:
-            if not self.created:
-                self.folder.create(self.job)
-                self.created = True
+            self.open()
             self.writes.append(self.folder.write(self.latest))
         except (NstError, OSError) as error:
             reason = describe_os_error(error, self.folder.path) if isinstance(error, OSError) else str(error)

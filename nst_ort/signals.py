@@ -1,15 +1,18 @@
 """Stop signals: Ctrl-C, `kill` (SIGTERM) and a closed terminal (SIGHUP) all end a run the same way.
 
 While the run is `interruptible`, the first signal raises KeyboardInterrupt in the main
-thread: the optimiser returns its best image so far and the caller writes it (atomically).
-Afterwards (while results are written) the first signal is only recorded. A second signal
-exits at once: every file is written by rename, so nothing half-written is left behind.
+thread: the optimiser returns its best image so far and the caller writes it and the
+checkpoint (atomically). Afterwards (while results are written) the first signal is only
+recorded. A second signal does not cut that short (a double Ctrl-C would lose the run): it
+is told to wait; only a third exits at once. Every file is written by rename, so even then
+nothing half-written replaces anything.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from types import FrameType, TracebackType
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -18,14 +21,21 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SI
 class StopSignals:
     """Context manager: while active, stop signals interrupt the run; `received` names the first one."""
 
-    def __init__(self) -> None:
+    def __init__(self, notify: Callable[[str], None] = lambda message: None) -> None:
         self.received: int | None = None
         self.interruptible = True
+        self.count = 0
+        self.notify = notify
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is not None:
-            os._exit(128 + signum)  # a second signal: leave now
+        self.count += 1
+        if self.count >= 3:
+            os._exit(128 + signum)  # asked three times: leave now
+        if self.count == 2:
+            self.notify("stopping: the best image and the checkpoint are being written (stop again to quit "
+                        "without them)")
+            return
         self.received = signum
         if self.interruptible:
             raise KeyboardInterrupt

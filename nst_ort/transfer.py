@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from export.loss_graph import LossLayers
+from export.networks import NETS, relu_names
 from nst_base.errors import NstError
 from nst_base.manifest import Manifest
 from nst_base.model_store import ExportedModel
@@ -22,7 +23,7 @@ from nst_ort.engines.factory import make_engine, resolve_engine
 from nst_ort.engines.tiled import TileCallback, TiledEngine, TiledFeatures
 from nst_ort.images import fit_long_side, load_image, resize_pixels, to_array, to_image
 from nst_ort.masks import check_masks, mask_array
-from nst_ort.memory import available_bytes, peak_rss_bytes, reset_peak_rss
+from nst_ort.memory import available_bytes, format_bytes, peak_rss_bytes, reset_peak_rss
 from nst_ort.optimize import OptimizerSettings, Outcome, Progress, ProgressCallback, optimize
 from nst_ort.plan import PlanRequest, RunPlan, plan_run
 from nst_ort.runstate import Checkpoint, Checkpointer
@@ -37,6 +38,8 @@ INITS = ("content", "noise", "gray")
 BUDGET_SHARE = 0.95  # of --time-budget planned for the levels' iterations (targets and writing take the rest)
 REFERENCE_SIDE = 512  # the working size at which --style-weight is the graph's style weight
 DEFAULT_ITERATIONS = 100  # per level at REFERENCE_SIDE and above
+MAX_WEIGHT = 1e6  # above this a loss term overflows float32 (1e308 gave an infinite loss)
+MIN_MEMORY = 64 * 2**20  # the smallest --max-memory: the network's weights alone take about this much
 Layers = tuple[tuple[str, float], ...]
 
 
@@ -125,12 +128,13 @@ class StylizeOptions:
             (self.size >= 16, f"--size must be at least 16 pixels, not {self.size}"),
             (self.size <= 8192, f"--size {self.size} is above the 8192-pixel maximum"),
             (self.iterations is None or self.iterations >= 1, f"--iterations must be at least 1, not {self.iterations}"),
-            (self.content_weight >= 0 and finite(self.content_weight),
-             f"--content-weight must be >= 0, not {self.content_weight}"),
-            (self.style_weight > 0 and finite(self.style_weight), f"--style-weight must be > 0, not {self.style_weight}"),
+            (0 <= self.content_weight <= MAX_WEIGHT,
+             f"--content-weight must be between 0 and {MAX_WEIGHT:g}, not {self.content_weight}"),
+            (0 < self.style_weight <= MAX_WEIGHT,
+             f"--style-weight must be > 0 and at most {MAX_WEIGHT:g}, not {self.style_weight}"),
             (0 <= self.style_size_exponent <= 2 and finite(self.style_size_exponent),
              f"--style-size-exponent must be between 0 and 2, not {self.style_size_exponent}"),
-            (self.tv_weight >= 0 and finite(self.tv_weight), f"--tv-weight must be >= 0, not {self.tv_weight}"),
+            (0 <= self.tv_weight <= MAX_WEIGHT, f"--tv-weight must be between 0 and {MAX_WEIGHT:g}, not {self.tv_weight}"),
             (self.threads >= 0, f"--threads must be >= 0, not {self.threads}"),
             (self.max_memory is None or self.max_memory > 0, f"--max-memory must be > 0, not {self.max_memory}"),
             (self.time_budget is None or self.time_budget > 0, f"--time-budget must be > 0, not {self.time_budget}"),
@@ -143,7 +147,13 @@ class StylizeOptions:
              f"--style-scale must be between 0.1 and 4, not {self.style_scale}"),
             (0 <= self.init_noise <= 1 and finite(self.init_noise), f"--init-noise must be in [0, 1], not {self.init_noise}"),
             (bool(self.style_layers), "at least one style layer is needed"),
-            (all(w > 0 and finite(w) for _, w in self.content_layers + self.style_layers), "layer weights must be > 0"),
+            (all(0 < w <= MAX_WEIGHT for _, w in self.content_layers + self.style_layers),
+             f"layer weights must be > 0 and at most {MAX_WEIGHT:g}"),
+            (self.style_blend is None or all(0 <= s < float("inf") for s in self.style_blend),
+             f"--style-blend needs finite numbers >= 0, not {self.style_blend}"),
+            (self.max_memory is None or self.max_memory >= MIN_MEMORY,
+             f"--max-memory {format_bytes(self.max_memory or 0)} is too small: a run needs at least "
+             f"{format_bytes(MIN_MEMORY)}"),
             (self.convention in CONVENTIONS, f"unknown convention {self.convention!r}; choose one of {', '.join(CONVENTIONS)}"),
             (self.preserve_colors in (None, *COLOR_MODES),
              f"--preserve-colors must be one of {', '.join(COLOR_MODES)}, not {self.preserve_colors!r}"),
@@ -151,9 +161,24 @@ class StylizeOptions:
         for ok, message in checks:
             if not ok:
                 raise NstError(message)
+        self._validate_layers()
         if self.init not in INITS and not Path(self.init).is_file():
             raise NstError(f"--init must be one of {', '.join(INITS)} or an image file, not {self.init!r}")
         self.optimizer_settings(self.final_iterations()).validate()
+
+
+    def _validate_layers(self) -> None:
+        """Layer names of the network, each named once (relu1_1 ... relu5_x)."""
+        if self.net not in NETS:
+            raise NstError(f"--net must be one of {', '.join(NETS)}, not {self.net!r}")
+        known = relu_names(self.net)
+        for option, layers in (("--content-layers", self.content_layers), ("--style-layers", self.style_layers)):
+            names = [name for name, _ in layers]
+            for name in names:
+                if name not in known:
+                    raise NstError(f"{option}: {name!r} is not a layer of {self.net}; choose from {', '.join(known)}")
+            if len(set(names)) < len(names):
+                raise NstError(f"{option} names a layer twice: {', '.join(names)}")
 
 
 @dataclass

@@ -68,9 +68,21 @@ BAD_STYLIZE = [
     (["{content}", "{style}", "--size", "-5"], "--size must be at least 16"),
     (["{content}", "{style}", "--size", "100000"], "maximum"),
     (["{content}", "{style}", "--style-weight", "0"], "--style-weight must be > 0"),
-    (["{content}", "{style}", "--content-weight", "-1"], "--content-weight must be >= 0"),
-    (["{content}", "{style}", "--tv-weight", "nan"], "--tv-weight must be >= 0"),
-    (["{content}", "{style}", "--style-layers", "relu9_9"], "not in vgg16"),
+    (["{content}", "{style}", "--content-weight", "-1"], "--content-weight must be between 0 and 1e+06"),
+    (["{content}", "{style}", "--tv-weight", "nan"], "--tv-weight must be between 0 and 1e+06"),
+    (["{content}", "{style}", "--style-weight", "1e308"], "--style-weight must be > 0 and at most 1e+06"),
+    (["{content}", "{style}", "--style-weight", "inf"], "--style-weight must be > 0 and at most 1e+06"),
+    (["{content}", "{style}", "{style}", "--style-blend", "nan,1"], "--style-blend needs finite numbers"),
+    (["{content}", "{style}", "{style}", "--style-blend", "inf,1"], "--style-blend needs finite numbers"),
+    (["{content}", "{style}", "--style-layers", "relu9_9"], "'relu9_9' is not a layer of vgg16"),
+    (["{content}", "{style}", "--style-layers", "foo"], "--style-layers: 'foo' is not a layer of vgg16"),
+    (["{content}", "{style}", "--content-layers", "foo"], "--content-layers: 'foo' is not a layer of vgg16"),
+    (["{content}", "{style}", "--content-layers", "relu1_9"], "'relu1_9' is not a layer of vgg16"),
+    (["{content}", "{style}", "--content-layers", "conv1_1"], "'conv1_1' is not a layer of vgg16"),
+    (["{content}", "{style}", "--style-layers", "relu1_1,relu2_1,relu1_1"], "names a layer twice"),
+    (["{out_dir}", "{style}"], "is a folder, not an image"),
+    (["{content}", "{out_dir}"], "is a folder, not an image"),
+    (["{content}", "{style}", "--max-memory", "1K"], "--max-memory 1 KB is too small"),
     (["{content}", "{style}", "--style-layers", "relu1_1:x"], "bad layer weight"),
     (["{content}", "{style}", "--init", "sideways"], "--init must be one of"),
     (["{content}", "{style}", "{style}", "--style-blend", "1"], "--style-blend needs 2"),
@@ -83,7 +95,9 @@ BAD_STYLIZE = [
     (["{content}", "{style}", "--checkpoint-every", "-5m"], "--checkpoint-every must be >= 0"),
     (["{content}", "{style}", "--tile", "5"], "--tile must be 0 (never) or between 32 and 8192"),
     (["{content}", "{style}", "--checkpoint", "{content}"], "is a file: give a folder"),
-    (["{content}", "{style}", "--gif", "{out_dir}/a.png"], "must end in .gif"),
+    (["{content}", "{style}", "--gif", "{out_dir}/a.png"], "cannot write .png; use .gif"),
+    (["{content}", "{style}", "--gif", "{out_dir}"], "--gif {out_dir} is a folder"),
+    (["{content}", "{style}", "--report", "{out_dir}/r.txt"], "cannot write .txt; use .json"),
     (["{content}", "{style}", "{style}", "--mask", "{left}"], "one --mask per style"),
     (["{content}", "{style}", "--mask", "{black}"], "all black"),
     (["{content}", "{style}", "--mask", "{out_dir}/none.png"], "image not found"),
@@ -95,7 +109,7 @@ BAD_STYLIZE = [
 def test_bad_stylize_input(tiny_models_dir, images, tmp_path, args, message):
     values = {**images, "out_dir": tmp_path}
     result = nst("stylize", *(a.format(**values) for a in args), "-o", tmp_path / "out.png", models_dir=tiny_models_dir)
-    _one_line_error(result, message)
+    _one_line_error(result, message.format(**values))
     assert not (tmp_path / "out.png").exists()
 
 

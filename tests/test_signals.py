@@ -25,15 +25,26 @@ def test_handlers_are_restored():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-def test_not_interruptible_records_only_and_a_second_signal_exits(monkeypatch):
-    exits = []
+def test_not_interruptible_records_only_a_second_signal_waits_and_a_third_exits(monkeypatch):
+    exits, told = [], []
     monkeypatch.setattr(signals.os, "_exit", exits.append)
-    stop = StopSignals()
+    stop = StopSignals(notify=told.append)
     stop.interruptible = False
     stop._handle(signal.SIGHUP, None)  # recorded, no KeyboardInterrupt while results are written
     assert stop.received == signal.SIGHUP and stop.exit_code == 129 and not exits
+    stop._handle(signal.SIGINT, None)  # a double Ctrl-C does not lose the run: told to wait
+    assert not exits and told and "being written" in told[0] and stop.exit_code == 129
     stop._handle(signal.SIGTERM, None)
     assert exits == [128 + signal.SIGTERM]
+
+
+def test_a_second_signal_during_the_run_does_not_interrupt_twice():
+    stop = StopSignals()
+    with stop:
+        with pytest.raises(KeyboardInterrupt):
+            stop._handle(signal.SIGINT, None)
+        stop._handle(signal.SIGINT, None)  # the run is already stopping: no second KeyboardInterrupt
+    assert stop.received == signal.SIGINT
 
 
 def test_no_signal_means_ctrl_c_code():

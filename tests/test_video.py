@@ -244,15 +244,21 @@ def test_an_interrupted_video_continues_where_it_stopped(tiny_models_dir, small_
 
     first = VideoRunner(job, model, styles, folder, say=stop_after_two)
     assert first.run().interrupted and first.finished() == 2
+    with pytest.raises(NstError, match="in use by another nst-ort run"):  # while the first holds the output
+        VideoRunner(job, model, styles, folder)
+    first.release()  # as its process ending would
     lines: list[str] = []
     second = VideoRunner(job, model, styles, folder, say=lines.append)
     result = second.run()
     assert not result.interrupted and [r.index for r in result.frames] == [2, 3]
     assert lines[0] == "continuing: 2 of 4 frames were done"
     second.assemble()
+    second.release()
     assert probe(tmp_path / "out.gif").size == (64, 48) and not folder.path.exists()
     other = VideoJob(small_clip, (style_image,), tmp_path / "out.gif", StylizeOptions(size=64, iterations=9, threads=1))
-    VideoRunner(other, model, styles, folder, say=stop_after_two).run()
+    third = VideoRunner(other, model, styles, folder, say=stop_after_two)
+    third.run()
+    third.release()
     with pytest.raises(NstError, match="another run: add --restart"):
         VideoRunner(job, model, styles, folder)
 
@@ -272,7 +278,7 @@ def test_nst_video_refuses_bad_input_in_one_line(tiny_models_dir, small_clip, st
     _one_line_error(nst("video", small_clip, style_image, "-o", tmp_path / "o.mp4", "--start", "30",
                         models_dir=tiny_models_dir), "no frames between")
     _one_line_error(nst("video", small_clip, style_image, "-o", small_clip, models_dir=tiny_models_dir),
-                    "overwrite an input")
+                    "is one of the inputs")
 
 
 def test_without_the_extra_nst_video_names_it(tmp_path, small_clip, style_image, tiny_models_dir):

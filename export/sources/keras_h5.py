@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from export.networks import NETS, conv_layers
+from export.networks import NETS, ConvLayer, conv_layers
 from export.weights import CAFFE, WeightsError, WeightSet
 from nst_base.checksums import sha256_file
 
@@ -28,7 +29,7 @@ def read_keras_h5(path: Path, net: str) -> WeightSet:
         with h5py.File(path, "r") as h5:
             root = _layer_root(h5)
             _check_net(root, net, path)
-            pairs = [_kernel_and_bias(root, layer.keras_name, path) for layer in layers]
+            pairs = [_kernel_and_bias(root, layer, path) for layer in layers]
     except (OSError, RuntimeError) as exc:
         raise WeightsError(f"cannot read {path} as HDF5 (truncated or damaged?): {exc}") from exc
     return WeightSet(net=net, kernels=[kernel for kernel, _ in pairs], biases=[bias for _, bias in pairs],
@@ -54,15 +55,22 @@ def _check_net(root: h5py.Group, net: str, path: Path) -> None:
     raise WeightsError(f"{path} is not a Keras {net} weight file: no layer {missing[0]}")
 
 
-def _kernel_and_bias(root: h5py.Group, name: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(kernel OIHW, bias) float32 of one conv layer group, datasets found by name suffix."""
+def _kernel_and_bias(root: h5py.Group, layer: ConvLayer, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(kernel OIHW, bias) float32 of one conv layer group, datasets found by name suffix.
+
+    Shapes are checked before any values are read, so a huge declared shape allocates nothing.
+    """
+    name = layer.keras_name
     datasets = _datasets(root[name])
     kernel = _one_dataset(datasets, "kernel", name, path)
     bias = _one_dataset(datasets, "bias", name, path)
     if kernel.ndim != 4 or kernel.shape[:2] != (3, 3):
         raise WeightsError(f"{path}: {name} kernel has shape {kernel.shape}, expected (3, 3, in, out) "
                            "(use the tf_dim_ordering file)")
-    return np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)), bias
+    hwio = (3, 3, layer.in_channels, layer.out_channels)
+    if kernel.shape != hwio or bias.shape != hwio[3:]:
+        raise WeightsError(f"{path}: {name} has shape {kernel.shape}/{bias.shape}, expected {hwio}/{hwio[3:]}")
+    return np.ascontiguousarray(_values(kernel, path).transpose(3, 2, 0, 1)), _values(bias, path)
 
 
 def _datasets(group: h5py.Group) -> list[h5py.Dataset]:
@@ -77,10 +85,34 @@ def _datasets(group: h5py.Group) -> list[h5py.Dataset]:
     return found
 
 
-def _one_dataset(datasets: list[h5py.Dataset], role: str, name: str, path: Path) -> np.ndarray:
+def _one_dataset(datasets: list[h5py.Dataset], role: str, name: str, path: Path) -> h5py.Dataset:
     """The single dataset of `role` ("kernel" or "bias") among a layer's datasets."""
     found = [ds for ds in datasets if _ROLES[role].search(ds.name.rsplit("/", 1)[-1].split(":")[0])]
     if len(found) != 1:
         names = ", ".join(ds.name for ds in datasets) or "none"
         raise WeightsError(f"{path}: cannot find one {role} for {name} among datasets: {names}")
-    return np.asarray(found[0][()], dtype=np.float32)
+    return found[0]
+
+
+def _values(dataset: h5py.Dataset, path: Path) -> np.ndarray:
+    """The float32 values of a dataset stored in `path` itself; anything else is refused unread."""
+    where = _storage_elsewhere(dataset, path)
+    if where is not None:
+        raise WeightsError(f"{path}: dataset {dataset.name.lstrip('/')} keeps its values in {where}: "
+                           "refusing to read it")
+    if dataset.dtype.kind != "f":
+        raise WeightsError(f"{path}: dataset {dataset.name.lstrip('/')} holds {dataset.dtype} values, not floats")
+    return np.asarray(dataset[()], dtype=np.float32)
+
+
+def _storage_elsewhere(dataset: h5py.Dataset, path: Path) -> str | None:
+    """Where the values of `dataset` live when that is not inside `path` (None when they are):
+    HDF5 external storage (raw bytes of any file), a virtual dataset, or an external link."""
+    if dataset.external:
+        return f"an external file ({', '.join(str(name) for name, _, _ in dataset.external)})"
+    if dataset.is_virtual:
+        sources = sorted({source.file_name for source in dataset.virtual_sources()})
+        return f"other files as a virtual dataset ({', '.join(sources)})"
+    if not os.path.samefile(dataset.file.filename, path):
+        return f"another file through an external link ({dataset.file.filename})"
+    return None

@@ -47,9 +47,10 @@ def read_onnx_vgg(path: Path, net: str, preprocessing: Preprocessing | None = No
 
 
 def load_onnx(path: Path) -> onnx.ModelProto:
-    """The model with its external data; unreadable files become one-line WeightsErrors."""
+    """The model without its external data (`_array` reads what is used); unreadable files become
+    one-line WeightsErrors."""
     try:
-        return onnx.load(str(path))
+        return onnx.load(str(path), load_external_data=False)
     except (DecodeError, OSError, ValueError, onnx.checker.ValidationError) as exc:
         raise WeightsError(f"cannot read {path} as ONNX (truncated or damaged?): {exc}") from exc
 
@@ -104,10 +105,23 @@ def _constant_input(node: onnx.NodeProto, index: int, constants: dict[str, onnx.
 
 
 def _array(tensor: onnx.TensorProto, path: Path) -> np.ndarray:
+    """The float32 values of `tensor`, external data read from the model's folder only."""
+    _check_external_location(tensor, path)
     try:
         return np.ascontiguousarray(numpy_helper.to_array(tensor, base_dir=str(path.parent)), dtype=np.float32)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, onnx.checker.ValidationError) as exc:
         raise WeightsError(f"{path}: cannot read tensor {tensor.name!r}: {exc}") from exc
+
+
+def _check_external_location(tensor: onnx.TensorProto, path: Path) -> None:
+    """Refuse external data whose file resolves (absolute, '..', symlinks) outside the model's folder,
+    whatever checks the installed onnx makes."""
+    if tensor.data_location != onnx.TensorProto.EXTERNAL:
+        return
+    location = next((entry.value for entry in tensor.external_data if entry.key == "location"), "")
+    if path.parent.resolve() not in (path.parent / location).resolve().parents:
+        raise WeightsError(f"{path}: tensor {tensor.name!r} keeps its values in a file outside the model's "
+                           f"folder ({location}): refusing to read it")
 
 
 def _count_error(path: Path, found: int, net: str) -> WeightsError:

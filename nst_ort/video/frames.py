@@ -4,6 +4,8 @@ and renamed into place."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,7 +23,10 @@ from nst_ort.video import require
 VIDEO_CODECS = {".mp4": ("mp4", "libx264", "aac"), ".mov": ("mov", "libx264", "aac"), ".m4v": ("mp4", "libx264", "aac"),
                 ".mkv": ("matroska", "libx264", "aac"), ".webm": ("webm", "libvpx-vp9", "libopus")}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
-FOLDER_FPS = 24.0  # a folder of frames has no rate of its own: --fps sets it
+FRAME_NAME = "frame_{:06d}.png"  # a folder output's frames
+FRAME_FILE = re.compile(r"frame_(\d{6,})\.png")
+FRAMES_MARKER = ".nst-ort-frames.json"  # marks a folder of frames nst-ort wrote
+FOLDER_FPS = 24.0  # a folder of frames has no rate of its own: --fps sets it, this when not given
 EPSILON = 1e-6
 
 
@@ -75,8 +80,9 @@ def _open(path: Path):
         raise NstError(f"{path} is not a video or GIF that can be read") from None
 
 
-def probe(path: Path) -> ClipInfo:
-    """Frame rate, size, duration and audio of a video file, GIF or folder of frames."""
+def probe(path: Path, folder_fps: float | None = None) -> ClipInfo:
+    """Frame rate, size, duration and audio of a video file, GIF or folder of frames. A folder's
+    frames are all taken, at `folder_fps` (--fps; FOLDER_FPS when not given)."""
     if not path.exists():
         raise NstError(f"{path} does not exist")
     if path.is_dir():
@@ -88,7 +94,8 @@ def probe(path: Path) -> ClipInfo:
                 size = first.size
         except OSError:
             raise NstError(f"{frames[0]} is not an image that can be read") from None
-        return ClipInfo(path, FOLDER_FPS, size, len(frames) / FOLDER_FPS, False)
+        fps = folder_fps or FOLDER_FPS
+        return ClipInfo(path, fps, size, len(frames) / fps, False)
     with _open(path) as container:
         if not container.streams.video:
             raise NstError(f"{path} has no video stream")
@@ -170,8 +177,7 @@ def write_clip(frames: Iterable[np.ndarray], output: Path, fps: float,
     input and window whose sound a video output carries (re-encoded for the container)."""
     kind = output_kind(output)
     if kind == "folder":
-        with atomic_dir(output) as folder:
-            _write_folder(frames, folder)
+        _write_frame_folder(frames, output)
         return
     with atomic_file(output) as partial:
         if kind == "gif":
@@ -180,9 +186,54 @@ def write_clip(frames: Iterable[np.ndarray], output: Path, fps: float,
             _write_video(frames, partial, output.suffix.lower(), fps, audio)
 
 
-def _write_folder(frames: Iterable[np.ndarray], folder: Path) -> None:
-    for index, frame in enumerate(frames):
-        Image.fromarray(frame).save(folder / f"frame_{index + 1:06d}.png")
+def check_frame_folder(output: Path) -> None:
+    """An output folder of frames must be new, empty, or one nst-ort wrote before (its frames
+    and marker only): nst-ort never writes among, or removes, files it did not make."""
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise NstError(f"-o {output} is a file: give a folder name (no suffix) for PNG frames")
+    entries = sorted(output.iterdir())
+    if not entries or ((output / FRAMES_MARKER).is_file() and all(_is_ours(entry) for entry in entries)):
+        return
+    foreign = next((entry for entry in entries if not _is_ours(entry)), entries[0])
+    raise NstError(f"-o {output} holds files nst-ort did not write ({foreign.name}, ...): "
+                   f"give a new or empty folder")
+
+
+def _is_ours(path: Path) -> bool:
+    """A frame file or the marker (what a folder output of nst-ort holds)."""
+    return path.name == FRAMES_MARKER or (FRAME_FILE.fullmatch(path.name) is not None and path.is_file())
+
+
+def _write_frame_folder(frames: Iterable[np.ndarray], output: Path) -> None:
+    """A new folder is written whole under a temp name and renamed; an existing one (empty,
+    or nst-ort's own output) gets each frame replaced atomically, and the frames of its
+    earlier output beyond the new count removed."""
+    check_frame_folder(output)
+    if not output.exists():
+        with atomic_dir(output) as folder:
+            _write_frames(frames, folder, atomic=False)
+        return
+    count = _write_frames(frames, output, atomic=True)
+    for stale in output.iterdir():
+        match = FRAME_FILE.fullmatch(stale.name)
+        if match and int(match.group(1)) > count and (output / FRAMES_MARKER).is_file():
+            stale.unlink()
+
+
+def _write_frames(frames: Iterable[np.ndarray], folder: Path, atomic: bool) -> int:
+    count = 0
+    for count, frame in enumerate(frames, start=1):
+        path = folder / FRAME_NAME.format(count)
+        if atomic:
+            with atomic_file(path) as tmp:
+                Image.fromarray(frame).save(tmp, format="PNG")
+        else:
+            Image.fromarray(frame).save(path)
+    with atomic_file(folder / FRAMES_MARKER) as tmp:
+        tmp.write_text(json.dumps({"kind": "nst-ort frames", "frames": count}) + "\n")
+    return count
 
 
 def _write_gif(frames: Iterable[np.ndarray], path: Path, fps: float) -> None:

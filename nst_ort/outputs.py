@@ -1,0 +1,55 @@
+"""What a run may write, checked before any work.
+
+The rule: nst-ort writes and replaces only the output files the user named (atomically,
+when the work is done) and the run folders it makes itself; never an input, never a folder
+of the user's. Every front end checks its outputs here before it starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from nst_base.errors import NstError
+from nst_base.files import check_writable_location
+
+
+def resolve_output(path: Path) -> Path:
+    """An output path as an absolute one, so `.`, `..` and `./x` have a real name."""
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` name one file (through links, or one path that is not there yet)."""
+    if Path(a).resolve() == Path(b).resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_file(path: Path, inputs: Iterable[Path], option: str = "-o",
+                      suffixes: Iterable[str] | None = None, hint: str = ".png, .jpg or .webp") -> None:
+    """Refuse before any work an output that is a folder, cannot be written, has a suffix
+    nst-ort cannot write, or is one of the run's inputs."""
+    path = Path(path)
+    if path.is_dir():
+        raise NstError(f"{option} {path} is a folder: give a file name such as {path / 'out.png'}")
+    if suffixes is not None and path.suffix.lower() not in set(suffixes):
+        raise NstError(f"{option} {path}: cannot write {path.suffix or 'files without an extension'}; use {hint}")
+    check_writable_location(path)
+    for source in inputs:
+        if same_file(path, source):
+            raise NstError(f"{option} {path} is one of the inputs: refusing to overwrite it")
+
+
+def check_distinct(outputs: dict[str, Path]) -> None:
+    """Two outputs of one run may not be one file."""
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        key = Path(path).resolve()
+        if key in seen:
+            raise NstError(f"{option} and {seen[key]} are the same file {path}")
+        seen[key] = option
