@@ -368,3 +368,20 @@ def test_export_never_replaces_a_folder_it_did_not_make(tmp_path):
     result = nst("export", "--models-dir", models)
     _one_line_error(result, "was not made by nst-ort")
     assert_untouched(models / "vgg16", files)
+
+
+def test_a_run_killed_before_its_first_checkpoint_does_not_block_the_next(tiny_models_dir, pictures, tmp_path):
+    out, run_dir = tmp_path / "out.png", tmp_path / "out.png.nst-run"
+    RunFolder(run_dir).create({"job": {}})  # what a SIGKILL before the first checkpoint leaves
+    result = nst(*quick(pictures, out), models_dir=tiny_models_dir)
+    assert result.returncode == 0, result.stderr
+    assert out.is_file() and not run_dir.exists()
+
+
+def test_a_run_that_fails_leaves_no_run_folder(tiny_models_dir, pictures, tmp_path):
+    out = tmp_path / "out.png"
+    _one_line_error(nst(*quick(pictures, out, "--init", pictures["content"].parent / "gone.png"),
+                        models_dir=tiny_models_dir), "--init")
+    _one_line_error(nst(*quick(pictures, out, "--max-memory", "64M", "--tile", "0"), models_dir=tiny_models_dir),
+                    "--max-memory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
