@@ -22,7 +22,8 @@ sys.path.insert(0, str(BENCH.parent))
 from bench.plot import line_plot  # noqa: E402
 from export.pipeline import ensure_exported  # noqa: E402
 from nst_base.model_store import default_models_dir  # noqa: E402
-from nst_ort.api import choose_net, load_inputs  # noqa: E402
+from nst_ort.api import choose_net  # noqa: E402
+from nst_ort.inputs import load_inputs  # noqa: E402
 from nst_ort.progress import TerminalReporter  # noqa: E402
 from nst_ort.recipes import recipe_options  # noqa: E402
 from nst_ort.transfer import stylize  # noqa: E402

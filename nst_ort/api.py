@@ -9,7 +9,8 @@ from PIL import Image
 
 from nst_base.errors import NstError
 from nst_base.model_store import default_models_dir
-from nst_ort.images import PIXEL_LIMIT, load_image
+from nst_ort.images import PIXEL_LIMIT
+from nst_ort.inputs import as_list, load_inputs, open_image
 from nst_ort.masks import check_masks
 from nst_ort.optimize import ProgressCallback
 from nst_ort.recipes import as_vgg16, recipe_options
@@ -27,27 +28,6 @@ def choose_net(options: StylizeOptions, models_dir: Path,
         notify("no exported VGG19 (export one with `nst export --net vgg19 --weights FILE`): using VGG16")
         return as_vgg16(options)
     return options
-
-
-def _image(value: str | Path | Image.Image, limit: int | None, long_side: int | None,
-           memory_limit: int | None = None) -> Image.Image:
-    if isinstance(value, Image.Image):
-        return value.convert("RGB")
-    return load_image(Path(value), limit=limit, draft_long_side=long_side, memory_limit=memory_limit)
-
-
-def _as_list(images) -> list:
-    """One image (a path or PIL image) or several, as a list."""
-    return [images] if isinstance(images, (str, Path, Image.Image)) else list(images)
-
-
-def load_inputs(content: str | Path | Image.Image, styles: Sequence[str | Path | Image.Image],
-                options: StylizeOptions, explicit_size: bool) -> tuple[Image.Image, list[Image.Image]]:
-    """Content and style images, upright RGB. Pillow's pixel limit holds unless a size was
-    given explicitly (then huge files are shrunk while decoding)."""
-    limit, memory = None if explicit_size else PIXEL_LIMIT, options.max_memory
-    content_image = _image(content, limit, None if options.keep_size else options.size, memory)
-    return content_image, [_image(item, limit, options.size, memory) for item in styles]
 
 
 def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image | Sequence[str | Path | Image.Image],
@@ -69,10 +49,10 @@ def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image |
     settings = choose_net(settings, models_dir, notify, vgg16_fallback=options.get("net") is None)
     explicit_size = options.get("size") is not None
     if checkpoint is not None:
-        return _stylize_with_checkpoints(content, _as_list(style), _as_list(mask), settings, explicit_size, models_dir,
+        return _stylize_with_checkpoints(content, as_list(style), as_list(mask), settings, explicit_size, models_dir,
                                          Path(checkpoint), checkpoint_every, on_progress, notify)
-    content_image, style_images = load_inputs(content, _as_list(style), settings, explicit_size)
-    masks = [_image(item, None if explicit_size else PIXEL_LIMIT, None, settings.max_memory) for item in _as_list(mask)]
+    content_image, style_images = load_inputs(content, as_list(style), settings, explicit_size)
+    masks = [open_image(item, None if explicit_size else PIXEL_LIMIT, None, settings.max_memory) for item in as_list(mask)]
     if masks:
         check_masks(masks, len(style_images))  # before the model is opened (or exported on first use)
     from export.pipeline import ensure_exported

@@ -20,8 +20,8 @@ from nst_base.files import atomic_file
 from nst_base.locks import PathLocks
 from nst_base.manifest import MANIFEST, Manifest
 from nst_base.model_store import ExportedModel
-from nst_ort.api import load_inputs
 from nst_ort.images import PIXEL_LIMIT, fit_long_side, header_size, load_image, read_settings, save_image
+from nst_ort.inputs import load_inputs
 from nst_ort.outputs import check_distinct, check_output_file, same_file
 from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter
 from nst_ort.runstate import Checkpoint, Checkpointer, RunFolder, fingerprint
