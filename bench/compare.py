@@ -173,7 +173,8 @@ def run_check(args, features: Path, torch_python: Path) -> dict:
     """Our engines vs PyTorch autograd on one image, with our targets and weights."""
     from nst_base.model_store import open_model
     from nst_ort.engines.factory import make_engine
-    from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
+    from nst_ort.engines.features import FeatureExtractor
+    from nst_ort.targets import LossWeights, loss_inputs
 
     width, height = (int(v) for v in args.check_size.lower().split("x"))
     rng = np.random.default_rng(args.seed)

@@ -23,9 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 from nst_base.model_store import open_model  # noqa: E402
 from nst_ort.engines.factory import make_engine  # noqa: E402
+from nst_ort.engines.features import FeatureExtractor  # noqa: E402
 from nst_ort.images import fit_long_side, load_image, to_array  # noqa: E402
 from nst_ort.optimizers.lbfgs import Lbfgs  # noqa: E402
-from nst_ort.targets import FeatureExtractor, loss_inputs  # noqa: E402
+from nst_ort.targets import loss_inputs  # noqa: E402
 from nst_ort.transfer import StylizeOptions  # noqa: E402
 
 IMAGES = ROOT.parent / "shared" / "images"

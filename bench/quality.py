@@ -3,7 +3,7 @@
     .venv/bin/python bench/quality.py measure RESULT CONTENT STYLE
     .venv/bin/python bench/quality.py sweep --size 256 --style-weights 0.5,1.5,3,6    # trade-off curves
     .venv/bin/python bench/quality.py sizes --sizes 256,512,1024                    # defaults across sizes
-    .venv/bin/python bench/quality.py readme                                         # README's quality block
+    .venv/bin/python bench/quality.py page                                           # the quality block in docs/quality.md
 
 The metric, on the ImageNet VGG16 (caffe preprocessing) at the result's size, computed
 here with a forward pass and numpy only (none of the loss graph's weights or normalisations):
@@ -40,7 +40,7 @@ from nst_ort.transfer import StylizeOptions  # noqa: E402
 IMAGES = ROOT.parent / "shared" / "images"
 RESULTS = ROOT / "bench" / "results" / "quality"
 DOCS = ROOT / "docs" / "quality"
-README = ROOT / "README.md"
+PAGE = ROOT / "docs" / "quality.md"  # the page the quality block lives on; its pictures are in DOCS
 QUALITY_BEGIN, QUALITY_END = "<!-- quality:begin -->", "<!-- quality:end -->"
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -266,8 +266,8 @@ def markdown_rows(rows: list[dict], columns: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def readme(args: argparse.Namespace) -> None:
-    """Rewrite README's quality block from the summaries `sweep` and `sizes` left."""
+def page(args: argparse.Namespace) -> None:
+    """Rewrite the quality block in docs/quality.md from the summaries `sweep` and `sizes` left."""
     def load(name: str) -> list[dict]:
         path = RESULTS / name
         return json.loads(path.read_text()) if path.exists() else []
@@ -280,10 +280,10 @@ def readme(args: argparse.Namespace) -> None:
              markdown_rows(at_512, ("content_rel", "style_rel", "seconds")), ""]
     for curve in curves:
         parts += [f"Trade-off over `--style-weight` ({curve.stem.split('_')[1]} px, `bench/quality.py sweep`; "
-                  "ringed: the default):", "", f"![](docs/quality/{curve.name})", ""]
+                  "ringed: the default):", "", f"![](quality/{curve.name})", ""]
     for strip in sorted(DOCS.glob("strength_*.jpg")):
         parts += [f"`--style-weight` from less to more painting ({strip.stem[len('strength_'):]}; "
-                  "c: content_rel, s: style_rel):", "", f"![](docs/quality/{strip.name})", ""]
+                  "c: content_rel, s: style_rel):", "", f"![](quality/{strip.name})", ""]
     if across:
         mad = sorted({key for row in across for key in row if key.startswith("mad_vs_")})
         parts += ["The defaults across sizes (`bench/quality.py sizes`): content_rel against the 512 px "
@@ -291,10 +291,12 @@ def readme(args: argparse.Namespace) -> None:
                   "128 px (0..1):", "",
                   markdown_rows(across, ("size", "content_rel", "content_rel_vs_ref", "style_rel", *mad)), ""]
         for sheet in sorted(DOCS.glob("sizes_*.jpg")):
-            parts += [f"![](docs/quality/{sheet.name})", ""]
-    text = README.read_text()
+            parts += [f"![](quality/{sheet.name})", ""]
+    text = PAGE.read_text()
+    if text.count(QUALITY_BEGIN) != 1 or text.count(QUALITY_END) != 1:
+        raise SystemExit(f"{PAGE} needs exactly one {QUALITY_BEGIN} ... {QUALITY_END}")
     head, rest = text.split(QUALITY_BEGIN, 1)
-    README.write_text(head + QUALITY_BEGIN + "\n" + "\n".join(parts).strip() + "\n" + QUALITY_END
+    PAGE.write_text(head + QUALITY_BEGIN + "\n" + "\n".join(parts).strip() + "\n" + QUALITY_END
                       + rest.split(QUALITY_END, 1)[1])
 
 
@@ -325,8 +327,9 @@ def main() -> None:
     scale = commands.add_parser("sizes", help="the defaults at several sizes")
     scale.add_argument("--sizes", default="256,512,1024")
     scale.set_defaults(run=sizes)
-    table = commands.add_parser("readme", help="rewrite README's quality block from the summaries")
-    table.set_defaults(run=readme)
+    table = commands.add_parser("page", aliases=["readme"],
+                                help="rewrite the quality block in docs/quality.md from the summaries")
+    table.set_defaults(run=page)
     for command in (curve, scale):
         command.add_argument("--pairs", nargs="*", default=None, help="pair names (content_x_style) to run")
         command.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `nst stylize` options")

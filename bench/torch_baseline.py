@@ -6,7 +6,7 @@ The network is rebuilt from OUR exported features.onnx: the 1x1 preprocessing co
 pools are read node by node (attributes included) up to the deepest layer the loss uses,
 so both sides share weights, preprocessing and pooling exactly.
 
-The loss is export/loss_graph.py's, with the weights of nst_ort/bench.py:
+The loss is nst_graphs/loss_graph.py's, with the weights of nst_ort/bench.py:
   content  w * mean((F - P)^2)                    relu4_2
   style    w * sum((G - A)^2) / C^2, G = F F^T / N relu1_1 .. relu5_1
   tv       w * (sum dx^2 + sum dy^2) / (3 H W)      on the [0, 1] image
@@ -140,7 +140,7 @@ def gram(features: torch.Tensor) -> torch.Tensor:
 
 
 class Loss:
-    """export/loss_graph.py's loss: content + style + total variation."""
+    """nst_graphs/loss_graph.py's loss: content + style + total variation."""
 
     def __init__(self, net: OnnxVgg, content_targets: dict, style_targets: dict,
                  content_weights: dict, style_weights: dict, tv_weight: float) -> None:

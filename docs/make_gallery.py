@@ -1,4 +1,4 @@
-"""Regenerate the README gallery and the option examples with the project's own `nst`.
+"""Regenerate the gallery (docs/gallery.md) and the option examples (docs/options.md) with the project's own `nst`.
 
     .venv/bin/python docs/make_gallery.py [--only NAME ...] [--jobs 2] # full-size gallery
     .venv/bin/python docs/make_gallery.py --options [--only NAME ...]  # one example per option
@@ -7,8 +7,8 @@
 
 Inputs come from ../shared/images. Each entry is one `nst stylize` run; the result, its run
 report and a line of figures (wall time, loss start -> end) land in docs/gallery/ or
-docs/options/. With --options the README table between the `options:begin/end` markers is
-rewritten from the examples' reports.
+docs/options/. With --options the table in docs/options.md between the `option-examples:begin/end`
+markers is rewritten from the examples' reports (the `options` block there is the option reference).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ import numpy as np
 from PIL import Image
 
 DOCS = Path(__file__).resolve().parent
-README = DOCS.parent / "README.md"
+PAGE = DOCS / "options.md"  # the page the examples table lives on
 IMAGES = DOCS.parent.parent / "shared" / "images"
 GALLERY = DOCS / "gallery"
 OPTIONS = DOCS / "options"
-BEGIN, END = "<!-- options:begin -->", "<!-- options:end -->"
+BEGIN, END = "<!-- option-examples:begin -->", "<!-- option-examples:end -->"
 
 GALLERY_RUNS: dict[str, list[str]] = {
     "tubingen_starry_default_533": ["content/tubingen.jpg", "style/starry_night.jpg", "--size", "533"],
@@ -132,16 +132,16 @@ def options_table() -> str:
         styles = " ".join(Path(style).stem for style in example.styles)
         command = f"`{' '.join(example.args)}`" if example.args else "(defaults)"
         rows.append(f"| {command}{'' if styles == 'starry_night' else f' (styles: {styles})'} | {example.effect} | "
-                    f"![](docs/options/{example.name}.jpg) | {seconds:.0f} |")
+                    f"![](options/{example.name}.jpg) | {seconds:.0f} |")  # relative to PAGE
     return "\n".join(rows)
 
 
-def update_readme(table: str) -> None:
-    text = README.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"README.md has no {BEGIN} ... {END} markers")
+def update_page(table: str) -> None:
+    text = PAGE.read_text()
+    if text.count(BEGIN) != 1 or text.count(END) != 1:
+        raise SystemExit(f"{PAGE} needs exactly one {BEGIN} ... {END}")
     head, rest = text.split(BEGIN, 1)
-    README.write_text(head + BEGIN + "\n" + table + "\n" + END + rest.split(END, 1)[1])
+    PAGE.write_text(head + BEGIN + "\n" + table + "\n" + END + rest.split(END, 1)[1])
 
 
 def main() -> None:
@@ -163,7 +163,7 @@ def main() -> None:
                     for example in todo]
             for run in runs:
                 run.result()
-        update_readme(options_table())
+        update_page(options_table())
     else:
         GALLERY.mkdir(parents=True, exist_ok=True)
         todo = [(name, run) for name, run in GALLERY_RUNS.items() if not args.only or name in args.only]

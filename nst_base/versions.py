@@ -7,6 +7,8 @@ import platform
 
 PACKAGES = ("nst-ort", "onnx", "onnxruntime", "onnxruntime-training-cpu", "numpy", "scipy", "pillow")
 
+NST_ORT_VERSION = "0.1.0"  # the distribution's version (pyproject.toml reads it here)
+
 
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}

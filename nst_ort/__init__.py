@@ -10,7 +10,7 @@ models come from the `export` package (a one-time step, run on first use).
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from nst_base.versions import NST_ORT_VERSION as __version__  # noqa: F401
 __all__ = ["stylize", "resume", "StylizeOptions", "RECIPES"]
 
 
@@ -21,7 +21,7 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     if name == "StylizeOptions":
-        from nst_ort.transfer import StylizeOptions
+        from nst_ort.options import StylizeOptions
 
         return StylizeOptions
     if name == "RECIPES":

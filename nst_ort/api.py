@@ -15,6 +15,7 @@ from nst_ort.masks import check_masks
 from nst_ort.optimize import ProgressCallback
 from nst_ort.recipes import as_vgg16, recipe_options
 from nst_ort.transfer import StylizeOptions, StylizeResult
+from nst_ort.transfer import plan_stylize
 from nst_ort.transfer import stylize as run_transfer
 
 
@@ -58,7 +59,8 @@ def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image |
     from export.pipeline import ensure_exported
 
     model = ensure_exported(models_dir, settings.net, settings.pool, notify)
-    return run_transfer(content_image, style_images, model, settings, on_progress, masks, notify=notify)
+    plan = plan_stylize(content_image.size, settings, model.manifest, len(style_images), len(masks))  # validated above
+    return run_transfer(content_image, style_images, model, settings, on_progress, masks, notify=notify, plan=plan)
 
 
 def _stylize_with_checkpoints(content, styles: list, masks: list, settings: StylizeOptions, explicit_size: bool,

@@ -11,11 +11,12 @@ import numpy as np
 from nst_base.model_store import ExportedModel
 from nst_base.versions import versions
 from nst_ort.engines.factory import make_engine
+from nst_ort.engines.features import FeatureExtractor
 from nst_ort.engines.tiled import TiledEngine, TiledFeatures
 from nst_ort.engines.tiles import tile_layout
 from nst_ort.memory import peak_rss_bytes
 from nst_ort.session import resolved_threads
-from nst_ort.targets import FeatureExtractor, loss_inputs
+from nst_ort.targets import loss_inputs
 from nst_ort.transfer import StylizeOptions
 
 

@@ -7,18 +7,24 @@ No `from __future__ import annotations` here: typer reads the `Annotated` option
 from real annotation objects, and on Python 3.9 it cannot evaluate string annotations.
 """
 
+import inspect
 import json
 import os
 import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
 from nst_base.errors import NstError
 from nst_ort.images import save_image
+from nst_ort.job import DEFAULT_CHECKPOINT_EVERY
+from nst_ort.options import StylizeOptions
+from nst_ort.outputs import resolve_output
+from nst_ort.schema import (RESUME, SHEET, STYLIZE, UPSCALE, VIDEO, Spec, parse_numbers, parse_seconds, show_seconds,
+                            specs_for)
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Neural style transfer on ONNX Runtime: no PyTorch or TensorFlow needed.")
@@ -28,9 +34,18 @@ Net = Annotated[str, typer.Option(help="Network: vgg16 or vgg19")]
 Pool = Annotated[str, typer.Option(help="Pooling between blocks: max or avg")]
 Threads = Annotated[int, typer.Option(help="CPU threads (0: every core)")]
 Engine = Annotated[str, typer.Option(help="Gradient engine: auto, training or portable")]
-CheckpointEvery = Annotated[str, typer.Option(
+Opt = typer.Option
+Recipe = Annotated[str, Opt(help="gatys (default), keras-book or tf-course; the options override it")]
+Similarity = Annotated[Optional[str], Opt(help="Style layer weights preset: content, balanced or style")]
+CheckpointFolder = Annotated[Optional[Path], Opt(
+    help="Run folder for checkpoints (continue with `nst resume DIR`): a new or empty folder, removed when the run "
+         "finishes [default: OUTPUT.nst-run beside the output]")]
+CheckpointEvery = Annotated[str, Opt(
     help="Time between checkpoints, e.g. 90s, 5m, 1h; 0 = only when stopped or the outputs cannot be written")]
+Restart = Annotated[bool, Opt(help="Start over even if an unfinished run of this output is kept")]
+Quiet = Annotated[bool, Opt("--quiet", "-q", help="No progress output")]
 REPLACED = "an existing file is replaced (atomically) when the run ends"
+EVERY = show_seconds(DEFAULT_CHECKPOINT_EVERY)
 
 
 def say(message: str) -> None:
@@ -47,153 +62,100 @@ def _models_dir(option: Optional[Path]) -> Path:
     return option if option is not None else default_models_dir()
 
 
-def parse_layers(text: str) -> tuple[tuple[str, float], ...]:
-    """'relu1_1,relu2_1:0.5' -> (('relu1_1', 1.0), ('relu2_1', 0.5))."""
-    layers = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, weight = item.partition(":")
-        try:
-            layers.append((name.strip(), float(weight) if weight else 1.0))
-        except ValueError:
-            raise NstError(f"bad layer weight in {item!r}: use NAME or NAME:WEIGHT") from None
-    if not layers:
-        raise NstError(f"no layers in {text!r}")
-    return tuple(layers)
+def _flag(spec: Spec) -> Any:
+    """The typer annotation of a schema option. Not given, it is None (the recipe's value
+    stays); text options (units, lists) arrive as text and the schema parses them."""
+    kind = spec.base_kind if spec.option.parse is None else "str"
+    python_type = {"int": int, "float": float, "bool": bool}.get(kind, str)
+    choices = f" ({', '.join(spec.option.choices)})" if spec.option.choices else ""
+    text = f"{spec.option.help}{choices} [default: {spec.option.describe_default(spec.default)}]"
+    names = [f"{spec.flag}/--no-{spec.flag[2:]}"] if kind == "bool" else [spec.flag]
+    return Annotated[Optional[python_type], Opt(*names, help=text, show_default=False)]
 
 
-def parse_numbers(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise NstError(f"expected comma-separated numbers, got {text!r}") from None
+def with_options(command: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the schema's options for `command` as flags; the function receives the
+    ones given as `options` (a dict by option name), besides its own parameters."""
+    def wrap(function: Callable[..., None]) -> Callable[..., None]:
+        own = [p for p in inspect.signature(function).parameters.values() if p.name != "options"]
+        arguments = [p for p in own if any(isinstance(m, typer.models.ArgumentInfo)
+                                           for m in getattr(p.annotation, "__metadata__", ()))]
+        rest = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p not in arguments]
+        specs = specs_for(StylizeOptions, command)
+        extra = [inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_flag(spec))
+                 for spec in specs]
+        own = arguments + [p for p in rest if p.default is inspect.Parameter.empty]  # required options first
+        extra += [p for p in rest if p.default is not inspect.Parameter.empty]
+
+        def run(*args: Any, **values: Any) -> None:
+            given = {spec.name: values.pop(spec.name, None) for spec in specs}
+            function(*args, **values, options={name: value for name, value in given.items() if value is not None})
+
+        run.__name__, run.__doc__ = function.__name__, function.__doc__
+        run.__signature__ = inspect.Signature(own + extra)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in own + extra}
+        return run
+
+    return wrap
 
 
-def parse_memory(text: str) -> int:
-    from nst_ort.memory import parse_size_bytes
+def _options(recipe: str, similarity: Optional[str], given: dict, models: Path) -> StylizeOptions:
+    """The run's options: the recipe, then the options given; validated, and the network that
+    will run (a recipe's VGG19 falls back to VGG16 when none is exported)."""
+    from nst_ort.api import choose_net
+    from nst_ort.recipes import recipe_options
 
-    try:
-        return parse_size_bytes(text)
-    except (ValueError, IndexError):
-        raise NstError(f"--max-memory must look like 2G, 800M or 1.5GB, not {text!r}") from None
-
-
-def option_overrides(content_layers: Optional[str] = None, style_layers: Optional[str] = None,
-                     style_blend: Optional[str] = None, max_memory: Optional[str] = None,
-                     time_budget: Optional[str] = None, **values) -> dict:
-    """StylizeOptions fields from a command's values: the text options parsed, the rest as given
-    (None: not given, the recipe's value stays)."""
-    return dict(values, content_layers=parse_layers(content_layers) if content_layers else None,
-                style_layers=parse_layers(style_layers) if style_layers else None,
-                style_blend=parse_numbers(style_blend) if style_blend else None,
-                max_memory=parse_memory(max_memory) if max_memory else None,
-                time_budget=parse_seconds(time_budget, "--time-budget") if time_budget else None)
-
-
-Opt = typer.Option
-Number = Optional[float]
-Count = Optional[int]
+    options = recipe_options(recipe, similarity, **given)
+    options.validate()
+    return choose_net(options, models, say, vgg16_fallback="net" not in given)
 
 
 @app.command()
+@with_options(STYLIZE)
 def stylize(
     content: Annotated[Path, typer.Argument(help="Content photo")],
     styles: Annotated[list[Path], typer.Argument(help="One or more style images")],
     output: Annotated[Path, Opt("-o", "--output", help=f"Output image (.png, .jpg, .webp ...); {REPLACED}")],
-    recipe: Annotated[str, Opt(help="gatys (default), keras-book or tf-course; options below override it")] = "gatys",
-    similarity: Annotated[Optional[str], Opt(help="Style layer weights preset: content, balanced or style")] = None,
-    size: Annotated[Count, Opt(help="Long side of the working image in pixels [default: 512]")] = None,
-    iterations: Annotated[Count, Opt(
-        help="Iterations at the final size and at each coarse level [default: 100 from 512 to 1024 px, up to 200 below, "
-             "halved per doubling above: 17 at 6000]")] = None,
-    content_weight: Annotated[Number, Opt(help="Content weight [default: 1]")] = None,
-    style_weight: Annotated[Number, Opt(help="Style weight at 512 px: 0.5 keeps more photo, 5 more painting [default: 1.5]")] = None,
-    style_size_exponent: Annotated[Number, Opt(
-        help="Style weight x (512 / working size) ** this, at each level; 0 = the same weight at every size [default: 0.5]")] = None,
-    tv_weight: Annotated[Number, Opt(help="Total-variation (smoothness) weight [default: 1]")] = None,
-    content_layers: Annotated[Optional[str], Opt(help="Content layers NAME[:WEIGHT],... [default: relu4_2]")] = None,
-    style_layers: Annotated[Optional[str], Opt(
-        help="Style layers NAME[:WEIGHT],... [default: relu1_1,relu2_1,relu3_1,relu4_1,relu5_1]")] = None,
-    style_blend: Annotated[Optional[str], Opt(help="Shares of several style images, e.g. 0.7,0.3 [default: equal]")] = None,
-    style_scale: Annotated[Number, Opt(help="Style image size relative to the working size [default: 1]")] = None,
-    style_upscale: Annotated[Optional[bool], Opt(
-        help="Enlarge a style image smaller than the working size to it (blurred strokes) instead of "
-             "keeping its own size [default: no]")] = None,
+    recipe: Recipe = "gatys",
+    similarity: Similarity = None,
     mask: Annotated[Optional[list[Path]], Opt(
         help="Where each style goes: a grayscale image per style, white = here (--mask a.png --mask b.png)")] = None,
-    preserve_colors: Annotated[Optional[str], Opt(help="Keep the content's colours: luminance or histogram")] = None,
-    init: Annotated[Optional[str], Opt(help="Start from content, noise, gray or an image file [default: content]")] = None,
-    init_noise: Annotated[Number, Opt(help="Add uniform noise of this amplitude to the start [default: 0]")] = None,
-    seed: Annotated[Count, Opt(help="Random seed [default: 0]")] = None,
-    optimizer: Annotated[Optional[str], Opt(help="lbfgs, adam or sgd [default: lbfgs]")] = None,
-    learning_rate: Annotated[Number, Opt(help="adam/sgd step size, 0..1 pixel units [default: 0.01]")] = None,
-    lr_decay: Annotated[Number, Opt(help="adam/sgd: rate multiplied by this every --lr-decay-steps [default: 1]")] = None,
-    lr_decay_steps: Annotated[Count, Opt(help="adam/sgd: steps per decay [default: 100]")] = None,
-    scales: Annotated[Count, Opt(help="Coarse-to-fine levels (0: automatic, 1: off) [default: 0]")] = None,
-    coarse_iterations: Annotated[Count, Opt(help="Iterations per coarse level [default: --iterations]")] = None,
-    net: Annotated[Optional[str], Opt(help="vgg16 or vgg19 [default: vgg16]")] = None,
-    pool: Annotated[Optional[str], Opt(help="max or avg pooling [default: max]")] = None,
-    engine: Annotated[Optional[str], Opt(help="Gradient engine: auto, training or portable [default: auto]")] = None,
-    provider: Annotated[Optional[str], Opt(help="onnxruntime execution provider [default: CPUExecutionProvider]")] = None,
-    threads: Annotated[Count, Opt(help="CPU threads, 0 = every core [default: 0]")] = None,
-    max_memory: Annotated[Optional[str], Opt(
-        help="Memory the run may use, e.g. 2G or 800M; a run estimated above it stops at once [default: what is free]")] = None,
-    time_budget: Annotated[Optional[str], Opt(
-        help="Finish within this time, e.g. 20m or 2h: iterations per level are planned from the measured speed")] = None,
-    tile: Annotated[Count, Opt(
-        help="Evaluate in tiles with cores of N px (exact: same loss and gradient); 0 = never [default: only when untiled does not fit]")] = None,
-    keep_size: Annotated[bool, Opt(help="Write the result at the content's original size")] = False,
     save_every: Annotated[int, Opt(help="Write the current image to OUTPUT every N iterations (0: off)")] = 0,
     gif: Annotated[Optional[Path], Opt(help="Write an animated GIF of the progress")] = None,
     gif_every: Annotated[int, Opt(help="Iterations between GIF frames")] = 10,
     gif_frame_ms: Annotated[int, Opt(help="Milliseconds per GIF frame")] = 100,
     report: Annotated[Optional[Path], Opt(help="Write a JSON run report")] = None,
-    checkpoint: Annotated[Optional[Path], Opt(
-        help="Run folder for checkpoints (continue with `nst resume DIR`): a new or empty folder, removed when the run "
-             "finishes [default: OUTPUT.nst-run beside the output]")] = None,
-    checkpoint_every: CheckpointEvery = "5m",
-    restart: Annotated[bool, Opt(help="Start over even if an unfinished run of this output is kept")] = False,
+    checkpoint: CheckpointFolder = None,
+    checkpoint_every: CheckpointEvery = EVERY,
+    restart: Restart = False,
     record_paths: Annotated[bool, Opt(help="The result's settings name the inputs by full path (for `nst upscale` "
                                            "from elsewhere); by default only by file name")] = False,
-    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output")] = False,
+    quiet: Quiet = False,
     models_dir: ModelsDir = None,
+    options: Optional[dict] = None,
 ) -> None:
     """Stylise CONTENT with the style of STYLES (L-BFGS over the pixels)."""
-    from nst_ort.api import choose_net
     from nst_ort.job import Job, Outputs
-    from nst_ort.outputs import resolve_output
-    from nst_ort.recipes import recipe_options
 
-    overrides = option_overrides(
-        size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight,
-        style_size_exponent=style_size_exponent, tv_weight=tv_weight, content_layers=content_layers,
-        style_layers=style_layers, style_blend=style_blend, style_scale=style_scale, style_upscale=style_upscale,
-        preserve_colors=preserve_colors, init=init, init_noise=init_noise, seed=seed, optimizer=optimizer,
-        learning_rate=learning_rate, lr_decay=lr_decay, lr_decay_steps=lr_decay_steps, scales=scales,
-        coarse_iterations=coarse_iterations, net=net, pool=pool, engine=engine, provider=provider, threads=threads,
-        max_memory=max_memory, tile=tile, time_budget=time_budget, keep_size=keep_size or None)
-    options = recipe_options(recipe, similarity, **overrides)
-    options.validate()
-    every = parse_seconds(checkpoint_every, "--checkpoint-every")
-    masks = list(mask or [])
     models = _models_dir(models_dir)
-    options = choose_net(options, models, say, vgg16_fallback=net is None)
-    job = Job(content, tuple(styles), options, tuple(masks),
+    settings = _options(recipe, similarity, options or {}, models)
+    every = parse_seconds(checkpoint_every, "--checkpoint-every")
+    job = Job(content, tuple(styles), settings, tuple(mask or ()),
               Outputs(resolve_output(output), _resolved(report), _resolved(gif), gif_every, gif_frame_ms, save_every,
-                      record_paths), explicit_size=size is not None)
+                      record_paths), explicit_size="size" in (options or {}))
     _start(job, checkpoint, every, restart, quiet, models,
            f"stylizing {content.name} with {', '.join(s.name for s in styles)}: recipe {recipe}, "
-           f"{options.final_iterations()} iterations at {options.size} px, {options.optimizer}, engine {options.engine}")
+           f"{settings.final_iterations()} iterations at {settings.size} px, {settings.optimizer}, "
+           f"engine {settings.engine}")
 
 
 def _resolved(path: Optional[Path]) -> Optional[Path]:
-    from nst_ort.outputs import resolve_output
-
     return resolve_output(path) if path is not None else None
 
 
 def _start(job, checkpoint: Optional[Path], every: float, restart: bool, quiet: bool, models: Path, headline: str) -> None:
     """Run a new job: outputs checked and locked with its run folder (an unfinished run there
-    is not overwritten), inputs decoded, then run."""
+    is not overwritten), its plan made from the content's header, inputs decoded, then run."""
     from nst_ort.job import JobRunner, default_run_folder
     from nst_ort.runstate import RunFolder
 
@@ -206,19 +168,6 @@ def _start(job, checkpoint: Optional[Path], every: float, restart: bool, quiet: 
     if not quiet:
         say(headline)
     _execute(runner, quiet)
-
-
-def parse_seconds(text: str, option: str) -> float:
-    """'90', '90s', '5m', '1.5h' -> seconds."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    number, unit = (text[:-1], text[-1].lower()) if text and text[-1].lower() in units else (text, "s")
-    try:
-        seconds = float(number) * units[unit]
-    except ValueError:
-        raise NstError(f"{option} must look like 90s, 5m or 1h, not {text!r}") from None
-    if not (seconds >= 0 and seconds < float("inf")):
-        raise NstError(f"{option} must be >= 0, not {text!r}")
-    return seconds
 
 
 def _terminal(iterations: int, quiet: bool) -> list:
@@ -253,17 +202,21 @@ def _execute(runner, quiet: bool) -> None:
 
 
 @app.command()
+@with_options(RESUME)
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="The run folder an interrupted `nst stylize` left (OUTPUT.nst-run)")],
-    checkpoint_every: CheckpointEvery = "5m",
-    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output")] = False,
+    checkpoint_every: CheckpointEvery = EVERY,
+    quiet: Quiet = False,
     models_dir: ModelsDir = None,
+    options: Optional[dict] = None,
 ) -> None:
-    """Continue an interrupted run where its last checkpoint left it (same settings, same outputs)."""
+    """Continue an interrupted run where its last checkpoint left it (same settings, same outputs;
+    how it uses this machine, such as --threads or --max-memory, may change)."""
     from nst_ort.job import resume_runner
 
     every = parse_seconds(checkpoint_every, "--checkpoint-every")
-    runner = resume_runner(run_dir, _models_dir(models_dir), every, notify=_silent if quiet else say)
+    runner = resume_runner(run_dir, _models_dir(models_dir), every, notify=_silent if quiet else say,
+                           machine=options or {})
     runner.reporters, runner.warn = _terminal(runner.job.options.final_iterations(), quiet), say
     runner.load()
     if not quiet:
@@ -273,30 +226,25 @@ def resume(
 
 
 @app.command()
+@with_options(UPSCALE)
 def upscale(
     chosen: Annotated[Path, typer.Argument(help="A result of nst stylize (PNG or JPEG: it carries its settings)")],
     output: Annotated[Path, Opt("-o", "--output", help=f"Output image; {REPLACED}")],
     size: Annotated[int, Opt(help="Long side of the print in pixels")],
     content: Annotated[Optional[Path], Opt(help="Content photo [default: the one the result was made from]")] = None,
     style: Annotated[Optional[list[Path]], Opt(help="Style image(s) [default: the ones the result was made from]")] = None,
-    iterations: Annotated[Count, Opt(help="Iterations per level [default: the result's]")] = None,
-    time_budget: Annotated[Optional[str], Opt(help="Finish within this time, e.g. 2h")] = None,
-    max_memory: Annotated[Optional[str], Opt(help="Memory the run may use, e.g. 8G [default: what is free]")] = None,
-    tile: Annotated[Count, Opt(help="Tile cores of N px; 0 = never [default: only when untiled does not fit]")] = None,
-    threads: Annotated[Count, Opt(help="CPU threads, 0 = every core")] = None,
-    checkpoint: Annotated[Optional[Path], Opt(help="Run folder for checkpoints [default: OUTPUT.nst-run]")] = None,
-    checkpoint_every: CheckpointEvery = "5m",
-    restart: Annotated[bool, Opt(help="Start over even if an unfinished run of this output is kept")] = False,
-    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output")] = False,
+    checkpoint: CheckpointFolder = None,
+    checkpoint_every: CheckpointEvery = EVERY,
+    restart: Restart = False,
+    quiet: Quiet = False,
     models_dir: ModelsDir = None,
+    options: Optional[dict] = None,
 ) -> None:
     """Take a chosen result up to print size, starting from it, with the settings it was made with."""
     from nst_ort.job import Outputs, upscale_job
-    from nst_ort.outputs import resolve_output
 
     every = parse_seconds(checkpoint_every, "--checkpoint-every")
-    job = upscale_job(chosen, size, Outputs(resolve_output(output)), content, tuple(style or ()), **option_overrides(
-        iterations=iterations, time_budget=time_budget, max_memory=max_memory, tile=tile, threads=threads))
+    job = upscale_job(chosen, size, Outputs(resolve_output(output)), content, tuple(style or ()), **(options or {}))
     job.options.validate()
     _start(job, checkpoint, every, restart, quiet, _models_dir(models_dir),
            f"upscaling {chosen.name} to {size} px from {job.content.name} with "
@@ -304,74 +252,54 @@ def upscale(
 
 
 @app.command()
+@with_options(VIDEO)
 def video(
     source: Annotated[Path, typer.Argument(help="A video (mp4, mov, mkv, webm), a GIF or a folder of frames")],
     styles: Annotated[list[Path], typer.Argument(help="One or more style images")],
     output: Annotated[Path, Opt("-o", "--output", help="A video (.mp4, .mov, .mkv, .webm: the input's sound is kept), "
                                                        "a .gif or a new or empty folder (no suffix) of PNG frames; "
                                                        f"{REPLACED}")],
-    size: Annotated[Count, Opt(help="Long side of the frames in pixels [default: 512]")] = None,
-    fps: Annotated[Number, Opt(help="Frames per second: a folder's frames are all taken at this rate; a video is "
-                                     "sampled at it [default: the video's own; 24 for a folder]")] = None,
+    fps: Annotated[Optional[float], Opt(help="Frames per second: a folder's frames are all taken at this rate; a "
+                                             "video is sampled at it [default: the video's own; 24 for a folder]")] = None,
     start: Annotated[float, Opt(help="Seconds into the input to start at")] = 0.0,
-    duration: Annotated[Number, Opt(help="Seconds to stylise [default: to the end]")] = None,
+    duration: Annotated[Optional[float], Opt(help="Seconds to stylise [default: to the end]")] = None,
     frame_iterations: Annotated[int, Opt(help="Iterations per frame after the first (which gets the full schedule)")] = 40,
     temporal_weight: Annotated[float, Opt(help="Weight of keeping each frame close to the previous one warped "
                                                "by the motion (0: off)")] = 100.0,
-    recipe: Annotated[str, Opt(help="gatys (default), keras-book or tf-course; options below override it")] = "gatys",
-    similarity: Annotated[Optional[str], Opt(help="Style layer weights preset: content, balanced or style")] = None,
-    iterations: Annotated[Count, Opt(help="Iterations per level for the first frame [default: as nst stylize]")] = None,
-    content_weight: Annotated[Number, Opt(help="Content weight [default: 1]")] = None,
-    style_weight: Annotated[Number, Opt(help="Style weight at 512 px [default: 1.5]")] = None,
-    tv_weight: Annotated[Number, Opt(help="Total-variation (smoothness) weight [default: 1]")] = None,
-    content_layers: Annotated[Optional[str], Opt(help="Content layers NAME[:WEIGHT],...")] = None,
-    style_layers: Annotated[Optional[str], Opt(help="Style layers NAME[:WEIGHT],...")] = None,
-    style_blend: Annotated[Optional[str], Opt(help="Shares of several style images, e.g. 0.7,0.3")] = None,
-    style_scale: Annotated[Number, Opt(help="Style image size relative to the frame size [default: 1]")] = None,
-    preserve_colors: Annotated[Optional[str], Opt(help="Keep the input's colours: luminance or histogram")] = None,
-    net: Annotated[Optional[str], Opt(help="vgg16 or vgg19 [default: vgg16]")] = None,
-    pool: Annotated[Optional[str], Opt(help="max or avg pooling [default: max]")] = None,
-    engine: Annotated[Optional[str], Opt(help="Gradient engine: auto, training or portable [default: auto]")] = None,
-    threads: Annotated[Count, Opt(help="CPU threads, 0 = every core [default: 0]")] = None,
-    max_memory: Annotated[Optional[str], Opt(help="Memory a frame may use, e.g. 2G [default: what is free]")] = None,
+    recipe: Recipe = "gatys",
+    similarity: Similarity = None,
     report: Annotated[Optional[Path], Opt(help="Write a JSON report (seconds and loss per frame)")] = None,
     restart: Annotated[bool, Opt(help="Start over instead of continuing with the frames kept from a stopped run")] = False,
-    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress output")] = False,
+    quiet: Quiet = False,
     models_dir: ModelsDir = None,
+    options: Optional[dict] = None,
 ) -> None:
     """Stylise a clip frame by frame; each frame starts from the previous one moved along the motion
     (optical flow) and is held to it, so the style does not flicker. Needs nst-ort[video]."""
     from export.pipeline import ensure_exported
-    from nst_ort.api import choose_net
     from nst_ort.images import load_image
     from nst_ort.job import default_run_folder
-    from nst_ort.outputs import resolve_output
-    from nst_ort.recipes import recipe_options
     from nst_ort.runstate import RunFolder
     from nst_ort.signals import StopSignals
     from nst_ort.video.frames import Window
     from nst_ort.video.run import VideoJob, VideoOptions, VideoRunner, check_job
 
-    overrides = option_overrides(
-        size=size, iterations=iterations, content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-        content_layers=content_layers, style_layers=style_layers, style_blend=style_blend, style_scale=style_scale,
-        preserve_colors=preserve_colors, net=net, pool=pool, engine=engine, threads=threads, max_memory=max_memory)
     models = _models_dir(models_dir)
-    options = choose_net(recipe_options(recipe, similarity, **overrides), models, say, vgg16_fallback=net is None)
-    job = VideoJob(source, tuple(styles), resolve_output(output), options,
+    settings = _options(recipe, similarity, options or {}, models)
+    job = VideoJob(source, tuple(styles), resolve_output(output), settings,
                    VideoOptions(Window(start, duration, fps), frame_iterations, temporal_weight), _resolved(report))
     info = check_job(job)
-    style_images = [load_image(path, draft_long_side=round(options.size * max(1.0, options.style_scale)),
-                               memory_limit=options.max_memory) for path in styles]
-    model = ensure_exported(models, options.net, options.pool, say)
+    style_images = [load_image(path, draft_long_side=round(settings.size * max(1.0, settings.style_scale)),
+                               memory_limit=settings.max_memory) for path in styles]
+    model = ensure_exported(models, settings.net, settings.pool, say)
     runner = VideoRunner(job, model, style_images, RunFolder(default_run_folder(job.output)),
-                         first_frame_progress=None if quiet else _terminal(options.final_iterations(), quiet)[0],
+                         first_frame_progress=None if quiet else _terminal(settings.final_iterations(), quiet)[0],
                          say=_silent if quiet else say, restart=restart)
     rate = info.rate(job.video.window)
     if not quiet:
         say(f"stylizing {runner.count} frames of {source.name} ({info.size[0]}x{info.size[1]}, "
             f"{rate:g} fps) at {runner.size[0]}x{runner.size[1]} with "
-            f"{', '.join(s.name for s in styles)}: the first frame {options.final_iterations()} iterations per level, "
+            f"{', '.join(s.name for s in styles)}: the first frame {settings.final_iterations()} iterations per level, "
             f"then {frame_iterations} per frame, temporal weight {temporal_weight:g}")
     if abs(rate - info.fps) > 1e-6:
         say(f"note: {source.name} runs at {info.fps:g} fps; taking it at {rate:g} fps "
@@ -390,24 +318,24 @@ def video(
 
 
 @app.command()
+@with_options(SHEET)
 def sheet(
     content: Annotated[Path, typer.Argument(help="Content photo")],
     styles: Annotated[list[Path], typer.Argument(help="Style images: one result each")],
     output: Annotated[Path, Opt("-o", "--output", help=f"Contact sheet image; {REPLACED}")],
     recipe: Annotated[str, Opt(help="Recipe for every cell")] = "gatys",
     size: Annotated[int, Opt(help="Long side of each result")] = 256,
-    iterations: Annotated[Count, Opt(help="Iterations per result [default: as nst stylize]")] = None,
     style_weights: Annotated[Optional[str], Opt(help="Also vary the style weight, e.g. 1,10,100 (a row each)")] = None,
     columns: Annotated[int, Opt(help="Cells per row [default: styles + 1]")] = 0,
     models_dir: ModelsDir = None,
+    options: Optional[dict] = None,
 ) -> None:
     """One content in several styles (and style weights) as a labelled contact sheet."""
-    from nst_ort.inputs import load_inputs
-    from nst_ort.api import stylize as api_stylize
     from nst_base.locks import PathLocks
+    from nst_ort.api import stylize as api_stylize
     from nst_ort.images import writable_suffixes
+    from nst_ort.inputs import load_inputs
     from nst_ort.outputs import check_output_file
-    from nst_ort.recipes import recipe_options
     from nst_ort.sheet import contact_sheet
 
     check_output_file(output, [content, *styles], "-o", writable_suffixes())
@@ -415,15 +343,15 @@ def sheet(
     if columns < 0:
         raise NstError(f"--columns must be >= 0 (0: one row per style weight), not {columns}")
     weights = parse_numbers(style_weights) if style_weights else (None,)
-    options = recipe_options(recipe, size=size, iterations=iterations)
-    options.validate()
-    content_image, style_images = load_inputs(content, styles, options, explicit_size=True)
+    settings = _options(recipe, None, {**(options or {}), "size": size}, _models_dir(models_dir))
+    content_image, style_images = load_inputs(content, styles, settings, explicit_size=True)
     cells = [(f"content: {content.name}", content_image)] + [(f"style: {p.name}", im) for p, im in zip(styles, style_images)]
     for weight in weights:
         for path, style_image in zip(styles, style_images):
             say(f"{path.name}" + (f", style weight {weight:g}" if weight is not None else ""))
+            cell_options = {**(options or {}), "size": size, **({"style_weight": weight} if weight is not None else {})}
             result = api_stylize(content_image, style_image, recipe=recipe, models_dir=_models_dir(models_dir),
-                                 notify=say, size=size, iterations=iterations, style_weight=weight)
+                                 notify=say, **cell_options)
             label = f"{path.stem}" + (f" x{weight:g}" if weight is not None else "")
             cells.append((label, result.image))
     save_image(contact_sheet(cells, columns or len(styles) + 1, cell_side=min(size, 320)), output)

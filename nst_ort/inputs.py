@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from nst_ort.images import PIXEL_LIMIT, load_image
-from nst_ort.transfer import StylizeOptions
+from nst_ort.options import StylizeOptions
 
 
 def open_image(value: str | Path | Image.Image, limit: int | None, long_side: int | None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
@@ -18,14 +18,17 @@ from PIL import Image
 from nst_base.errors import NstError
 from nst_base.files import atomic_file
 from nst_base.locks import PathLocks
+from nst_base.versions import NST_ORT_VERSION
 from nst_base.manifest import MANIFEST, Manifest
 from nst_base.model_store import ExportedModel
 from nst_ort.images import PIXEL_LIMIT, fit_long_side, header_size, load_image, read_settings, save_image
 from nst_ort.inputs import load_inputs
 from nst_ort.outputs import check_distinct, check_output_file, same_file
 from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter
+from nst_ort.schema import coerce, from_json, specs, to_json
 from nst_ort.runstate import Checkpoint, Checkpointer, RunFolder, fingerprint
-from nst_ort.transfer import StylizeOptions, StylizeResult, plan_levels, stylize
+from nst_ort.options import StylizeOptions
+from nst_ort.transfer import StylizePlan, StylizeResult, plan_stylize, stylize
 
 DEFAULT_CHECKPOINT_EVERY = 300.0  # seconds: a killed run loses at most this much work
 RUN_FOLDER_SUFFIX = ".nst-run"
@@ -55,17 +58,16 @@ class Job:
 
     def settings_record(self) -> dict:
         """What a result image carries (images.save_image): enough to take it further (`nst upscale`)."""
-        from nst_ort import __version__
-
         data = self.to_dict()
+        options = {key: data["options"][key] for key in to_json(self.options, picture_only=True)}
         if not self.outputs.record_paths:  # a shared picture does not tell where its inputs live
             name = lambda path: Path(path).name  # noqa: E731
             data.update(content=name(data["content"]), styles=[name(p) for p in data["styles"]],
                         masks=[name(p) for p in data["masks"]])
             if Path(self.options.init).is_file():
-                data["options"]["init"] = name(self.options.init)
-        return {"nst-ort": __version__, "content": data["content"], "styles": data["styles"], "masks": data["masks"],
-                "options": data["options"]}
+                options["init"] = name(self.options.init)
+        return {"nst-ort": NST_ORT_VERSION, "content": data["content"], "styles": data["styles"], "masks": data["masks"],
+                "options": options}
 
     def check_outputs(self) -> None:
         """Every output checked as a new command line's are, before any work (`nst resume`
@@ -94,7 +96,7 @@ class Job:
         """JSON-ready, every path absolute (a run may be resumed from another folder)."""
         absolute = lambda path: str(Path(path).absolute()) if path is not None else None  # noqa: E731
         data = asdict(self)
-        data["options"] = asdict(self.options)
+        data["options"] = to_json(self.options)
         if Path(self.options.init).is_file():
             data["options"]["init"] = absolute(self.options.init)
         data["content"] = absolute(self.content)
@@ -106,7 +108,7 @@ class Job:
     @classmethod
     def from_dict(cls, data: dict) -> Job:
         try:
-            options = _options_from_dict(data["options"])
+            options = from_json(StylizeOptions, data["options"])
             path = lambda value: Path(value) if value is not None else None  # noqa: E731
             outputs = data["outputs"]
             return cls(Path(data["content"]), tuple(map(Path, data["styles"])), options, tuple(map(Path, data["masks"])),
@@ -116,36 +118,6 @@ class Job:
                        bool(data["explicit_size"]))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise NstError(f"the run description is incomplete ({type(error).__name__}: {error}): cannot resume") from None
-
-
-def _options_from_dict(data: dict) -> StylizeOptions:
-    """StylizeOptions from its JSON form (lists back to tuples)."""
-    def tupled(value):
-        return tuple(tupled(item) for item in value) if isinstance(value, list) else value
-
-    known = {f.name: f for f in fields(StylizeOptions)}
-    unknown = set(data) - set(known)
-    if unknown:
-        raise ValueError(f"unknown settings {sorted(unknown)}")
-    for name, value in data.items():
-        if not _has_type(tupled(value), known[name].type):
-            raise ValueError(f"setting {name} = {value!r} is not {known[name].type}")
-    return StylizeOptions(**{name: tupled(value) for name, value in data.items()})
-
-
-def _has_type(value: object, annotation: str) -> bool:
-    """Whether a value read from JSON fits a StylizeOptions annotation (as written in transfer.py)."""
-    kinds = [part.strip() for part in annotation.split("|")]
-    if value is None:
-        return "None" in kinds
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    checks = {"int": isinstance(value, int) and not isinstance(value, bool), "float": number,
-              "bool": isinstance(value, bool), "str": isinstance(value, str),
-              "tuple[float, ...]": isinstance(value, tuple) and all(_has_type(v, "float") for v in value),
-              "Layers": isinstance(value, tuple) and all(isinstance(item, tuple) and len(item) == 2
-                                                         and isinstance(item[0], str) and _has_type(item[1], "float")
-                                                         for item in value)}
-    return any(checks.get(kind, False) for kind in kinds)
 
 
 def upscale_job(chosen: Path, size: int, outputs: Outputs, content: Path | None = None,
@@ -164,12 +136,12 @@ def upscale_job(chosen: Path, size: int, outputs: Outputs, content: Path | None 
     if size <= chosen_side:
         raise NstError(f"--size {size} is not larger than {chosen} ({chosen_side} px): nothing to upscale")
     try:
-        options = _options_from_dict(record["options"])
+        options = from_json(StylizeOptions, record["options"])
     except (TypeError, ValueError) as error:
         raise NstError(f"{chosen} carries settings this nst-ort cannot read ({error})") from None
     levels = 1 + int(math.log2(size / chosen_side))
     options = replace(options, size=size, init=str(chosen), init_noise=0.0, scales=levels, keep_size=False,
-                      **{key: value for key, value in changes.items() if value is not None})
+                      **coerce(StylizeOptions, changes))
     try:
         content = content or _recorded_input(record["content"], chosen, "--content")
         styles = styles or tuple(_recorded_input(name, chosen, "--style") for name in record["styles"])
@@ -219,6 +191,7 @@ class JobRunner:
     images: tuple | None = None  # (content, styles, masks) once loaded
     checkpointer: Checkpointer | None = None
     locks: PathLocks | None = None  # this process's hold on the outputs and the run folder
+    plan: StylizePlan | None = None  # made by check_memory (validated options, the content's size)
 
     def claim(self, restart: bool = False, resuming: bool = False) -> None:
         """Before any work: the outputs checked, then they and the run folder locked for this
@@ -253,18 +226,20 @@ class JobRunner:
         self.images = content, styles, masks
 
     def check_memory(self) -> None:
-        """The memory plan from the content's header alone (no decoding, no model loaded), when the
-        model is already exported: a run that cannot fit is refused within a second."""
+        """The run's plan (levels, memory) from the content's header alone (no decoding, no model
+        loaded), when the model is already exported: a run that cannot fit is refused within a
+        second, and the run uses this plan (made once)."""
         from export.pipeline import model_name
 
         folder = self.models_dir / model_name(self.job.options.net, self.job.options.pool)
         if not (folder / MANIFEST).is_file():
-            return  # exported on first use; the run checks its plan before any work then
+            return  # exported on first use; the run makes its plan before any work then
         try:
             size = header_size(self.job.content)
         except NstError:
             return  # decoding it says precisely what is wrong
-        plan_levels(size, self.job.options, Manifest.read(folder), len(self.job.styles), len(self.job.masks))
+        self.plan = plan_stylize(size, self.job.options, Manifest.read(folder), len(self.job.styles),
+                                 len(self.job.masks))
 
     def description(self) -> dict:
         return {"job": self.job.to_dict(), "inputs": fingerprint(self.job.input_files()),
@@ -297,7 +272,7 @@ class JobRunner:
             reporters.reporters.append(self.recorder)
         try:
             return stylize(content, styles, self.model, options, reporters, masks, self.checkpointer,
-                           self.resume_from, self.notify)
+                           self.resume_from, self.notify, self.plan)
         except BaseException:
             if self.folder is not None and not self.folder.checkpoint_file.exists():
                 self.folder.clear()  # nothing to continue from: leave nothing behind
@@ -326,13 +301,21 @@ class JobRunner:
 
 
 def resume_runner(run_dir: Path, models_dir: Path, checkpoint_every: float = DEFAULT_CHECKPOINT_EVERY,
-                  reporters: list | None = None, notify: Callable[[str], None] = lambda message: None) -> JobRunner:
-    """A runner that continues the run in `run_dir`; one line if it cannot be continued as it was."""
+                  reporters: list | None = None, notify: Callable[[str], None] = lambda message: None,
+                  machine: dict | None = None) -> JobRunner:
+    """A runner that continues the run in `run_dir`; one line if it cannot be continued as it was.
+    `machine`: options that do not change the picture (threads, memory, engine...) to run it with now."""
     from export.pipeline import ensure_exported
 
     folder = RunFolder(Path(run_dir))
     description = folder.job()
     job = Job.from_dict(description.get("job", {}))
+    picture = {spec.name for spec in specs(StylizeOptions) if spec.option.picture}
+    changes = coerce(StylizeOptions, machine or {})
+    if picture & set(changes):
+        raise NstError(f"--{sorted(picture & set(changes))[0].replace('_', '-')} changes the picture: a resumed run "
+                       f"keeps its settings (start a new run instead)")
+    job = replace(job, options=replace(job.options, **changes))
     job.options.validate()
     recorded = description.get("inputs", {})
     if not isinstance(recorded, dict):

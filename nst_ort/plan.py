@@ -9,7 +9,7 @@ runs untiled; otherwise the plan picks the largest tiles, then the longest histo
 the limit. If nothing fits, one line says what would.
 
 The constants are fitted to measured peaks on this machine (bench/estimate.py and the print
-runs' per-level peaks; the table is in the README), rounded up: untiled 512x341 0.78 GiB,
+runs' per-level peaks; the table is in docs/print.md), rounded up: untiled 512x341 0.78 GiB,
 1024x683 2.44, 1536x1024 5.16, 2048x1365 8.99; tiled 3000x2000 in 128-px tiles 1.76, in
 1024-px tiles 6.13, 6000x3999 in 512-px tiles 6.78. Each estimate is 2-23% above its measurement.
 """

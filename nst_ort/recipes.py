@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from nst_base.errors import NstError
-from nst_ort.transfer import StylizeOptions
+from nst_ort.options import StylizeOptions
+from nst_ort.schema import coerce
 
 FIRST_CONVS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # per-layer style weights over FIRST_CONVS; "style" is the TF course's published preset,
@@ -37,7 +38,8 @@ RECIPES: dict[str, StylizeOptions] = {
 
 
 def recipe_options(name: str = "gatys", similarity: str | None = None, **overrides) -> StylizeOptions:
-    """A recipe's options, with a similarity preset and explicit overrides (None = keep)."""
+    """A recipe's options, with a similarity preset and explicit overrides: option names of the
+    schema (None = keep the recipe's; text is parsed as the CLI parses it, e.g. max_memory="2G")."""
     if name not in RECIPES:
         raise NstError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
     options = RECIPES[name]
@@ -45,7 +47,7 @@ def recipe_options(name: str = "gatys", similarity: str | None = None, **overrid
         if similarity not in SIMILARITY:
             raise NstError(f"--similarity must be one of {', '.join(SIMILARITY)}, not {similarity!r}")
         options = replace(options, style_layers=tuple(zip(FIRST_CONVS, SIMILARITY[similarity])))
-    return replace(options, **{key: value for key, value in overrides.items() if value is not None})
+    return replace(options, **coerce(StylizeOptions, overrides))
 
 
 def as_vgg16(options: StylizeOptions) -> StylizeOptions:

@@ -6,7 +6,7 @@ import platform
 import sys
 from dataclasses import dataclass
 
-from nst_ort import ort_training
+from nst_ort.engines import ort_training
 
 # onnxruntime's CPU kernels (MLAS) pick their code path from these CPUID bits, best first
 _X86_TIERS = (

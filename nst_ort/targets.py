@@ -6,45 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
 
-from export.features import IMAGE
 from nst_base.errors import NstError
 from nst_ort.engines.base import LossInputs
+from nst_ort.engines.features import FeatureExtractor
 from nst_ort.engines.tiles import layer_shape
 from nst_ort.masks import downsample_to
-from nst_ort.session import session_options, shrink_arena_options
-
-
-class FeatureExtractor:
-    """Runs the exported features model and returns the requested relu activations."""
-
-    def __init__(self, features_path: str, threads: int = 0) -> None:
-        self._session = ort.InferenceSession(features_path, session_options(threads, shared_arena=True),
-                                             providers=["CPUExecutionProvider"])
-
-    def __call__(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
-        outputs = self._session.run(list(layers), {IMAGE: np.ascontiguousarray(pixels[None], np.float32)})
-        return dict(zip(layers, outputs))
-
-    def release_unused_memory(self) -> None:
-        """Return the process's CPU arena's free regions to the system (a tiny run that shrinks it)."""
-        first = self._session.get_outputs()[0].name
-        self._session.run([first], {IMAGE: np.zeros((1, 3, 16, 16), np.float32)}, shrink_arena_options())
-
-    def maps(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
-        """The activations (1, C, h, w) of `layers` for an image (3, H, W)."""
-        return self(pixels, layers)
-
-    def grams(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
-        """G = F F^T / N of `layers` for an image (3, H, W)."""
-        return {layer: gram(features) for layer, features in self(pixels, layers).items()}
-
-
-def gram(features: np.ndarray) -> np.ndarray:
-    """G = F F^T / N for features (1, C, h, w), N = h*w (resolution independent)."""
-    flat = features.reshape(features.shape[1], -1).astype(np.float64)
-    return (flat @ flat.T / flat.shape[1]).astype(np.float32)
 
 
 CONVENTIONS = ("relative", "raw", "keras-book", "tf-course")
@@ -57,7 +24,7 @@ class LossWeights:
     `convention` says what a weight multiplies (see `layer_scales`):
       relative    each term divided by its target's mean square: a relative error, so the
                   same weights suit every layer, image, network and weight source (default);
-      raw         the loss graph's terms as written (README, "The loss");
+      raw         the loss graph's terms as written (docs/development.md, "The loss");
       keras-book  Chollet's Deep Learning with Python (ch. 12.3) formulas, so its published
                   weights (2.5e-8, 1e-6, 1e-6) mean what they meant there;
       tf-course   the TF course formulas (1/(4 nH nW nC) content, 1/(2 nC nH nW)^2 style),

@@ -21,7 +21,7 @@ from nst_ort.images import read_settings
 from nst_ort.runstate import RunFolder
 from tests.test_cli import _one_line_error, nst
 from tests.test_images import declared_png
-from tests.test_resume import _run_args, _start
+from tests.test_resume import _run_args, _start, stop_a_run
 from tests.tiny import random_images
 
 
@@ -163,14 +163,7 @@ def test_clearing_a_run_folder_removes_only_its_own_files(tmp_path):
 @pytest.fixture(scope="module")
 def stopped(tiny_models_dir, pictures, tmp_path_factory) -> tuple[Path, Path]:
     """(run folder, content) of a run stopped by SIGTERM; tests edit copies of the folder."""
-    folder = tmp_path_factory.mktemp("stopped")
-    content = folder / "content.png"
-    content.write_bytes(pictures["content"].read_bytes())
-    process = _start(_run_args({**pictures, "content": content}, folder / "out.png"), tiny_models_dir)
-    process.send_signal(signal.SIGTERM)
-    process.communicate(timeout=60)
-    assert process.returncode == 143
-    return folder / "out.png.nst-run", content
+    return stop_a_run(pictures, tmp_path_factory.mktemp("stopped"), tiny_models_dir)
 
 
 def _edited_copy(stopped: tuple[Path, Path], tmp_path: Path, change) -> Path:

@@ -8,8 +8,9 @@ import pytest
 from nst_base.model_store import open_model
 from nst_ort.engines.base import Evaluation
 from nst_ort.engines.factory import make_engine
+from nst_ort.engines.features import FeatureExtractor
 from nst_ort.optimize import OptimizerSettings, optimize
-from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
+from nst_ort.targets import LossWeights, loss_inputs
 
 SHAPE = (3, 24, 32)
 

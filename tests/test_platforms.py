@@ -1,4 +1,4 @@
-"""The README's platform table: marker evaluation per target (fast) and real resolutions (network)."""
+"""The platform table (docs/platforms.md): marker evaluation per target (fast) and real resolutions (network)."""
 
 from __future__ import annotations
 
@@ -55,9 +55,11 @@ def test_problems_of_a_resolution():
     assert problems_of(armv7, {}, "ERROR: none") == [] and problems_of(armv7, {"numpy": "2.0"}, "")
 
 
-def test_readme_table_is_generated_from_the_rows():
-    text = platforms.README.read_text()
-    assert platforms.markdown_table() in text
+def test_docs_table_is_generated_from_the_rows():
+    from readme import read_block
+
+    assert platforms.PAGE.name == "platforms.md"
+    assert read_block("platforms", platforms.PAGE) == platforms.markdown_table()
 
 
 @pytest.mark.network

@@ -8,12 +8,13 @@ import numpy as np
 import onnx
 import pytest
 
-from export.gradient_graph import GRAD, build_gradient_model
-from export.loss_graph import LOSS_OUTPUTS, build_loss_model
 from nst_base.errors import NstError
 from nst_base.model_store import CACHE
+from nst_graphs.gradient_graph import GRAD, build_gradient_model
+from nst_graphs.loss_graph import LOSS_OUTPUTS, build_loss_model
 from nst_ort.engines.factory import make_engine
-from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
+from nst_ort.engines.features import FeatureExtractor
+from nst_ort.targets import LossWeights, loss_inputs
 from tests.conftest import requires_training
 from tests.tiny import reference_loss, tiny_weights, write_tiny_model
 

@@ -12,9 +12,10 @@ import nst_ort
 from nst_base.errors import NstError
 from nst_base.model_store import open_model
 from nst_ort.engines.factory import make_engine
+from nst_ort.engines.features import FeatureExtractor
 from nst_ort.optimize import OptimizerSettings, optimize
 from nst_ort.recipes import RECIPES, SIMILARITY, as_vgg16, recipe_options
-from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
+from nst_ort.targets import LossWeights, loss_inputs
 from tests.conftest import requires_training, shared_image
 from tests.tiny import reference_features, reference_gram, tiny_weights
 

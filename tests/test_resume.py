@@ -210,16 +210,21 @@ def test_a_signalled_run_resumes_to_the_uninterrupted_image(tiny_models_dir, cli
     assert not run_dir.exists(), "a finished run's folder is removed"
 
 
-@pytest.fixture()
-def stopped_run(tiny_models_dir, cli_images, tmp_path) -> Path:
-    """A run stopped by SIGTERM; its content photo is a copy in tmp_path (tests may change it)."""
-    content = tmp_path / "content.png"
-    content.write_bytes(cli_images["content"].read_bytes())
-    process = _start(_run_args({**cli_images, "content": content}, tmp_path / "out.png"), tiny_models_dir)
+def stop_a_run(images: dict[str, Path], folder: Path, models_dir: Path) -> tuple[Path, Path]:
+    """(run folder, content) of a run stopped by SIGTERM; its content photo is a copy in
+    `folder` (tests may change it)."""
+    content = folder / "content.png"
+    content.write_bytes(images["content"].read_bytes())
+    process = _start(_run_args({**images, "content": content}, folder / "out.png"), models_dir)
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=60)
     assert process.returncode == 143
-    return tmp_path / "out.png.nst-run"
+    return folder / "out.png.nst-run", content
+
+
+@pytest.fixture()
+def stopped_run(tiny_models_dir, cli_images, tmp_path) -> Path:
+    return stop_a_run(cli_images, tmp_path, tiny_models_dir)[0]
 
 
 def test_resume_refuses_a_changed_input(tiny_models_dir, stopped_run, tmp_path):

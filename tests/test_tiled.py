@@ -11,9 +11,10 @@ from PIL import Image
 from nst_base.errors import NstError
 from nst_base.model_store import open_model
 from nst_ort.engines.factory import make_engine
+from nst_ort.engines.features import FeatureExtractor
 from nst_ort.engines.tiled import TiledEngine, TiledFeatures, total_variation
 from nst_ort.engines.tiles import Tile, TileLayout, _spans, halo_and_grid, tile_layout
-from nst_ort.targets import FeatureExtractor, LossWeights, loss_inputs
+from nst_ort.targets import LossWeights, loss_inputs
 from nst_ort.transfer import StylizeOptions, stylize
 from tests.conftest import shared_image
 from tests.tiny import write_tiny_model
@@ -103,7 +104,7 @@ RELEASE_CHECK = """
 import sys
 from pathlib import Path
 import numpy as np
-from nst_ort.targets import FeatureExtractor
+from nst_ort.engines.features import FeatureExtractor
 
 def resident_mb():
     line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmRSS"))

@@ -132,7 +132,8 @@ def test_the_temporal_gradient_matches_finite_differences():
 def test_the_temporal_term_adds_to_a_real_engine(tiny_models_dir):
     from nst_base.model_store import open_model
     from nst_ort.engines.factory import make_engine
-    from nst_ort.targets import FeatureExtractor, loss_inputs
+    from nst_ort.engines.features import FeatureExtractor
+    from nst_ort.targets import loss_inputs
     from nst_ort.transfer import StylizeOptions
 
     model = open_model(tiny_models_dir / "vgg16")

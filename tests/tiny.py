@@ -8,12 +8,12 @@ import numpy as np
 import onnx
 from PIL import Image
 
-from export.features import build_features_model, channels_of
-from export.networks import conv_layers
 from export.weights import CAFFE, Preprocessing, WeightSet
 from nst_base.checksums import sha256_file
 from nst_base.manifest import FEATURES, Manifest
 from nst_base.model_store import ExportedModel, open_model
+from nst_graphs.features import build_features_model, channels_of
+from nst_graphs.networks import conv_layers
 
 TINY_CHANNELS = (4, 6, 8, 8, 8)
 
@@ -100,7 +100,7 @@ def reference_masked_gram(f: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def reference_loss(weights: WeightSet, pixels: np.ndarray, content_targets: dict, style_targets: dict,
                    content_weights: dict, style_weights: dict, tv_weight: float, pool: str = "max",
                    style_masks: dict | None = None) -> dict:
-    """The loss terms of export/loss_graph.py written directly in numpy (masks: (K, 1, h, w) per layer)."""
+    """The loss terms of nst_graphs/loss_graph.py written directly in numpy (masks: (K, 1, h, w) per layer)."""
     feats = reference_features(weights, pixels, pool)
     content = sum(content_weights[k] * np.mean((feats[k] - np.squeeze(p, 0)) ** 2) for k, p in content_targets.items())
     if style_masks:

@@ -1,6 +1,6 @@
-"""The README's table of memory plans for a 6000x4500 print under several --max-memory limits.
+"""The table of memory plans for a 6000x4500 print under several --max-memory limits (docs/print.md).
 
-    .venv/bin/python tools/plan_table.py    # print it and rewrite the README block "plan"
+    .venv/bin/python tools/plan_table.py    # print it and rewrite the block "plan" in docs/print.md
 
 Each row is what `nst stylize --size 6000` on a 6000x4500 photo would plan with the default
 settings (VGG16, Gatys layers, one style, L-BFGS): nst_ort.plan, no run.
@@ -8,12 +8,13 @@ settings (VGG16, Gatys layers, one style, L-BFGS): nst_ort.plan, no run.
 
 from __future__ import annotations
 
-from readme import replace_block
+from readme import DOCS, replace_block
 
 from nst_base.errors import NstError
+from nst_graphs.loss_graph import DEFAULT_LOSS_LAYERS
 from nst_ort.plan import PlanRequest, plan_run
-from nst_ort.transfer import DEFAULT_LOSS_LAYERS
 
+PAGE = DOCS / "print.md"  # the page the table lives on (tests read it there)
 WIDTH, HEIGHT = 6000, 4500
 LIMITS_GIB = (4, 8, 12, 16, 24)
 
@@ -37,4 +38,4 @@ def markdown_table() -> str:
 if __name__ == "__main__":
     table = markdown_table()
     print(table)
-    replace_block("plan", table)
+    replace_block("plan", table, PAGE)

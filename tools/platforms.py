@@ -1,7 +1,7 @@
-"""Which platforms can install nst-ort, and with which engines: the README's platform table, checked.
+"""Which platforms can install nst-ort, and with which engines: the platform table in docs/platforms.md, checked.
 
     .venv/bin/python tools/platforms.py             # resolve every row's dependencies now (PyPI)
-    .venv/bin/python tools/platforms.py --readme    # rewrite the README table from the rows below
+    .venv/bin/python tools/platforms.py --write     # rewrite the table in docs/platforms.md from the rows below
 
 Each row names a target (OS, CPU, Pythons) and what it should get. The check evaluates
 pyproject.toml's environment markers for that target itself (pip evaluates markers for the
@@ -26,9 +26,10 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
-from readme import README, replace_block  # noqa: F401 (README: the tests read the table there)
+from readme import DOCS, replace_block
 
 ROOT = Path(__file__).resolve().parent.parent
+PAGE = DOCS / "platforms.md"  # the page the table lives on (tests read it there)
 TRAINING, PLAIN = "onnxruntime-training-cpu", "onnxruntime"
 
 LINUX = {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_release": "6.1.0-18-amd64"}
@@ -213,10 +214,11 @@ def markdown_table(targets=TARGETS) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readme", action="store_true", help="rewrite the README table (no check)")
+    parser.add_argument("--write", "--readme", action="store_true",
+                        help="rewrite the table in docs/platforms.md (no check); --readme is the old name")
     args = parser.parse_args()
-    if args.readme:
-        replace_block("platforms", markdown_table())
+    if args.write:
+        replace_block("platforms", markdown_table(), PAGE)
         return
     failed = 0
     for outcome in check_all():

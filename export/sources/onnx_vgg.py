@@ -11,9 +11,9 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
-from export.networks import NETS, conv_layers
 from export.weights import CAFFE, TORCHVISION, Preprocessing, WeightsError, WeightSet
 from nst_base.checksums import sha256_file
+from nst_graphs.networks import NETS, conv_layers
 
 _KERAS_NAME = re.compile(r"block\d+_conv\d+")
 

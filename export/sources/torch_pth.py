@@ -30,9 +30,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from export.networks import NETS, conv_layers
 from export.weights import TORCHVISION, WeightsError, WeightSet
 from nst_base.checksums import sha256_file
+from nst_graphs.networks import NETS, conv_layers
 
 # torch<1.6 files start with the pickled torch magic number 0x1950a86a20f9469cfc6c
 LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"

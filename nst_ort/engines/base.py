@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from export.loss_graph import (
+from nst_graphs.loss_graph import (
     TV_WEIGHT,
     LossLayers,
     content_target_name,

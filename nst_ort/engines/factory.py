@@ -13,7 +13,7 @@ CPU = "CPUExecutionProvider"
 
 def available_engines() -> tuple[str, ...]:
     """The engines this installation can run (training needs onnxruntime-training-cpu)."""
-    from nst_ort import ort_training
+    from nst_ort.engines import ort_training
 
     return ENGINES if ort_training.available() else ("portable",)
 

@@ -1,6 +1,6 @@
 """Engine on a plain onnxruntime InferenceSession: forward and backward in standard ONNX ops.
 
-The gradient model (export/gradient_graph.py) has a dynamic image size, so one cached file
+The gradient model (nst_graphs/gradient_graph.py) has a dynamic image size, so one cached file
 per (features model, layers) serves every size. Targets and weights are bound once as
 OrtValues and stay resident; the image is copied into one bound buffer per evaluation and
 the gradient is written into a bound output buffer.
@@ -11,30 +11,16 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from export.features import IMAGE
-from export.gradient_graph import GRAD, GRADIENT_FORMAT, build_gradient_model
-from export.loss_graph import LOSS_OUTPUTS
 from nst_base.errors import NstError
-from nst_base.manifest import FEATURES
-from nst_base.model_store import ExportedModel, cache_key
+from nst_base.model_store import ExportedModel
+from nst_graphs.features import IMAGE
+from nst_graphs.gradient_graph import GRAD, gradient_model_path
+from nst_graphs.loss_graph import LOSS_OUTPUTS
 from nst_ort.engines.base import EngineBase, Evaluation, LossInputs
 from nst_ort.session import session_options
 
-GRADIENT_MODEL = "gradient.onnx"
 # where an execution provider keeps its tensors, as OrtValue device names
 _DEVICES = {"CUDAExecutionProvider": "cuda", "ROCMExecutionProvider": "cuda", "DmlExecutionProvider": "dml"}
-
-
-def gradient_model_path(model: ExportedModel, layers) -> str:
-    """The cached gradient model of `model` for `layers`, built on first use."""
-    key = cache_key("gradient", GRADIENT_FORMAT, model.manifest.files.get(FEATURES), layers)
-
-    def build(folder):
-        import onnx
-
-        onnx.save(build_gradient_model(model.load_features(), layers), str(folder / GRADIENT_MODEL))
-
-    return str(model.cached_artifacts(f"grad-{key}", build) / GRADIENT_MODEL)
 
 
 class PortableEngine(EngineBase):

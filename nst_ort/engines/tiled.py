@@ -2,7 +2,7 @@
 
 Pass 1 runs the features model on every tile's window and accumulates, from the cores only,
 each style layer's Gram of the whole image (float64) and the content error. Pass 2 runs the
-tile gradient model (export/tile_graph.py) on every window with the global Gram residual as
+tile gradient model (nst_graphs/tile_graph.py) on every window with the global Gram residual as
 an input and adds the windows' image gradients. The total-variation term is a sum over
 neighbouring pixels: computed here on the whole image. Peak memory is the largest window's
 sessions plus the whole-image arrays, not the whole image's activations.
@@ -15,23 +15,23 @@ from collections.abc import Callable
 import numpy as np
 import onnxruntime as ort
 
-from export.features import IMAGE
-from export.gradient_graph import GRAD
-from export.loss_graph import content_target_name, layer_input, style_mask_name
-from export.tile_graph import (
+from nst_base.errors import NstError
+from nst_base.manifest import FEATURES
+from nst_base.model_store import ExportedModel, cache_key
+from nst_graphs.features import IMAGE
+from nst_graphs.gradient_graph import GRAD
+from nst_graphs.loss_graph import content_target_name, layer_input, style_mask_name
+from nst_graphs.tile_graph import (
     CONTENT_COEFFICIENT,
     CONTENT_MASK,
     STYLE_COEFFICIENT,
     TILE_GRAPH_FORMAT,
     build_tile_gradient_model,
 )
-from nst_base.errors import NstError
-from nst_base.manifest import FEATURES
-from nst_base.model_store import ExportedModel, cache_key
 from nst_ort.engines.base import EngineBase, Evaluation, LossInputs
+from nst_ort.engines.features import FeatureExtractor
 from nst_ort.engines.tiles import Tile, TileLayout, layer_shape, layer_stride, pooled, tile_layout
 from nst_ort.session import session_options
-from nst_ort.targets import FeatureExtractor
 
 TILE_MODEL = "tile_gradient.onnx"
 TileCallback = Callable[[int, int, int], None]  # (pass 1 or 2, tiles done, tiles)

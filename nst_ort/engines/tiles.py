@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from export.networks import receptive_field
+from nst_graphs.networks import receptive_field
 
 
 def layer_stride(layer: str) -> int:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.features import IMAGE
-from export.loss_graph import LOSS_OUTPUTS, build_loss_model
-from export.training_artifacts import artifact_paths, write_training_artifacts
 from nst_base.model_store import ExportedModel, cache_key
-from nst_ort import ort_training
+from nst_graphs.features import IMAGE
+from nst_graphs.loss_graph import LOSS_OUTPUTS, build_loss_model
+from nst_ort.engines import ort_training
 from nst_ort.engines.base import EngineBase, Evaluation, LossInputs
+from nst_ort.engines.training_artifacts import artifact_paths, write_training_artifacts
 from nst_ort.session import session_options
 
 

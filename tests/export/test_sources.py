@@ -23,7 +23,6 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from export.networks import conv_layers
 from export.pipeline import ExportOptions, export_model
 from export.sources import download
 from export.sources.files import read_weight_file
@@ -32,6 +31,7 @@ from export.sources.onnx_vgg import read_onnx_vgg
 from export.sources.torch_pth import LEGACY_MAGIC, read_torchvision_pth, torchvision_conv_indices
 from export.weights import CAFFE, TORCHVISION, Preprocessing, WeightsError, WeightSet
 from nst_base.errors import NstError
+from nst_graphs.networks import conv_layers
 
 Weights = list[tuple[np.ndarray, np.ndarray]]  # (kernel OIHW, bias) per conv
 

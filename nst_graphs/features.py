@@ -2,16 +2,46 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol
+
 import numpy as np
 import onnx
 
-from export.graph import GraphBuilder
-from export.networks import conv_layers
-from export.weights import Preprocessing, WeightSet
+from nst_graphs.graph import GraphBuilder
+from nst_graphs.networks import conv_layers
 
 IMAGE = "image"
 IMAGE_SHAPE = [1, 3, "height", "width"]
 POOLS = ("max", "avg")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an RGB image in [0, 1] becomes the network's input.
+
+    net_input[c] = (scale * rgb[channel_order[c]] - mean[c]) / std[c]
+    """
+
+    scale: float
+    channel_order: str  # "RGB" or "BGR": the order the network's first conv expects
+    mean: tuple[float, float, float]  # in network channel order, after scaling
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def as_dict(self) -> dict:
+        return {"scale": self.scale, "channel_order": self.channel_order,
+                "mean": list(self.mean), "std": list(self.std)}
+
+
+class FeatureWeights(Protocol):
+    """What the features model is built from: conv weights of one VGG feature stack in canonical
+    order (export.weights.WeightSet, read from a weight source, is one)."""
+
+    net: str
+    kernels: list[np.ndarray]  # each (Cout, Cin, 3, 3) float32
+    biases: list[np.ndarray]  # each (Cout,) float32
+    preprocessing: Preprocessing
+    source: str  # what the weights came from
 
 
 def channels_of(features: onnx.ModelProto) -> dict[str, int]:
@@ -34,7 +64,7 @@ def preprocessing_conv(pre: Preprocessing) -> tuple[np.ndarray, np.ndarray]:
     return kernel, bias
 
 
-def build_features_model(weights: WeightSet, pool: str = "max") -> onnx.ModelProto:
+def build_features_model(weights: FeatureWeights, pool: str = "max") -> onnx.ModelProto:
     """Conv stack up to the last relu, every relu output named canonically (relu1_1 ...)."""
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {POOLS}, not {pool!r}")

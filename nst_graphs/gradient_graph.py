@@ -1,6 +1,6 @@
 """The loss AND its gradient with respect to the image, in standard ONNX ops only.
 
-The forward pass and the loss terms are those of export/loss_graph.py (shared through
+The forward pass and the loss terms are those of nst_graphs/loss_graph.py (shared through
 `add_loss`); the backward pass is written out by hand, op by op, so any onnxruntime build
 (any platform, Python version or execution provider) can run it with a plain
 InferenceSession. The image keeps a dynamic height and width: one model serves every size.
@@ -34,12 +34,15 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from export.features import IMAGE
-from export.graph import GraphBuilder
-from export.loss_graph import INT64_MAX, LOSS_OUTPUTS, LossBuilder, LossGraph, LossLayers, StyleTerm, add_loss
+from nst_base.manifest import FEATURES
+from nst_base.model_store import ExportedModel, cache_key
+from nst_graphs.features import IMAGE
+from nst_graphs.graph import GraphBuilder
+from nst_graphs.loss_graph import INT64_MAX, LOSS_OUTPUTS, LossBuilder, LossGraph, LossLayers, StyleTerm, add_loss
 
 GRAD = "grad"
 GRADIENT_FORMAT = 1  # bump when the graph written here changes: cached models are keyed by it
+GRADIENT_MODEL = "gradient.onnx"  # its file name in the model folder's cache
 
 
 def _attributes(node: onnx.NodeProto) -> dict:
@@ -206,3 +209,14 @@ def build_gradient_model(features: onnx.ModelProto, layers: LossLayers) -> onnx.
         b.output(graph.outputs[name], name=name, shape=[])
     b.output(grad, name=GRAD, shape=[1, 3, "height", "width"])
     return b.model(doc=f"nst loss and gradient: content {layers.content}, style {layers.style}")
+
+
+def gradient_model_path(model: ExportedModel, layers: LossLayers) -> str:
+    """The cached gradient model of `model` for `layers`, built on first use (export builds the
+    default recipe's into a new model folder; the portable engine any other layers' on demand)."""
+    key = cache_key("gradient", GRADIENT_FORMAT, model.manifest.files.get(FEATURES), layers)
+
+    def build(folder):
+        onnx.save(build_gradient_model(model.load_features(), layers), str(folder / GRADIENT_MODEL))
+
+    return str(model.cached_artifacts(f"grad-{key}", build) / GRADIENT_MODEL)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import onnx
 
-from export.features import IMAGE
-from nst_ort import ort_training
+from nst_graphs.features import IMAGE
+from nst_ort.engines import ort_training
 
 TRAINING_MODEL = "training_model.onnx"
 EVAL_MODEL = "eval_model.onnx"

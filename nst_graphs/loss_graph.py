@@ -20,8 +20,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from export.features import IMAGE, IMAGE_SHAPE, channels_of
-from export.graph import GraphBuilder
+from nst_graphs.features import IMAGE, IMAGE_SHAPE, channels_of
+from nst_graphs.graph import GraphBuilder
 
 LOSS_OUTPUTS = ("loss", "content_loss", "style_loss", "tv_loss")
 INT64_MAX = np.iinfo(np.int64).max
@@ -38,6 +38,11 @@ class LossLayers:
     @property
     def all(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(self.content + self.style))
+
+
+# The default recipe's layers (Gatys et al.: content relu4_2, style relu1_1 ... relu5_1): export
+# puts their gradient model into a new model folder's cache, and runs use them unless told otherwise.
+DEFAULT_LOSS_LAYERS = LossLayers(("relu4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
 
 
 def layer_input(kind: str, layer: str) -> str:

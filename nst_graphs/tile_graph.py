@@ -7,7 +7,7 @@ tile itself (its core plus a halo as wide as the deepest layer's receptive field
   content  dF = c (F - P) * M                 c = 2 w / (C N), N of the whole image
 M is the core's indicator at the layer's resolution (times the region mask with masks),
 so halo cells, whose features are not exact, send nothing back. Backpropagated through the
-tile's forward pass (the backward rules of export/gradient_graph.py) these give the tile's
+tile's forward pass (the backward rules of nst_graphs/gradient_graph.py) these give the tile's
 contribution to the image gradient; overlapping contributions add up to the exact
 gradient. The loss values and the TV term are computed outside the graph.
 """
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import onnx
 
-from export.features import IMAGE, IMAGE_SHAPE
-from export.gradient_graph import GRAD, GradientBuilder
-from export.loss_graph import LossLayers, add_forward, content_target_name, layer_input, style_mask_name
+from nst_graphs.features import IMAGE, IMAGE_SHAPE
+from nst_graphs.gradient_graph import GRAD, GradientBuilder
+from nst_graphs.loss_graph import LossLayers, add_forward, content_target_name, layer_input, style_mask_name
 
 TILE_GRAPH_FORMAT = 1  # bump when the graph written here changes: cached models are keyed by it
 
