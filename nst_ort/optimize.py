@@ -65,8 +65,8 @@ class OptimizerSettings:
     method: str = "lbfgs"  # lbfgs | adam | sgd | scipy-lbfgsb (a reference: no snapshots)
     history: int = 10  # L-BFGS memory (correction pairs)
     learning_rate: float = 0.01  # adam/sgd, in [0, 1] pixel units
-    decay: float = 1.0  # adam/sgd: the rate is multiplied by `decay` every `decay_steps` (smoothly)
-    decay_steps: int = 100
+    lr_decay: float = 1.0  # adam/sgd: the rate is multiplied by `lr_decay` every `lr_decay_steps` (smoothly)
+    lr_decay_steps: int = 100
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-8
@@ -76,14 +76,14 @@ class OptimizerSettings:
             raise NstError(f"unknown optimizer {self.method!r}; choose one of {', '.join(OPTIMIZERS)}")
         if not (self.learning_rate > 0 and np.isfinite(self.learning_rate)):
             raise NstError(f"--learning-rate must be > 0, not {self.learning_rate}")
-        if not (0 < self.decay <= 1) or self.decay_steps < 1:
+        if not (0 < self.lr_decay <= 1) or self.lr_decay_steps < 1:
             raise NstError("--lr-decay must be in (0, 1] and --lr-decay-steps >= 1")
 
     def method_for(self, shape: tuple[int, ...]) -> Method:
         if self.method == "lbfgs":
             return Lbfgs(shape, self.history)
-        return FirstOrder(self.learning_rate, adam=self.method == "adam", decay=self.decay,
-                          decay_steps=self.decay_steps, beta1=self.beta1, beta2=self.beta2, epsilon=self.epsilon)
+        return FirstOrder(self.learning_rate, adam=self.method == "adam", decay=self.lr_decay,
+                          decay_steps=self.lr_decay_steps, beta1=self.beta1, beta2=self.beta2, epsilon=self.epsilon)
 
 
 @dataclass(frozen=True)

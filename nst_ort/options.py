@@ -189,7 +189,7 @@ class StylizeOptions:
 
     def optimizer_settings(self, iterations: int) -> OptimizerSettings:
         return OptimizerSettings(iterations=iterations, method=self.optimizer, learning_rate=self.learning_rate,
-                                 decay=self.lr_decay, decay_steps=self.lr_decay_steps)
+                                 lr_decay=self.lr_decay, lr_decay_steps=self.lr_decay_steps)
 
     def validate(self) -> None:
         """Every rule the schema states, then those between options; one line for the first broken."""

@@ -84,7 +84,7 @@ def test_first_order_optimisers_descend(tiny_models_dir, images, method, rate):
 
 
 def test_learning_rate_decays_like_keras():
-    settings = OptimizerSettings(10, method="sgd", learning_rate=100.0, decay=0.96, decay_steps=100)
+    settings = OptimizerSettings(10, method="sgd", learning_rate=100.0, lr_decay=0.96, lr_decay_steps=100)
     assert settings.method_for((3, 4, 4)).rate(0) == 100.0
     assert settings.method_for((3, 4, 4)).rate(100) == pytest.approx(96.0)
     assert settings.method_for((3, 4, 4)).rate(50) == pytest.approx(100 * 0.96**0.5)
