@@ -62,10 +62,11 @@ def _models_dir(option: Optional[Path]) -> Path:
     return option if option is not None else default_models_dir()
 
 
-def _flag(spec: Spec) -> Any:
+def _flag(spec: Spec, text: bool = False) -> Any:
     """The typer annotation of a schema option. Not given, it is None (the recipe's value
-    stays); text options (units, lists) arrive as text and the schema parses them."""
-    kind = spec.base_kind if spec.option.parse is None else "str"
+    stays); text options (units, lists) arrive as text and the schema parses them; with
+    `text`, every option does (`nst batch`: a list of values makes a grid)."""
+    kind = spec.base_kind if spec.option.parse is None and not text else "str"
     python_type = {"int": int, "float": float, "bool": bool}.get(kind, str)
     choices = f" ({', '.join(spec.option.choices)})" if spec.option.choices else ""
     text = f"{spec.option.help}{choices} [default: {spec.option.describe_default(spec.default)}]"
@@ -73,17 +74,18 @@ def _flag(spec: Spec) -> Any:
     return Annotated[Optional[python_type], Opt(*names, help=text, show_default=False)]
 
 
-def with_options(command: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Give a command the schema's options for `command` as flags; the function receives the
-    ones given as `options` (a dict by option name), besides its own parameters."""
+def with_options(command: str, text: bool = False) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the schema's options for `command` as flags (all as text with `text`);
+    the function receives the ones given as `options` (a dict by option name), besides its
+    own parameters."""
     def wrap(function: Callable[..., None]) -> Callable[..., None]:
         own = [p for p in inspect.signature(function).parameters.values() if p.name != "options"]
         arguments = [p for p in own if any(isinstance(m, typer.models.ArgumentInfo)
                                            for m in getattr(p.annotation, "__metadata__", ()))]
         rest = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p not in arguments]
         specs = specs_for(StylizeOptions, command)
-        extra = [inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_flag(spec))
-                 for spec in specs]
+        extra = [inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                   annotation=_flag(spec, text)) for spec in specs]
         own = arguments + [p for p in rest if p.default is inspect.Parameter.empty]  # required options first
         extra += [p for p in rest if p.default is not inspect.Parameter.empty]
 
@@ -270,6 +272,10 @@ def video(
     similarity: Similarity = None,
     report: Annotated[Optional[Path], Opt(help="Write a JSON report (seconds and loss per frame)")] = None,
     restart: Annotated[bool, Opt(help="Start over instead of continuing with the frames kept from a stopped run")] = False,
+    workers: Annotated[int, Opt(help="Shots stylised at once, each in a process of its own (frames within a shot "
+                                     "stay in order)")] = 1,
+    cuts: Annotated[Optional[str], Opt(help="Where shots begin: auto (found in the input), none, or seconds such as "
+                                            "12.5,30 [default: auto with --workers above 1]")] = None,
     quiet: Quiet = False,
     models_dir: ModelsDir = None,
     options: Optional[dict] = None,
@@ -289,6 +295,11 @@ def video(
     job = VideoJob(source, tuple(styles), resolve_output(output), settings,
                    VideoOptions(Window(start, duration, fps), frame_iterations, temporal_weight), _resolved(report))
     info = check_job(job)
+    if not 1 <= workers <= 64:
+        raise NstError(f"--workers must be between 1 and 64, not {workers}")
+    if workers > 1 or cuts is not None:
+        _video_in_shots(job, cuts or "auto", workers, models, restart, quiet)
+        return
     style_images = [load_image(path, draft_long_side=round(settings.size * max(1.0, settings.style_scale)),
                                memory_limit=settings.max_memory) for path in styles]
     model = ensure_exported(models, settings.net, settings.pool, say)
@@ -315,6 +326,29 @@ def video(
         raise typer.Exit(stop.exit_code)
     if not quiet:
         say(f"wrote {output} ({runner.count} frames, {runner.size[0]}x{runner.size[1]})")
+
+
+def _video_in_shots(job, cuts: str, workers: int, models: Path, restart: bool, quiet: bool) -> None:
+    """`nst video --workers N`: the clip's shots in parallel (nst_ort/video/shots.py)."""
+    from nst_ort.signals import StopSignals
+    from nst_ort.video.shots import plan_shots, stylize_in_shots
+
+    if restart:
+        raise NstError("--restart is for a clip run without --workers; remove OUTPUT.nst-run's shots to start over")
+    shots = plan_shots(job, cuts)
+    if not quiet:
+        say(f"{len(shots)} shot{'s' if len(shots) > 1 else ''} of {job.source.name} "
+            f"({', '.join(f'{shot.duration:.2f} s' for shot in shots)}) on {workers} workers")
+    with StopSignals(notify=say) as stop:
+        try:
+            complete = stylize_in_shots(job, shots, models, workers, _silent if quiet else say)
+        except KeyboardInterrupt:
+            complete = False
+    if not complete:
+        say("stopped: the finished frames of every shot are kept; run the same command again to continue")
+        raise typer.Exit(stop.exit_code)
+    if not quiet:
+        say(f"wrote {job.output}")
 
 
 @app.command()
@@ -356,6 +390,60 @@ def sheet(
             cells.append((label, result.image))
     save_image(contact_sheet(cells, columns or len(styles) + 1, cell_side=min(size, 320)), output)
     say(f"wrote {output}")
+
+
+@app.command()
+@with_options(STYLIZE, text=True)
+def batch(
+    output_dir: Annotated[Path, Opt("-o", "--output", help="Folder for the results, their reports, an index and a "
+                                                          "contact sheet per content (created if missing)")],
+    plan: Annotated[Optional[Path], typer.Argument(help="A plan file (.toml, .json or .csv): rows of content, "
+                                                       "style(s) and options")] = None,
+    content: Annotated[Optional[Path], Opt("--content", help="A folder of photos (with --style: every pair)")] = None,
+    style: Annotated[Optional[Path], Opt("--style", help="A folder of paintings")] = None,
+    recipe: Recipe = "gatys",
+    workers: Annotated[int, Opt(help="Items at once, each in a process of its own with its share of the cores")] = 1,
+    cluster: Annotated[Optional[str], Opt(help="Run on a Dask cluster: the scheduler's address, e.g. "
+                                               "tcp://host:8786 (needs nst-ort[cluster])")] = None,
+    shared_fs: Annotated[bool, Opt(help="With --cluster: the workers read inputs and models by path (a shared "
+                                        "file system) instead of receiving them")] = False,
+    quiet: Quiet = False,
+    models_dir: ModelsDir = None,
+    options: Optional[dict] = None,
+) -> None:
+    """Many pictures unattended: every photo x painting of two folders, or the rows of a plan
+    file; a list of values (--style-weight 1,2,4) makes a grid. A rerun skips finished items
+    and resumes stopped ones; the exit code is the number of items that failed."""
+    from nst_ort.batch.plan import from_folders, from_plan
+    from nst_ort.batch.run import Batch
+    from nst_ort.signals import StopSignals
+
+    if (plan is None) == (content is None or style is None):
+        raise NstError("give a plan file, or --content DIR and --style DIR (not both)")
+    if not 1 <= workers <= 64:
+        raise NstError(f"--workers must be between 1 and 64, not {workers}")
+    given = options or {}
+    items = from_plan(plan, given, recipe) if plan is not None else from_folders(content, style, given, recipe)
+    out = resolve_output(output_dir)
+    if out.exists() and not out.is_dir():
+        raise NstError(f"-o {out} is a file: give a folder")
+    batch_run = Batch(items, out, _models_dir(models_dir), workers, cluster, shared_fs)
+    if not quiet:
+        where = f"the cluster at {cluster}" if cluster else f"{workers} worker{'s' if workers > 1 else ''}"
+        say(f"batch: {len(items)} items into {out}, {where}")
+    with StopSignals(notify=say) as stop:
+        try:
+            results = batch_run.run(_silent if quiet else say)
+        except KeyboardInterrupt:
+            say(f"stopped: finished items are kept in {out}; run the same command again to continue")
+            raise typer.Exit(stop.exit_code) from None
+    batch_run.write_sheets()
+    failed = [result for result in results if result.status == "failed"]
+    if not quiet or failed:
+        say(f"{len(results) - len(failed)} of {len(results)} items done ({sum(r.status == 'skipped' for r in results)} "
+            f"finished before), {len(failed)} failed; index: {out / 'index.csv'}")
+    if failed:
+        raise typer.Exit(min(len(failed), 100))
 
 
 @app.command("export")

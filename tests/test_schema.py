@@ -63,6 +63,15 @@ def test_every_option_reaches_every_command_it_applies_to(command):
             assert spec.name not in params, f"nst {command} takes {spec.flag}, which the schema does not give it"
 
 
+def test_nst_batch_takes_every_stylize_option_as_text_for_grids(tmp_path):
+    group = typer.main.get_command(app)
+    for spec in specs(StylizeOptions):
+        if STYLIZE in spec.option.commands:
+            text = sample(spec)[0] or "yes"
+            context = group.commands["batch"].make_context("batch", ["-o", str(tmp_path), spec.flag, f"{text};{text}"])
+            assert context.params[spec.name] == f"{text};{text}", spec.name  # as written: the grid splits it
+
+
 def test_every_field_is_declared_and_machine_options_are_the_resumable_ones():
     declared = {spec.name for spec in specs(StylizeOptions)}
     assert declared == {item.name for item in fields(StylizeOptions)}

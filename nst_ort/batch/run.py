@@ -1,0 +1,222 @@
+"""Running a batch: each item is the job `nst stylize` runs (nst_ort/job.py), in this process or
+in worker processes, its outputs named predictably in the output folder:
+
+    OUT/NAME.png        the picture (with its settings, as every result)
+    OUT/NAME.json       its report (settings, losses, seconds, peak memory)
+    OUT/.runs/NAME.nst-run   its run folder while it runs; a stopped item resumes from it
+    OUT/index.json, OUT/index.csv   every item's status, time, loss, peak memory, error
+    OUT/sheet_CONTENT.png          a contact sheet per content
+
+An item whose report says it finished is skipped on a rerun; one that fails (a bad image, a
+bad value, no memory) is recorded with its one-line reason and the rest go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from multiprocessing import active_children, get_context
+from pathlib import Path
+
+from PIL import Image
+
+from nst_base.errors import NstError
+from nst_base.files import atomic_file
+from nst_ort.batch.plan import BatchItem, names
+from nst_ort.memory import available_bytes
+from nst_ort.progress import format_seconds
+
+RUNS = ".runs"
+
+
+@dataclass
+class ItemResult:
+    """What became of one item."""
+
+    name: str
+    status: str  # done | skipped | failed | stopped
+    seconds: float = 0.0
+    loss: float | None = None
+    peak_bytes: int | None = None
+    error: str = ""
+
+
+def finished(report: Path) -> bool:
+    """Whether an item's report says its run went to the end."""
+    try:
+        data = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("interrupted") is False
+
+
+def run_item(item: BatchItem, name: str, out_dir: Path, models_dir: Path, machine: dict) -> ItemResult:
+    """One item in this process, as `nst stylize` runs it: its outputs and run folder locked,
+    its plan made, resumed where a stopped batch left it. `machine`: threads and memory for it
+    when the item does not set them."""
+    from nst_ort.job import DEFAULT_CHECKPOINT_EVERY, Job, JobRunner, Outputs, resume_runner
+    from nst_ort.recipes import recipe_options
+    from nst_ort.runstate import RunFolder
+
+    image, report = out_dir / f"{name}.png", out_dir / f"{name}.json"
+    if finished(report) and image.is_file():
+        return ItemResult(name, "skipped")
+    started = time.perf_counter()
+    folder = RunFolder(out_dir / RUNS / f"{name}.nst-run")
+    runner = None
+    try:
+        if folder.checkpoint_file.is_file():
+            runner = resume_runner(folder.path, models_dir, DEFAULT_CHECKPOINT_EVERY)
+        else:
+            options = recipe_options(item.recipe, None, **{**machine, **item.options})
+            options.validate()
+            job = Job(item.content, item.styles, options, outputs=Outputs(image, report),
+                      explicit_size="size" in item.options)
+            runner = JobRunner(job, models_dir, folder, DEFAULT_CHECKPOINT_EVERY)
+            runner.claim(restart=True)
+            runner.check_memory()
+        runner.load()
+        result = runner.run()
+        runner.finish(result)
+        status = "stopped" if result.outcome.interrupted else "done"
+        return ItemResult(name, status, time.perf_counter() - started, result.outcome.loss,
+                          result.report.get("peak_rss_bytes"))
+    except NstError as error:
+        return ItemResult(name, "failed", time.perf_counter() - started, error=str(error))
+    except MemoryError:
+        return ItemResult(name, "failed", time.perf_counter() - started, error="out of memory")
+    finally:
+        if runner is not None:
+            runner.release()
+
+
+@dataclass
+class Batch:
+    """A batch's items and where its results go."""
+
+    items: list[BatchItem]
+    out_dir: Path
+    models_dir: Path
+    workers: int = 1
+    cluster: str | None = None  # a Dask scheduler's address (batch/cluster.py)
+    shared_fs: bool = False  # the cluster's workers read the inputs (and models) by path
+
+    def __post_init__(self) -> None:
+        self.names = names(self.items)
+
+    def machine(self) -> dict:
+        """Each item's share of the machine: the cores divided among the workers, and the memory
+        free now (each worker plans within its share)."""
+        cores = os.cpu_count() or 1
+        share = {"threads": max(1, cores // self.workers)}
+        free = available_bytes()
+        if free is not None and self.workers > 1:
+            share["max_memory"] = free // self.workers
+        return share
+
+    def run(self, say: Callable[[str], None] = lambda line: None) -> list[ItemResult]:
+        """Every item not finished yet; results recorded in the index as they come."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        results: dict[str, ItemResult] = {}
+        machine, started = self.machine(), time.perf_counter()
+        todo = list(zip(self.items, self.names))
+        try:
+            if self.cluster is not None:
+                from nst_ort.batch.cluster import run_on_cluster
+
+                run_on_cluster(self, self.cluster, self.shared_fs, say,
+                               lambda result, done, since: self._record(result, done, since, say), results)
+            elif self.workers == 1:
+                for item, name in todo:
+                    self._record(run_item(item, name, self.out_dir, self.models_dir, machine), results, started, say)
+                    if results[name].status == "stopped":  # a stop signal: the batch stops with it
+                        raise KeyboardInterrupt
+            else:
+                self._run_in_processes(todo, machine, results, started, say)
+        finally:
+            self.write_index(results)
+            with contextlib.suppress(OSError):
+                (self.out_dir / RUNS).rmdir()  # the batch's own, once no stopped item is kept there
+        return [results[name] for name in self.names if name in results]
+
+    def _run_in_processes(self, todo: list[tuple[BatchItem, str]], machine: dict, results: dict,
+                          started: float, say: Callable[[str], None]) -> None:
+        """One onnxruntime session per worker process (sessions cannot be pickled): each item is
+        run whole in a worker."""
+        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn")) as pool:
+            pending: set[Future] = {pool.submit(run_item, item, name, self.out_dir, self.models_dir, machine)
+                                    for item, name in todo}
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        self._record(future.result(), results, started, say)
+            except KeyboardInterrupt:
+                for future in pending:
+                    future.cancel()
+                for child in active_children():  # as Ctrl-C would: each keeps its best image and checkpoint
+                    with contextlib.suppress(OSError):
+                        os.kill(child.pid, signal.SIGINT)
+                raise
+
+    def _record(self, result: ItemResult, results: dict, started: float, say: Callable[[str], None]) -> None:
+        results[result.name] = result
+        self.write_index(results)
+        count, total = len(results), len(self.items)
+        ran = [r.seconds for r in results.values() if r.status in ("done", "failed")]
+        eta = format_seconds((total - count) * sum(ran) / len(ran) / self.workers) if ran else "?"
+        detail = {"done": f"{result.seconds:.1f} s, loss {result.loss:.4g}" if result.loss is not None else "",
+                  "failed": result.error, "skipped": "finished before", "stopped": "stopped: resumes on a rerun"}
+        say(f"[{count}/{total}] {result.name}: {result.status}"
+            f"{' (' + detail[result.status] + ')' if detail[result.status] else ''}  "
+            f"elapsed {format_seconds(time.perf_counter() - started)}  ETA {eta}")
+
+    def write_index(self, results: dict[str, ItemResult]) -> None:
+        """index.json and index.csv: every item, with its inputs, options and what became of it."""
+        rows = []
+        for item, name in zip(self.items, self.names):
+            result = results.get(name, ItemResult(name, "pending"))
+            rows.append({"name": name, "content": str(item.content), "styles": ";".join(map(str, item.styles)),
+                         "recipe": item.recipe, "options": json.dumps(item.options, default=str),
+                         **{key: value for key, value in asdict(result).items() if key != "name"}})
+        with atomic_file(self.out_dir / "index.json") as tmp:
+            tmp.write_text(json.dumps(rows, indent=1) + "\n")
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["name"])
+        writer.writeheader()
+        writer.writerows(rows)
+        with atomic_file(self.out_dir / "index.csv") as tmp:
+            tmp.write_text(text.getvalue())
+
+    def write_sheets(self) -> list[Path]:
+        """A contact sheet per content: the photo, then each finished result with its style and options."""
+        from nst_ort.images import save_image
+        from nst_ort.sheet import contact_sheet
+
+        written = []
+        by_content: dict[Path, list[tuple[BatchItem, str]]] = {}
+        for item, name in zip(self.items, self.names):
+            by_content.setdefault(item.content, []).append((item, name))
+        for content, entries in by_content.items():
+            cells = []
+            for item, name in entries:
+                path = self.out_dir / f"{name}.png"
+                if path.is_file() and finished(self.out_dir / f"{name}.json"):
+                    with Image.open(path) as picture:
+                        cells.append((name[len(content.stem) + 2:] or name, picture.convert("RGB")))
+            if not cells or not content.is_file():
+                continue
+            with Image.open(content) as photo:
+                cells.insert(0, (f"content: {content.name}", photo.convert("RGB")))
+            sheet = self.out_dir / f"sheet_{content.stem}.png"
+            save_image(contact_sheet(cells, min(len(cells), 5), cell_side=192), sheet)
+            written.append(sheet)
+        return written

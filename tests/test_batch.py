@@ -1,0 +1,225 @@
+"""`nst batch`: plans (folders, TOML/JSON/CSV, grids), predictable names, reruns that skip what
+is finished, failures in one line each, worker processes giving the same pictures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst_base.errors import NstError
+from nst_ort.batch.plan import BatchItem, from_folders, from_plan, grid, names
+from tests.test_cli import ROOT, _one_line_error, nst
+from tests.tiny import random_images
+
+SMALL = ["--size", "32", "--iterations", "3", "--scales", "1", "--threads", "1"]
+
+
+@pytest.fixture()
+def folders(tmp_path) -> tuple[Path, Path]:
+    contents, styles = tmp_path / "photos", tmp_path / "paintings"
+    contents.mkdir()
+    styles.mkdir()
+    pictures = random_images(tmp_path, {"a": (48, 36), "b": (40, 40), "x": (40, 40), "y": (36, 48)}, seed=5)
+    for name, folder in (("a", contents), ("b", contents), ("x", styles), ("y", styles)):
+        pictures[name].rename(folder / f"{name}.png")
+    return contents, styles
+
+
+def test_a_grid_is_every_combination_and_list_options_split_on_semicolons():
+    rows = grid({"style_weight": "1,2,4", "style-layers": "relu1_1,relu2_1;relu3_1", "size": 64}, "here")
+    assert len(rows) == 6
+    assert {row["style_weight"] for row in rows} == {"1", "2", "4"}
+    assert {row["style_layers"] for row in rows} == {"relu1_1,relu2_1", "relu3_1"}
+    assert grid({"style_weight": [1, 2]}, "here") == [{"style_weight": 1}, {"style_weight": 2}]
+    with pytest.raises(NstError, match="here: unknown option 'colour'"):
+        grid({"colour": "red"}, "here")
+
+
+def test_names_show_what_varies_and_never_collide(tmp_path):
+    items = [BatchItem(tmp_path / "a.png", (tmp_path / "x.png",), {"style_weight": w, "size": "64"}) for w in ("1", "2")]
+    assert names(items) == ["a__x__style_weight-1", "a__x__style_weight-2"]
+    twins = [BatchItem(tmp_path / one / "a.png", (tmp_path / "x.png",)) for one in ("p", "q")]
+    first, second = names(twins)
+    assert first != second and first.startswith("a__x__") and names(twins) == [first, second]
+
+
+def test_plan_files_in_every_format_give_the_same_items(tmp_path):
+    (tmp_path / "plan.csv").write_text("content,style,style-weight\na.png,x.png;y.png,\"1,3\"\nb.png,y.png,\n")
+    (tmp_path / "plan.json").write_text(json.dumps([{"content": "a.png", "style": ["x.png", "y.png"],
+                                                     "style_weight": [1, 3]}, {"content": "b.png", "style": "y.png"}]))
+    (tmp_path / "plan.toml").write_text('[[item]]\ncontent = "a.png"\nstyle = ["x.png", "y.png"]\n'
+                                        'style_weight = [1, 3]\n\n[[item]]\ncontent = "b.png"\nstyle = "y.png"\n')
+    formats = ["csv", "json"] + (["toml"] if sys.version_info >= (3, 11) else [])
+    for suffix in formats:
+        items = from_plan(tmp_path / f"plan.{suffix}", {"size": "64"})
+        assert [(i.content.name, [s.name for s in i.styles]) for i in items] == [
+            ("a.png", ["x.png", "y.png"]), ("a.png", ["x.png", "y.png"]), ("b.png", ["y.png"])], suffix
+        assert [float(i.options["style_weight"]) for i in items[:2]] == [1.0, 3.0]
+        assert all(i.options["size"] == "64" for i in items)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("content,style,colour\na.png,x.png,red\n", "plan.csv row 1: unknown option 'colour'"),
+    ("content,style\na.png,\n", "plan.csv row 1: a row needs a content and a style"),
+    ("", "has no rows"),
+])
+def test_a_bad_plan_is_refused_before_any_work(tiny_models_dir, tmp_path, text, message):
+    plan = tmp_path / "plan.csv"
+    plan.write_text(text)
+    result = nst("batch", plan, "-o", tmp_path / "out", models_dir=tiny_models_dir)
+    _one_line_error(result, message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_batch_records_failures_and_a_rerun_skips_what_is_finished(tiny_models_dir, folders, tmp_path):
+    contents, styles = folders
+    (styles / "broken.png").write_text("not an image")
+    out = tmp_path / "out"
+    args = ["batch", "--content", contents, "--style", styles, "-o", out, *SMALL, "--style-weight", "1,3"]
+    first = nst(*args, models_dir=tiny_models_dir)
+    assert first.returncode == 4, first.stderr  # a x broken and b x broken, at two weights
+    lines = [line for line in first.stderr.splitlines() if ": failed (" in line]
+    assert len(lines) == 4 and all("broken.png is not an image file" in line for line in lines)
+    assert "Traceback" not in first.stderr
+    index = json.loads((out / "index.json").read_text())
+    assert {row["status"] for row in index} == {"done", "failed"} and len(index) == 12
+    done = sorted(p.name for p in out.glob("*.png") if not p.name.startswith("sheet_"))
+    assert done == [f"{c}__{s}__style_weight-{w}.png" for c in "ab" for s in "xy" for w in (1, 3)]
+    assert (out / "sheet_a.png").is_file() and (out / "sheet_b.png").is_file() and (out / "index.csv").is_file()
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*__*.png")}
+    (styles / "broken.png").unlink()
+    second = nst(*args, models_dir=tiny_models_dir)
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.count("skipped") == 8 and "8 finished before" in second.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*__*.png")} == stamps
+    assert not (out / ".runs").exists()
+
+
+def test_two_worker_processes_make_the_same_pictures_as_one(tiny_models_dir, folders, tmp_path):
+    contents, styles = folders
+    outs = {}
+    for workers in (1, 2):
+        outs[workers] = tmp_path / f"out{workers}"
+        result = nst("batch", "--content", contents, "--style", styles, "-o", outs[workers], *SMALL,
+                     "--workers", workers, "--quiet", models_dir=tiny_models_dir)
+        assert result.returncode == 0, result.stderr
+    pictures = sorted(p.name for p in outs[1].glob("*__*.png"))
+    assert len(pictures) == 4 and pictures == sorted(p.name for p in outs[2].glob("*__*.png"))
+    for name in pictures:
+        assert np.array_equal(np.asarray(Image.open(outs[1] / name)), np.asarray(Image.open(outs[2] / name))), name
+
+
+def test_a_stopped_batch_keeps_what_is_finished_and_resumes_the_item_it_stopped(tiny_models_dir, folders, tmp_path):
+    import subprocess
+
+    contents, styles = folders
+    out = tmp_path / "out"
+    args = ["batch", "--content", contents, "--style", styles, "-o", out, "--size", "96", "--iterations", "400",
+            "--scales", "2", "--threads", "1"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir))
+    process = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, env=env,
+                               stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:  # the first item finished: stop during the second
+        if line.startswith("[1/4]"):
+            time.sleep(0.3)
+            break
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=120)[1]
+    assert process.returncode == 143, rest
+    assert "finished items are kept" in rest
+    statuses = {row["name"]: row["status"] for row in json.loads((out / "index.json").read_text())}
+    assert list(statuses.values()).count("done") >= 1
+    again = nst(*args, models_dir=tiny_models_dir)
+    assert again.returncode == 0, again.stderr
+    assert all(row["status"] in ("done", "skipped") for row in json.loads((out / "index.json").read_text()))
+    assert not (out / ".runs").exists()
+
+
+def test_from_folders_refuses_empty_or_missing_folders(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NstError, match="holds no images"):
+        from_folders(tmp_path / "empty", tmp_path / "empty", {})
+    with pytest.raises(NstError, match="is not a folder"):
+        from_folders(tmp_path / "none", tmp_path / "empty", {})
+
+
+# ---- on a Dask cluster: a real scheduler and worker processes on loopback ------------------------------
+
+@pytest.fixture(scope="module")
+def cluster(tiny_models_dir):
+    """A LocalCluster of 2 worker processes (1 task slot each) whose workers find the tiny model."""
+    distributed = pytest.importorskip("distributed")
+    previous = os.environ.get("NST_MODELS_DIR")
+    os.environ["NST_MODELS_DIR"] = str(tiny_models_dir)  # the worker processes inherit it
+    local = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                     dashboard_address=None, silence_logs=50)
+    try:
+        yield local
+    finally:
+        local.close()
+        if previous is None:
+            os.environ.pop("NST_MODELS_DIR", None)
+        else:
+            os.environ["NST_MODELS_DIR"] = previous
+
+
+def test_a_cluster_makes_the_same_pictures_as_one_worker(tiny_models_dir, cluster, folders, tmp_path):
+    contents, styles = folders
+    outs = {}
+    for where in ("local", "cluster"):
+        outs[where] = tmp_path / where
+        extra = ["--cluster", cluster.scheduler_address] if where == "cluster" else []
+        result = nst("batch", "--content", contents, "--style", styles, "-o", outs[where], *SMALL, *extra,
+                     models_dir=tiny_models_dir)
+        assert result.returncode == 0, result.stderr
+    assert "2 workers, 4 items" in result.stderr
+    pictures = sorted(p.name for p in outs["local"].glob("*__*.png"))
+    assert len(pictures) == 4 and pictures == sorted(p.name for p in outs["cluster"].glob("*__*.png"))
+    for name in pictures:
+        local, remote = (np.asarray(Image.open(outs[w] / name)) for w in ("local", "cluster"))
+        assert np.array_equal(local, remote), name
+    rerun = nst("batch", "--content", contents, "--style", styles, "-o", outs["cluster"], *SMALL,
+                "--cluster", cluster.scheduler_address, models_dir=tiny_models_dir)
+    assert rerun.returncode == 0 and rerun.stderr.count("skipped") == 4
+
+
+def test_a_worker_killed_mid_batch_loses_nothing(tiny_models_dir, cluster, folders, tmp_path):
+    import subprocess
+
+    from distributed import Client
+
+    contents, styles = folders
+    out = tmp_path / "out"
+    args = ["batch", "--content", contents, "--style", styles, "-o", out, "--size", "96", "--iterations", "300",
+            "--scales", "2", "--threads", "1", "--cluster", cluster.scheduler_address]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir))
+    process = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, env=env,
+                               stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if "2 workers, 4 items" in line:
+            break
+    time.sleep(1.0)  # both workers are inside an item
+    with Client(cluster.scheduler_address) as client:
+        pids = client.run(os.getpid)
+    os.kill(next(iter(pids.values())), signal.SIGKILL)
+    rest = process.communicate(timeout=300)[1]
+    assert process.returncode == 0, rest
+    rows = json.loads((out / "index.json").read_text())
+    assert [row["status"] for row in rows] == ["done"] * 4
+    assert len(list(out.glob("*__*.png"))) == 4 and not list(out.glob(".*.tmp"))
+
+
+def test_an_unreachable_cluster_is_one_line(tiny_models_dir, folders, tmp_path):
+    pytest.importorskip("distributed")
+    contents, styles = folders
+    result = nst("batch", "--content", contents, "--style", styles, "-o", tmp_path / "out", *SMALL,
+                 "--cluster", "tcp://127.0.0.1:9", models_dir=tiny_models_dir)
+    _one_line_error(result, "cannot reach the Dask scheduler at tcp://127.0.0.1:9")
