@@ -276,6 +276,8 @@ def video(
                                      "stay in order)")] = 1,
     cuts: Annotated[Optional[str], Opt(help="Where shots begin: auto (found in the input), none, or seconds such as "
                                             "12.5,30 [default: auto with --workers above 1]")] = None,
+    cluster: Annotated[Optional[str], Opt(help="Stylise the shots on a Dask cluster: the scheduler's address, e.g. "
+                                               "tcp://host:8786 (needs nst-ort[cluster])")] = None,
     quiet: Quiet = False,
     models_dir: ModelsDir = None,
     options: Optional[dict] = None,
@@ -297,8 +299,8 @@ def video(
     info = check_job(job)
     if not 1 <= workers <= 64:
         raise NstError(f"--workers must be between 1 and 64, not {workers}")
-    if workers > 1 or cuts is not None:
-        _video_in_shots(job, cuts or "auto", workers, models, restart, quiet)
+    if workers > 1 or cuts is not None or cluster is not None:
+        _video_in_shots(job, cuts or "auto", workers, models, restart, quiet, cluster)
         return
     style_images = [load_image(path, draft_long_side=round(settings.size * max(1.0, settings.style_scale)),
                                memory_limit=settings.max_memory) for path in styles]
@@ -328,20 +330,26 @@ def video(
         say(f"wrote {output} ({runner.count} frames, {runner.size[0]}x{runner.size[1]})")
 
 
-def _video_in_shots(job, cuts: str, workers: int, models: Path, restart: bool, quiet: bool) -> None:
-    """`nst video --workers N`: the clip's shots in parallel (nst_ort/video/shots.py)."""
+def _video_in_shots(job, cuts: str, workers: int, models: Path, restart: bool, quiet: bool,
+                    cluster: Optional[str]) -> None:
+    """`nst video --workers N` or `--cluster ADDRESS`: the clip's shots in parallel (nst_ort/video/shots.py)."""
     from nst_ort.signals import StopSignals
-    from nst_ort.video.shots import plan_shots, stylize_in_shots
+    from nst_ort.video.shots import plan_shots, stylize_in_shots, stylize_shots_on_cluster
 
     if restart:
         raise NstError("--restart is for a clip run without --workers; remove OUTPUT.nst-run's shots to start over")
     shots = plan_shots(job, cuts)
     if not quiet:
         say(f"{len(shots)} shot{'s' if len(shots) > 1 else ''} of {job.source.name} "
-            f"({', '.join(f'{shot.duration:.2f} s' for shot in shots)}) on {workers} workers")
+            f"({', '.join(f'{shot.duration:.2f} s' for shot in shots)}) on "
+            f"{f'the cluster at {cluster}' if cluster else f'{workers} workers'}")
     with StopSignals(notify=say) as stop:
         try:
-            complete = stylize_in_shots(job, shots, models, workers, _silent if quiet else say)
+            if cluster is not None:
+                stylize_shots_on_cluster(job, shots, models, cluster, _silent if quiet else say)
+                complete = True
+            else:
+                complete = stylize_in_shots(job, shots, models, workers, _silent if quiet else say)
         except KeyboardInterrupt:
             complete = False
     if not complete:

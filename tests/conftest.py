@@ -50,3 +50,17 @@ def _training_available() -> bool:
 
 requires_training = pytest.mark.skipif(not _training_available(),
                                        reason="onnxruntime-training-cpu is not installed (portable-only environment)")
+
+
+@pytest.fixture(scope="session")
+def cluster(tiny_models_dir):
+    """A LocalCluster of 2 worker processes (1 task slot each) whose workers find the tiny model
+    (set in the workers' environment only)."""
+    distributed = pytest.importorskip("distributed")
+    local = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                     dashboard_address=None, silence_logs=50,
+                                     env={"NST_MODELS_DIR": str(tiny_models_dir)})
+    try:
+        yield local
+    finally:
+        local.close()

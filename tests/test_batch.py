@@ -68,7 +68,7 @@ def test_plan_files_in_every_format_give_the_same_items(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("content,style,colour\na.png,x.png,red\n", "plan.csv row 1: unknown option 'colour'"),
-    ("content,style\na.png,\n", "plan.csv row 1: a row needs a content and a style"),
+    ("content,style\na.png,x.png\nb.png,y.png,3\n", "plan.csv row 2: unknown option"),
     ("", "has no rows"),
 ])
 def test_a_bad_plan_is_refused_before_any_work(tiny_models_dir, tmp_path, text, message):
@@ -153,30 +153,13 @@ def test_from_folders_refuses_empty_or_missing_folders(tmp_path):
 
 # ---- on a Dask cluster: a real scheduler and worker processes on loopback ------------------------------
 
-@pytest.fixture(scope="module")
-def cluster(tiny_models_dir):
-    """A LocalCluster of 2 worker processes (1 task slot each) whose workers find the tiny model."""
-    distributed = pytest.importorskip("distributed")
-    previous = os.environ.get("NST_MODELS_DIR")
-    os.environ["NST_MODELS_DIR"] = str(tiny_models_dir)  # the worker processes inherit it
-    local = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                     dashboard_address=None, silence_logs=50)
-    try:
-        yield local
-    finally:
-        local.close()
-        if previous is None:
-            os.environ.pop("NST_MODELS_DIR", None)
-        else:
-            os.environ["NST_MODELS_DIR"] = previous
-
-
 def test_a_cluster_makes_the_same_pictures_as_one_worker(tiny_models_dir, cluster, folders, tmp_path):
     contents, styles = folders
     outs = {}
-    for where in ("local", "cluster"):
+    for where in ("local", "cluster", "shared"):
         outs[where] = tmp_path / where
-        extra = ["--cluster", cluster.scheduler_address] if where == "cluster" else []
+        extra = {"local": [], "cluster": ["--cluster", cluster.scheduler_address],
+                 "shared": ["--cluster", cluster.scheduler_address, "--shared-fs"]}[where]
         result = nst("batch", "--content", contents, "--style", styles, "-o", outs[where], *SMALL, *extra,
                      models_dir=tiny_models_dir)
         assert result.returncode == 0, result.stderr
@@ -184,8 +167,8 @@ def test_a_cluster_makes_the_same_pictures_as_one_worker(tiny_models_dir, cluste
     pictures = sorted(p.name for p in outs["local"].glob("*__*.png"))
     assert len(pictures) == 4 and pictures == sorted(p.name for p in outs["cluster"].glob("*__*.png"))
     for name in pictures:
-        local, remote = (np.asarray(Image.open(outs[w] / name)) for w in ("local", "cluster"))
-        assert np.array_equal(local, remote), name
+        local, remote, shared = (np.asarray(Image.open(outs[w] / name)) for w in ("local", "cluster", "shared"))
+        assert np.array_equal(local, remote) and np.array_equal(local, shared), name
     rerun = nst("batch", "--content", contents, "--style", styles, "-o", outs["cluster"], *SMALL,
                 "--cluster", cluster.scheduler_address, models_dir=tiny_models_dir)
     assert rerun.returncode == 0 and rerun.stderr.count("skipped") == 4
@@ -223,3 +206,19 @@ def test_an_unreachable_cluster_is_one_line(tiny_models_dir, folders, tmp_path):
     result = nst("batch", "--content", contents, "--style", styles, "-o", tmp_path / "out", *SMALL,
                  "--cluster", "tcp://127.0.0.1:9", models_dir=tiny_models_dir)
     _one_line_error(result, "cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+
+
+def test_bad_rows_and_files_fail_one_line_each_and_the_rest_go_on(tiny_models_dir, folders, tmp_path):
+    contents, styles = folders
+    plan = tmp_path / "plan.csv"
+    plan.write_text(f"content,style,style_weight\n{contents / 'a.png'},{styles / 'x.png'},2\n"
+                    f"{contents / 'b.png'},,\n{contents / 'a.png'},{styles / 'y.png'},-1\n"
+                    f"{contents / 'missing.png'},{styles / 'x.png'},1\n")
+    result = nst("batch", plan, "-o", tmp_path / "out", *SMALL, models_dir=tiny_models_dir)
+    assert result.returncode == 3, result.stderr
+    failed = [line for line in result.stderr.splitlines() if ": failed (" in line]
+    assert len(failed) == 3 and "Traceback" not in result.stderr
+    assert "row 2: a row needs a content and a style" in failed[1] or any("row 2: a row needs" in f for f in failed)
+    assert any("--style-weight must be > 0" in line for line in failed)
+    assert any("image not found" in line and "missing.png" in line for line in failed)
+    assert len(list((tmp_path / "out").glob("*__*.png"))) == 1

@@ -68,3 +68,13 @@ def test_shots_in_parallel_write_every_frame(tiny_models_dir, clip, tmp_path):
     assert probe(tmp_path / "given.gif").frame_count(Window()) == 12
     _one_line_error(nst("video", clip, style, "-o", tmp_path / "x.gif", *args, "--cuts", "9", models_dir=tiny_models_dir),
                     "--cuts must lie inside")
+
+
+def test_shots_on_a_dask_cluster_write_every_frame(tiny_models_dir, cluster, clip, tmp_path):
+    style = random_images(tmp_path, {"style": (40, 40)})["style"]
+    args = ["--size", "48", "--iterations", "3", "--frame-iterations", "2", "--threads", "1"]
+    result = nst("video", clip, style, "-o", tmp_path / "out.gif", *args, "--cluster", cluster.scheduler_address,
+                 models_dir=tiny_models_dir)
+    assert result.returncode == 0, result.stderr
+    assert "2 workers, 3 shots" in result.stderr and result.stderr.count(": 4 frames") == 3
+    assert probe(tmp_path / "out.gif").frame_count(Window()) == 12 and not (tmp_path / "out.gif.nst-run").exists()

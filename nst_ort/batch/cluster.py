@@ -10,7 +10,6 @@ half-written.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 import uuid
@@ -23,33 +22,9 @@ from nst_base.errors import NstError
 from nst_base.files import atomic_file
 from nst_ort.batch.plan import BatchItem
 from nst_ort.batch.run import Batch, ItemResult, finished
+from nst_ort.cluster import connect, require_distributed, task_slots, worker_share
 
 RETRIES = 3  # times an item is sent when its task is lost with a worker
-
-def require_distributed():
-    try:
-        import distributed
-    except ImportError:
-        raise NstError("--cluster needs Dask: pip install 'nst-ort[cluster]'") from None
-    return distributed
-
-
-def worker_share(threads_per_task: int | None = None) -> dict:
-    """A task's share of the worker's machine: the worker's memory limit divided among its
-    task slots, and the cores in the same proportion (`dask worker --nworkers N` splits a
-    machine's memory N ways by default)."""
-    import psutil
-    from distributed import get_worker
-
-    worker = get_worker()
-    slots = max(1, worker.state.nthreads)
-    total = psutil.virtual_memory().total
-    limit = worker.memory_manager.memory_limit or total
-    cores = os.cpu_count() or 1
-    share = {"max_memory": int(limit // slots),
-             "threads": threads_per_task or max(1, round(cores * min(1.0, limit / total) / slots))}
-    return share
-
 
 def run_remote(item: BatchItem, name: str, inputs: dict[str, bytes] | None, models_dir: str | None) -> dict:
     """On a worker: the item's inputs written to a folder of its own (unless on a shared file
@@ -67,7 +42,7 @@ def run_remote(item: BatchItem, name: str, inputs: dict[str, bytes] | None, mode
                 target.write_bytes(data)
                 local[path] = target
             item = replace(item, content=local[str(item.content)], styles=tuple(local[str(s)] for s in item.styles))
-        machine = worker_share(None)
+        machine = worker_share()
         models = Path(models_dir) if models_dir else default_models_dir()
         result = run_item(item, name, work / "out", models, machine)
         picture, report = work / "out" / f"{name}.png", work / "out" / f"{name}.json"
@@ -84,25 +59,23 @@ def run_on_cluster(batch: Batch, address: str, shared_fs: bool, say: Callable[[s
     it needs lives only on one worker), and an item whose task was lost with its worker
     is sent again, up to RETRIES times."""
     distributed = require_distributed()
-    try:
-        client = distributed.Client(address, timeout="10s")
-    except (OSError, TimeoutError) as error:
-        raise NstError(f"cannot reach the Dask scheduler at {address}: {error}") from None
+    client = connect(address)
     started = time.perf_counter()
     queue: deque[tuple[BatchItem, str, int]] = deque()
     in_flight: dict = {}
     try:
         for item, name in zip(batch.items, batch.names):
             missing = next((path for path in (item.content, *item.styles) if not Path(path).is_file()), None)
-            if finished(batch.out_dir / f"{name}.json") and (batch.out_dir / f"{name}.png").is_file():
+            if item.problem:
+                record(ItemResult(name, "failed", error=item.problem), results, started)
+            elif finished(batch.out_dir / f"{name}.json") and (batch.out_dir / f"{name}.png").is_file():
                 record(ItemResult(name, "skipped"), results, started)
             elif missing is not None:
                 record(ItemResult(name, "failed", error=f"image not found: {missing}"), results, started)
             else:
                 queue.append((item, name, 1))
-        workers = client.scheduler_info()["workers"]
-        window = 2 * max(1, sum(worker.get("nthreads", 1) for worker in workers.values()))
-        say(f"on {address}: {len(workers)} workers, {len(queue)} items")
+        window = 2 * task_slots(client)
+        say(f"on {address}: {len(client.scheduler_info()['workers'])} workers, {len(queue)} items")
         models = str(batch.models_dir) if shared_fs else None
         completed = distributed.as_completed()
 

@@ -39,6 +39,7 @@ class BatchItem:
     options: dict[str, Any] = field(default_factory=dict)
     recipe: str = "gatys"
     row: str = ""  # where it came from, for messages ("plan.csv row 3")
+    problem: str = ""  # what is wrong with its row: the item fails with this line and the rest go on
 
     def label(self, varying: set[str] | None = None) -> str:
         """A readable file stem: content__style[+style][__recipe]__option-value... (only the
@@ -141,10 +142,14 @@ def from_plan(path: Path, options: dict[str, Any], recipe: str = "gatys") -> lis
         content = row.pop("content", None)
         style = row.pop("style", None) or row.pop("styles", None)
         row_recipe = str(row.pop("recipe", recipe))
-        if content is None or style is None:
-            raise NstError(f"{where}: a row needs a content and a style")
-        styles = style if isinstance(style, list) else [part.strip() for part in str(style).split(";") if part.strip()]
-        for combination in grid({**options, **row}, where):
+        styles = style if isinstance(style, list) else [part.strip() for part in str(style or "").split(";")
+                                                         if part.strip()]
+        combinations = grid({**options, **row}, where)  # an unknown option refuses the plan
+        if content is None or not styles:
+            items.append(BatchItem(Path(f"row-{number}"), (), {}, row_recipe, where,
+                                   problem=f"{where}: a row needs a content and a style"))
+            continue
+        for combination in combinations:
             items.append(BatchItem(path.parent / str(content), tuple(path.parent / str(s) for s in styles),
                                    combination, row_recipe, where))
     if not items:

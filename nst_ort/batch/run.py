@@ -67,6 +67,8 @@ def run_item(item: BatchItem, name: str, out_dir: Path, models_dir: Path, machin
     from nst_ort.runstate import RunFolder
 
     image, report = out_dir / f"{name}.png", out_dir / f"{name}.json"
+    if item.problem:
+        return ItemResult(name, "failed", error=item.problem)
     if finished(report) and image.is_file():
         return ItemResult(name, "skipped")
     started = time.perf_counter()

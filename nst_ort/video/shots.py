@@ -11,9 +11,11 @@ usually do, or given in seconds.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from itertools import chain
@@ -175,3 +177,97 @@ def stylize_in_shots(job: VideoJob, shots: list[Window], models_dir: Path, worke
             return False
         assemble_shots(job, shots, base, models_dir)
     return True
+
+
+def _png(frame: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run_shot_remote(job: VideoJob, index: int, frames: list[bytes], rate: float, styles: dict[str, bytes],
+                    models_dir: str | None) -> list[bytes]:
+    """On a Dask worker: one shot from its frames (lossless PNG at the clip's own size, taken
+    whole at `rate`), its stylised frames returned in order."""
+    import tempfile
+
+    from export.pipeline import ensure_exported
+    from nst_base.model_store import default_models_dir
+    from nst_ort.cluster import worker_share
+    from nst_ort.images import load_image
+
+    with tempfile.TemporaryDirectory(prefix="nst-shot-") as folder:
+        work = Path(folder)
+        source = work / "frames"
+        source.mkdir()
+        for number, data in enumerate(frames):
+            (source / f"{number:06d}.png").write_bytes(data)
+        style_paths = []
+        for number, (name, data) in enumerate(styles.items()):
+            target = work / "styles" / str(number) / Path(name).name  # keeps the file's own name
+            target.parent.mkdir(parents=True)
+            target.write_bytes(data)
+            style_paths.append(target)
+        share = worker_share()
+        options = replace(job.options, threads=job.options.threads or share["threads"],
+                          max_memory=job.options.max_memory or share["max_memory"])
+        shot_job = replace(job, source=source, styles=tuple(style_paths), output=work / "out", report=None,
+                           options=options, video=replace(job.video, window=Window(0.0, None, rate)))
+        model = ensure_exported(Path(models_dir) if models_dir else default_models_dir(), options.net, options.pool)
+        images = [load_image(path, draft_long_side=round(options.size * max(1.0, options.style_scale)))
+                  for path in style_paths]
+        runner = VideoRunner(shot_job, model, images, RunFolder(work / f"shot-{index + 1:03d}"))
+        if runner.run().interrupted:
+            raise NstError(f"shot {index + 1} was stopped on its worker")
+        return [runner.frame_path(number).read_bytes() for number in range(runner.count)]
+
+
+def stylize_shots_on_cluster(job: VideoJob, shots: list[Window], models_dir: Path, address: str,
+                             say=lambda line: None) -> None:
+    """A clip's shots on a Dask cluster: each shot's frames sent to a worker, its stylised frames
+    kept in the shot's run folder here as they come (a rerun sends only unfinished shots), then
+    the output assembled. A shot lost with its worker is run again by Dask."""
+    from nst_base.locks import PathLocks
+    from nst_ort.cluster import connect, require_distributed
+    from nst_ort.job import default_run_folder
+
+    distributed = require_distributed()
+    info = check_job(job)
+    base = default_run_folder(job.output)
+    check_base(base)
+    stand_ins = [Image.new("RGB", (16, 16))] * len(job.styles)  # the frames come made: no style is needed here
+    with PathLocks([*job.output_paths(), base]):
+        client = connect(address)
+        try:
+            styles = {str(path): path.read_bytes() for path in job.styles}
+            futures = {}
+            for index, shot in enumerate(shots):
+                runner = _shot_runner(job, index, shot, base, models_dir, stand_ins)
+                runner.release()
+                if runner.finished() == runner.count:
+                    continue  # done by an earlier run
+                frames = [_png(frame) for frame in read_frames(info, shot, info.size)]
+                future = client.submit(run_shot_remote, job, index, frames, info.rate(shot), styles, None,
+                                       pure=False, key=f"nst-shot-{index + 1}-{uuid.uuid4().hex[:8]}")
+                futures[future] = (index, shot)
+            say(f"on {address}: {len(client.scheduler_info()['workers'])} workers, {len(futures)} shots")
+            for future in distributed.as_completed(futures):
+                index, shot = futures[future]
+                runner = _shot_runner(job, index, shot, base, models_dir, stand_ins)
+                for number, data in enumerate(future.result()):
+                    with atomic_file(runner.frame_path(number)) as tmp:
+                        tmp.write_bytes(data)
+                runner.release()
+                say(f"shot {index + 1}/{len(shots)}: {runner.count} frames")
+        finally:
+            client.close()
+        assemble_shots(job, shots, base, models_dir)
+
+
+def _shot_runner(job: VideoJob, index: int, shot: Window, base: Path, models_dir: Path,
+                 stand_ins: list) -> VideoRunner:
+    """A shot's runner here (its run folder opened and locked), to keep the frames a worker sent back."""
+    from export.pipeline import ensure_exported
+
+    model = ensure_exported(models_dir, job.options.net, job.options.pool)
+    return VideoRunner(_shot_job(job, index, shot, base), model, stand_ins, RunFolder(base / f"shot-{index + 1:03d}"))

@@ -1,0 +1,44 @@
+"""Dask, for the front ends that share work over a cluster (`nst batch --cluster`, `nst video
+--cluster`; the extra nst-ort[cluster]): connecting, and a task's share of its worker."""
+
+from __future__ import annotations
+
+import os
+
+from nst_base.errors import NstError
+
+
+def require_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise NstError("--cluster needs Dask: pip install 'nst-ort[cluster]'") from None
+    return distributed
+
+
+def connect(address: str):
+    """A client of the scheduler at `address`; one line if it cannot be reached."""
+    distributed = require_distributed()
+    try:
+        return distributed.Client(address, timeout="10s")
+    except (OSError, TimeoutError) as error:
+        raise NstError(f"cannot reach the Dask scheduler at {address}: {error}") from None
+
+
+def task_slots(client) -> int:
+    return max(1, sum(worker.get("nthreads", 1) for worker in client.scheduler_info()["workers"].values()))
+
+
+def worker_share() -> dict:
+    """On a worker: a task's share of its machine, the worker's memory limit divided among its
+    task slots, and the cores in the same proportion (`dask worker --nworkers N` splits a
+    machine's memory N ways by default)."""
+    import psutil
+    from distributed import get_worker
+
+    worker = get_worker()
+    slots = max(1, worker.state.nthreads)
+    total = psutil.virtual_memory().total
+    limit = worker.memory_manager.memory_limit or total
+    cores = os.cpu_count() or 1
+    return {"max_memory": int(limit // slots), "threads": max(1, round(cores * min(1.0, limit / total) / slots))}
