@@ -454,6 +454,37 @@ def batch(
         raise typer.Exit(min(len(failed), 100))
 
 
+@app.command()
+def serve(
+    port: Annotated[int, Opt(help="Port [default: a free one]")] = 0,
+    host: Annotated[str, Opt(help="Address to serve on; another than 127.0.0.1 (a LAN) needs the token in "
+                                  "the printed URL")] = "127.0.0.1",
+    workspace: Annotated[Optional[Path], Opt(help="Folder for the studio's runs [default: nst-ort/studio in "
+                                                  "the user's data folder]")] = None,
+    open_browser: Annotated[bool, Opt("--open", help="Open the page in the browser")] = False,
+    preview_every: Annotated[float, Opt(help="Seconds between preview images while a page watches")] = 1.5,
+    models_dir: ModelsDir = None,
+) -> None:
+    """A local web studio: pick a photo and paintings, watch the picture form, stop, resume, make prints.
+    The first line printed is its URL. Needs nst-ort[web]."""
+    from nst_ort.signals import StopSignals
+    from nst_ort.studio.server import serve as serve_studio
+    from nst_ort.studio.workspace import default_workspace
+
+    if not 0 <= port <= 65535:
+        raise NstError(f"--port must be between 0 and 65535, not {port}")
+    if not 0 <= preview_every <= 3600:
+        raise NstError(f"--preview-every must be between 0 and 3600 seconds, not {preview_every}")
+    with StopSignals() as stop:  # uvicorn handles the signal, then passes it on: recorded here, not raised
+        stop.interruptible = False
+        serve_studio(resolve_output(workspace) if workspace else default_workspace(), _models_dir(models_dir), host,
+                     port, open_browser, preview_every, say=lambda line: typer.echo(line))
+    if stop.received is not None:
+        say(f"studio stopped ({signal.Signals(stop.received).name}); a run under way kept its best image and "
+            f"checkpoint: resume it from the history")
+        raise typer.Exit(stop.exit_code)
+
+
 @app.command("export")
 def export_command(
     net: Net = "vgg16",

@@ -163,7 +163,8 @@ def test_clearing_a_run_folder_removes_only_its_own_files(tmp_path):
 @pytest.fixture(scope="module")
 def stopped(tiny_models_dir, pictures, tmp_path_factory) -> tuple[Path, Path]:
     """(run folder, content) of a run stopped by SIGTERM; tests edit copies of the folder."""
-    return stop_a_run(pictures, tmp_path_factory.mktemp("stopped"), tiny_models_dir)
+    # stopped a little after its first iteration, so the checkpoint holds the optimiser's state
+    return stop_a_run(pictures, tmp_path_factory.mktemp("stopped"), tiny_models_dir, after=0.3)
 
 
 def _edited_copy(stopped: tuple[Path, Path], tmp_path: Path, change) -> Path:
@@ -201,7 +202,9 @@ def test_resume_refuses_outputs_a_new_command_would_refuse(tiny_models_dir, stop
     (lambda job: job.update(outputs=[]), "the run description is incomplete"),
 ])
 def test_resume_of_an_edited_run_description_is_one_line(tiny_models_dir, stopped, tmp_path, change, message):
-    result = nst("resume", _edited_copy(stopped, tmp_path, change), models_dir=tiny_models_dir)
+    run_dir = _edited_copy(stopped, tmp_path, change)
+    assert RunFolder(run_dir).read().snapshot is not None, "the stopped run kept its optimiser state"
+    result = nst("resume", run_dir, models_dir=tiny_models_dir)
     _one_line_error(result, message)
     assert result.returncode == 1
 

@@ -210,12 +210,13 @@ def test_a_signalled_run_resumes_to_the_uninterrupted_image(tiny_models_dir, cli
     assert not run_dir.exists(), "a finished run's folder is removed"
 
 
-def stop_a_run(images: dict[str, Path], folder: Path, models_dir: Path) -> tuple[Path, Path]:
-    """(run folder, content) of a run stopped by SIGTERM; its content photo is a copy in
-    `folder` (tests may change it)."""
+def stop_a_run(images: dict[str, Path], folder: Path, models_dir: Path, after: float = 0.0) -> tuple[Path, Path]:
+    """(run folder, content) of a run stopped by SIGTERM `after` seconds past its first progress
+    line; its content photo is a copy in `folder` (tests may change it)."""
     content = folder / "content.png"
     content.write_bytes(images["content"].read_bytes())
     process = _start(_run_args({**images, "content": content}, folder / "out.png"), models_dir)
+    time.sleep(after)
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=60)
     assert process.returncode == 143

@@ -1,0 +1,61 @@
+"""`nst serve`: the studio on this machine (the extra nst-ort[web]: Starlette and uvicorn).
+
+On 127.0.0.1 and a free port unless told otherwise; the first line printed is the URL. A
+LAN address (`--host 0.0.0.0`) is served only with a token in the URL. SIGTERM or Ctrl-C
+stops the server cleanly: the run under way keeps its best image and checkpoint.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import secrets
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from nst_base.errors import NstError
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def require_web():
+    """uvicorn, once the studio's packages are known to be installed."""
+    if any(importlib.util.find_spec(name) is None for name in ("starlette", "uvicorn", "multipart")):
+        raise NstError("nst serve needs the studio's packages: pip install 'nst-ort[web]'")
+    import uvicorn
+
+    return uvicorn
+
+
+def serve(workspace: Path, models_dir: Path, host: str = "127.0.0.1", port: int = 0, open_browser: bool = False,
+          preview_seconds: float = 1.5, say: Callable[[str], None] = print) -> None:
+    """Serve the studio until SIGTERM or Ctrl-C."""
+    uvicorn = require_web()
+    from nst_ort.studio.app import create_app
+    from nst_ort.studio.studio import Studio
+    from nst_ort.studio.workspace import Workspace
+
+    token = None if host in LOCAL_HOSTS else secrets.token_urlsafe(16)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        raise NstError(f"cannot serve on {host}:{port}: {error.strerror}") from None
+    bound = sock.getsockname()[1]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown}:{bound}/" + (f"?token={token}" if token else "")
+    studio = Studio(Workspace(workspace), models_dir, preview_seconds)
+    studio.start()
+    say(url)
+    say(f"workspace: {workspace}; Ctrl-C stops the server (a run under way keeps its best image and checkpoint)")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    server = uvicorn.Server(uvicorn.Config(create_app(studio, token), log_level="warning", lifespan="off"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        studio.close()

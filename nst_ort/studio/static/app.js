@@ -1,0 +1,227 @@
+// nst-ort studio: the page. Everything it does goes through the HTTP API (nst_ort/studio/app.py).
+"use strict";
+
+const token = new URLSearchParams(location.search).get("token");
+const withToken = (url) => token ? url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : url;
+const $ = (id) => document.getElementById(id);
+let current = null;   // the run on show
+let events = null;    // its event stream
+let comparing = [];   // runs picked for comparison
+
+async function api(method, url, body) {
+  const response = await fetch(withToken(url), { method, body });
+  const data = response.status === 204 ? {} : await response.json();
+  if (!response.ok) throw Object.assign(new Error(data.error || response.statusText), { field: data.field });
+  return data;
+}
+
+function showError(problem) {
+  document.querySelectorAll(".error").forEach((span) => { span.textContent = ""; });
+  if (!problem) { $("message").textContent = ""; return; }
+  const span = document.querySelector(`[data-error-for="${problem.field}"]`);
+  if (span) span.textContent = problem.message; else $("message").textContent = problem.message;
+}
+
+function field(option) {
+  const wrap = document.createElement("div");
+  const label = document.createElement("label");
+  label.textContent = option.flag.slice(2).replace(/-/g, " ");
+  let input;
+  if (option.choices.length) {
+    input = document.createElement("select");
+    for (const value of ["", ...option.choices]) {
+      const item = document.createElement("option");
+      item.value = value; item.textContent = value || `(${option.default})`;
+      input.appendChild(item);
+    }
+  } else if (option.kind === "bool") {
+    input = document.createElement("select");
+    for (const [value, text] of [["", `(${option.default})`], ["true", "yes"], ["false", "no"]]) {
+      const item = document.createElement("option");
+      item.value = value; item.textContent = text;
+      input.appendChild(item);
+    }
+  } else {
+    input = document.createElement("input");
+    input.placeholder = option.default;
+  }
+  input.name = option.name; input.dataset.option = option.name; input.id = "option-" + option.name;
+  label.appendChild(input);
+  const help = document.createElement("span");
+  help.className = "help"; help.textContent = option.help + (option.allowed ? ` (${option.allowed})` : "");
+  const error = document.createElement("span");
+  error.className = "error"; error.dataset.errorFor = option.name;
+  wrap.append(label, help, error);
+  return wrap;
+}
+
+async function buildForm() {
+  const schema = await api("GET", "/api/options");
+  for (const option of schema.options) $(option.everyday ? "everyday" : "advanced").appendChild(field(option));
+  for (const name of schema.recipes) {
+    const item = document.createElement("option");
+    item.value = item.textContent = name;
+    $("recipe").appendChild(item);
+  }
+}
+
+function formOptions() {
+  const options = {};
+  document.querySelectorAll("[data-option]").forEach((input) => {
+    if (input.value !== "") options[input.dataset.option] = input.value;
+  });
+  return options;
+}
+
+let againFrom = null;  // "again": the photo and paintings of this earlier run, unless new ones are picked
+
+function requests() {
+  // One run, or with "one picture per painting" a small grid: each painting x each style weight.
+  const options = formOptions();
+  const paintings = [...$("style").files];
+  if (!$("separately").checked) return [{ options, paintings }];
+  const weights = String(options.style_weight || "").split(",").filter((w) => w.trim() !== "");
+  const grid = [];
+  for (const painting of paintings.length ? paintings : [null])
+    for (const weight of weights.length ? weights : [null])
+      grid.push({ options: weight === null ? options : { ...options, style_weight: weight.trim() },
+                  paintings: painting ? [painting] : [] });
+  return grid;
+}
+
+async function start(event) {
+  event.preventDefault();
+  showError(null);
+  let first = null;
+  try {
+    for (const request of requests()) {
+      const body = new FormData();
+      if ($("content").files[0]) body.append("content", $("content").files[0]);
+      for (const file of request.paintings) body.append("style", file);
+      if (againFrom && !$("content").files[0] && !request.paintings.length) body.append("inputs_of", againFrom);
+      body.append("options", JSON.stringify(request.options));
+      body.append("recipe", $("recipe").value);
+      const { id } = await api("POST", "/api/runs", body);
+      first = first || id;
+    }
+    await show(first);
+    await refreshHistory();
+  } catch (problem) { showError(problem); }
+}
+
+function describe(run) {
+  const p = run.progress || {};
+  if (run.status === "running" && p.iteration)
+    return `running: level ${p.level}/${p.levels}, iteration ${p.iteration}/${p.iterations}, loss ${Number(p.loss).toPrecision(4)}, elapsed ${p.elapsed}, ETA ${p.eta}`;
+  return run.status + (run.error ? `: ${run.error}` : "");
+}
+
+function refreshImage(id) {
+  $("preview").src = withToken(`/api/runs/${id}/image?t=${Date.now()}`);
+}
+
+async function show(id) {
+  current = id;
+  if (events) events.close();
+  const run = await api("GET", `/api/runs/${id}`);
+  $("current-id").textContent = id + (run.kind === "print" ? " (print)" : "");
+  $("status").textContent = describe(run);
+  setButtons(run);
+  refreshImage(id);
+  events = new EventSource(withToken(`/api/runs/${id}/events`));
+  events.addEventListener("progress", (message) => {
+    const p = JSON.parse(message.data);
+    $("status").textContent = describe({ status: "running", progress: p });
+    if (p.preview) refreshImage(id);
+  });
+  events.addEventListener("status", async (message) => {
+    const state = JSON.parse(message.data);
+    const fresh = await api("GET", `/api/runs/${id}`);
+    $("status").textContent = describe(fresh);
+    setButtons(fresh);
+    if (["done", "stopped", "failed"].includes(state.status)) { refreshImage(id); refreshHistory(); }
+  });
+}
+
+function setButtons(run) {
+  $("stop").disabled = !["queued", "running"].includes(run.status);
+  $("resume").disabled = !["stopped", "failed"].includes(run.status);
+  $("download").hidden = !["done", "stopped"].includes(run.status);
+  $("download").href = withToken(`/api/runs/${run.id}/image?download=1`);
+  $("print-box").hidden = run.status !== "done";
+}
+
+async function act(action) {
+  if (!current) return;
+  try {
+    const run = await api("POST", `/api/runs/${current}/${action}`);
+    setButtons(run);
+    if (action === "resume") await show(current);
+  } catch (problem) { showError(problem); }
+}
+
+async function makePrint() {
+  showError(null);
+  const body = JSON.stringify({ size: $("print-size").value, time_budget: $("print-budget").value,
+                                max_memory: $("print-memory").value });
+  try {
+    const { id } = await api("POST", `/api/runs/${current}/print`, body);
+    await show(id);
+    await refreshHistory();
+  } catch (problem) { showError(problem); }
+}
+
+async function refreshHistory() {
+  const runs = await api("GET", "/api/runs");
+  const list = $("history");
+  list.replaceChildren();
+  for (const run of runs) {
+    const item = document.createElement("li");
+    item.dataset.run = run.id;
+    item.dataset.status = run.status;
+    const thumb = document.createElement("img");
+    thumb.src = withToken(`/api/runs/${run.id}/image?t=${run.finished || 0}`);
+    thumb.alt = run.content;
+    thumb.onclick = () => show(run.id);
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const when = new Date(run.created * 1000).toLocaleString();
+    const settings = Object.entries(run.options).map(([k, v]) => `${k} ${v}`).join(", ");
+    meta.textContent = `${run.kind === "print" ? "print of " + run.parent + ": " : ""}${run.content} x ${run.styles.join(", ")} `
+      + `(${run.status}) ${when} ${settings}`;
+    const again = Object.assign(document.createElement("button"), { textContent: "again" });
+    again.onclick = () => {
+      document.querySelectorAll("[data-option]").forEach((input) => { input.value = ""; });
+      for (const [k, v] of Object.entries(run.options)) { const input = $("option-" + k); if (input) input.value = v; }
+      againFrom = run.id;
+      $("again-note").hidden = false;
+      $("again-note").textContent = `again with ${run.content} x ${run.styles.join(", ")} (pick files to change them)`;
+    };
+    const compare = Object.assign(document.createElement("button"), { textContent: "compare" });
+    compare.onclick = () => pickForComparison(run.id);
+    const remove = Object.assign(document.createElement("button"), { textContent: "delete" });
+    remove.onclick = async () => { try { await api("DELETE", `/api/runs/${run.id}`); refreshHistory(); } catch (p) { showError(p); } };
+    meta.append(document.createElement("br"), again, compare, remove);
+    item.append(thumb, meta);
+    list.appendChild(item);
+  }
+}
+
+function pickForComparison(id) {
+  comparing = [...comparing.filter((other) => other !== id), id].slice(-2);
+  if (comparing.length < 2) { $("message").textContent = "pick a second run to compare"; return; }
+  $("message").textContent = "";
+  $("compare-a").src = withToken(`/api/runs/${comparing[0]}/image`);
+  $("compare-b").src = withToken(`/api/runs/${comparing[1]}/image`);
+  $("compare").hidden = false;
+}
+
+$("preview").onload = () => { window.previewLoads = (window.previewLoads || 0) + 1; };  // counted for tests
+$("compare-slider").oninput = (event) => { $("compare-clip").style.width = event.target.value + "%"; };
+$("compare-b").onload = () => { $("compare-b").style.width = $("compare-a").clientWidth + "px"; };
+$("compare-close").onclick = () => { $("compare").hidden = true; comparing = []; };
+$("form").addEventListener("submit", start);
+$("stop").onclick = () => act("stop");
+$("resume").onclick = () => act("resume");
+$("print").onclick = makePrint;
+buildForm().then(refreshHistory).catch((problem) => showError(problem));

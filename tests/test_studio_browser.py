@@ -1,0 +1,76 @@
+"""The studio in a real headless Chromium (Debian's `chromium`, driven by Playwright with the
+system browser): open the page, upload a photo and a painting, start a run, see the preview
+change, stop, resume, see it finish in the history, make a small print. The screenshots in the
+docs come from this test (NST_STUDIO_SCREENSHOTS=docs/studio)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("starlette")
+if CHROMIUM is None:
+    pytest.skip("no system Chromium (make test installs Debian's chromium)", allow_module_level=True)
+
+from tests.test_cli import ROOT  # noqa: E402
+from tests.tiny import random_images  # noqa: E402
+
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture()
+def server(tiny_models_dir, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir))
+    process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--workspace", str(tmp_path / "workspace"),
+                                "--preview-every", "0.3"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = process.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), process.stderr.read()
+    yield url
+    process.terminate()
+    process.wait(timeout=60)
+    assert process.returncode is not None
+
+
+def test_the_studio_in_a_real_browser(server, tmp_path):
+    pictures = random_images(tmp_path, {"photo": (160, 120), "painting": (96, 96)}, seed=11)
+    shots = Path(os.environ.get("NST_STUDIO_SCREENSHOTS", tmp_path / "shots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(server)
+        page.wait_for_selector("#option-size")
+        page.screenshot(path=str(shots / "studio_empty.png"))
+        page.set_input_files("#content", str(pictures["photo"]))
+        page.set_input_files("#style", str(pictures["painting"]))
+        page.fill("#option-size", "96")
+        page.fill("#option-iterations", "400")
+        page.click("summary")  # the advanced options
+        page.fill("#option-scales", "1")
+        page.fill("#option-threads", "1")
+        page.click("#start")
+        page.wait_for_function("(window.previewLoads || 0) >= 3", timeout=60_000)  # the first, then two changes
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('running')")
+        page.screenshot(path=str(shots / "studio_running.png"))
+        page.click("#stop")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('stopped')", timeout=60_000)
+        assert not page.is_disabled("#resume")
+        page.click("#resume")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')", timeout=240_000)
+        page.wait_for_selector("#history li[data-status=done]")
+        page.fill("#print-size", "192")
+        page.click("#print")
+        page.wait_for_function("document.querySelector('#current-id').textContent.includes('print')")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')", timeout=240_000)
+        page.wait_for_function("document.querySelectorAll('#history li[data-status=done]').length >= 2")
+        page.screenshot(path=str(shots / "studio_history.png"))
+        browser.close()
