@@ -38,7 +38,8 @@ from nst_base.manifest import FEATURES
 from nst_base.model_store import ExportedModel, cache_key
 from nst_graphs.features import IMAGE
 from nst_graphs.graph import GraphBuilder
-from nst_graphs.loss_graph import INT64_MAX, LOSS_OUTPUTS, LossBuilder, LossGraph, LossLayers, StyleTerm, add_loss
+from nst_graphs.loss_graph import (INT64_MAX, LOSS_FORMAT, LOSS_OUTPUTS, LossBuilder, LossGraph, LossLayers, StyleTerm,
+                                  add_loss)
 
 GRAD = "grad"
 GRADIENT_FORMAT = 1  # bump when the graph written here changes: cached models are keyed by it
@@ -214,7 +215,7 @@ def build_gradient_model(features: onnx.ModelProto, layers: LossLayers) -> onnx.
 def gradient_model_path(model: ExportedModel, layers: LossLayers) -> str:
     """The cached gradient model of `model` for `layers`, built on first use (export builds the
     default recipe's into a new model folder; the portable engine any other layers' on demand)."""
-    key = cache_key("gradient", GRADIENT_FORMAT, model.manifest.files.get(FEATURES), layers)
+    key = cache_key("gradient", GRADIENT_FORMAT, LOSS_FORMAT, model.manifest.files.get(FEATURES), layers)
 
     def build(folder):
         onnx.save(build_gradient_model(model.load_features(), layers), str(folder / GRADIENT_MODEL))

@@ -42,6 +42,7 @@ class LossLayers:
 
 # The default recipe's layers (Gatys et al.: content relu4_2, style relu1_1 ... relu5_1): export
 # puts their gradient model into a new model folder's cache, and runs use them unless told otherwise.
+LOSS_FORMAT = 2  # bump when the loss graph changes (2: sums accurate at any size): cached graphs are keyed by it
 DEFAULT_LOSS_LAYERS = LossLayers(("relu4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
 
 
@@ -125,23 +126,24 @@ class LossBuilder(GraphBuilder):
         return flat, self.div(self.matmul(flat, self.transpose(flat, [0, 2, 1])), norm), norm
 
     def content_term(self, error: str, weight: str) -> str:
-        """w * mean((F - P)^2), from error = F - P."""
-        return self.mul(weight, self.reduce_mean(self.square(error)))
+        """w * mean((F - P)^2), from error = F - P (1 x C x H x W), summed precisely."""
+        return self.mul(weight, self.precise_mean(self.square(error), 4))
 
     def style_term(self, term: StyleTerm, channels: int) -> str:
         """w * sum((G - A)^2) / C^2, from error = G - A; masked, the sum over regions of w_k * ..."""
         area = self.const(float(channels * channels))
         if term.mask is None:
-            return self.mul(term.weight, self.div(self.reduce_sum(self.square(term.error)), area))
+            return self.mul(term.weight, self.div(self.precise_sum(self.square(term.error), 2), area))
         per_region = self.reduce_sum(self.square(term.error), axes=[1, 2])
         return self.div(self.reduce_sum(self.mul(term.weight, per_region)), area)
 
     def total_variation(self, image: str, weight: str) -> str:
+        """w * (sum of squared steps along y and x) / pixels, summed precisely."""
         pixels = self.cast_float(self.op("Size", [image]))
         squares = []
         for axis in (2, 3):
             step = self.sub(self.slice(image, axis, 1, INT64_MAX), self.slice(image, axis, 0, -1))
-            squares.append(self.reduce_sum(self.square(step)))
+            squares.append(self.precise_sum(self.square(step), 4))
         return self.mul(weight, self.div(self.add(*squares), pixels))
 
     def total(self, terms: list[str]) -> str:

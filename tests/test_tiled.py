@@ -223,3 +223,22 @@ def test_nst_bench_times_the_tiled_engine(tiny_models_dir):
                  models_dir=tiny_models_dir)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["engine"] == "tiled"
+
+
+@pytest.mark.slow
+@pytest.mark.print
+def test_loss_terms_agree_tiled_and_untiled_at_1600_px_on_the_real_vgg16(real_models_dir):
+    """The untiled graph's sums are as accurate as the tiled engine's float64 ones at size."""
+    from nst_ort.images import fit_long_side, load_image, to_array
+
+    model = open_model(real_models_dir / "vgg16")
+    photo, painting = load_image(shared_image("content", "tubingen.jpg")), load_image(shared_image("style", "starry_night.jpg"))
+    content = to_array(photo, fit_long_side(photo.size, 1600))
+    style = to_array(painting, fit_long_side(painting.size, 512))
+    inputs = loss_inputs(FeatureExtractor(str(model.features_path), 2), content, [style], [1.0], GATYS)
+    pixels = np.clip(content + np.random.default_rng(0).uniform(-0.1, 0.1, content.shape).astype(np.float32), 0, 1)
+    whole = make_engine("portable", model, inputs, pixels.shape[1:], threads=2).evaluate(pixels)
+    tiled = TiledEngine(model, inputs, tile_layout(*content.shape[1:], 512, "vgg16", inputs.layers.all), threads=2)
+    terms = tiled.evaluate(pixels).terms
+    for name, value in whole.terms.items():
+        assert terms[name] == pytest.approx(value, rel=1e-5), name

@@ -6,7 +6,7 @@ import numpy as np
 
 from nst_base.model_store import ExportedModel, cache_key
 from nst_graphs.features import IMAGE
-from nst_graphs.loss_graph import LOSS_OUTPUTS, build_loss_model
+from nst_graphs.loss_graph import LOSS_FORMAT, LOSS_OUTPUTS, build_loss_model
 from nst_ort.engines import ort_training
 from nst_ort.engines.base import EngineBase, Evaluation, LossInputs
 from nst_ort.engines.training_artifacts import artifact_paths, write_training_artifacts
@@ -22,7 +22,7 @@ class TrainingEngine(EngineBase):
                  threads: int = 0) -> None:
         api = ort_training.load("api")
         layers = inputs.layers
-        key = cache_key("training", model.manifest.files, layers, shape)
+        key = cache_key("training", LOSS_FORMAT, model.manifest.files, layers, shape)
 
         def build(folder):
             loss_model = build_loss_model(model.load_features(), layers, image_shape=shape)
