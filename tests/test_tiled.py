@@ -182,17 +182,23 @@ def test_the_training_engine_refuses_tiles(tiny_models_dir):
         stylize(content, [style], open_model(tiny_models_dir / "vgg16"), options)
 
 
-@pytest.mark.slow
-def test_tiled_equals_untiled_on_the_real_vgg16(real_models_dir):
+def _real_problem(models_dir, side: int, style_side: int):
+    """(model, loss inputs, pixels): Tübingen x Starry Night on the real VGG16, the photo with noise."""
     from nst_ort.images import fit_long_side, load_image, to_array
 
-    model = open_model(real_models_dir / "vgg16")
+    model = open_model(models_dir / "vgg16")
     photo, painting = load_image(shared_image("content", "tubingen.jpg")), load_image(shared_image("style", "starry_night.jpg"))
-    content = to_array(photo, fit_long_side(photo.size, 400))
-    style = to_array(painting, fit_long_side(painting.size, 400))
+    content = to_array(photo, fit_long_side(photo.size, side))
+    style = to_array(painting, fit_long_side(painting.size, style_side))
     inputs = loss_inputs(FeatureExtractor(str(model.features_path), 2), content, [style], [1.0], GATYS)
     pixels = np.clip(content + np.random.default_rng(0).uniform(-0.1, 0.1, content.shape).astype(np.float32), 0, 1)
-    _assert_equal_to_untiled(model, inputs, pixels, tile_layout(*content.shape[1:], 128, "vgg16", inputs.layers.all))
+    return model, inputs, pixels
+
+
+@pytest.mark.slow
+def test_tiled_equals_untiled_on_the_real_vgg16(real_models_dir):
+    model, inputs, pixels = _real_problem(real_models_dir, 400, 400)
+    _assert_equal_to_untiled(model, inputs, pixels, tile_layout(*pixels.shape[1:], 128, "vgg16", inputs.layers.all))
 
 
 def test_tiled_evaluations_report_their_tiles(models):
@@ -229,16 +235,9 @@ def test_nst_bench_times_the_tiled_engine(tiny_models_dir):
 @pytest.mark.print
 def test_loss_terms_agree_tiled_and_untiled_at_1600_px_on_the_real_vgg16(real_models_dir):
     """The untiled graph's sums are as accurate as the tiled engine's float64 ones at size."""
-    from nst_ort.images import fit_long_side, load_image, to_array
-
-    model = open_model(real_models_dir / "vgg16")
-    photo, painting = load_image(shared_image("content", "tubingen.jpg")), load_image(shared_image("style", "starry_night.jpg"))
-    content = to_array(photo, fit_long_side(photo.size, 1600))
-    style = to_array(painting, fit_long_side(painting.size, 512))
-    inputs = loss_inputs(FeatureExtractor(str(model.features_path), 2), content, [style], [1.0], GATYS)
-    pixels = np.clip(content + np.random.default_rng(0).uniform(-0.1, 0.1, content.shape).astype(np.float32), 0, 1)
+    model, inputs, pixels = _real_problem(real_models_dir, 1600, 512)
     whole = make_engine("portable", model, inputs, pixels.shape[1:], threads=2).evaluate(pixels)
-    tiled = TiledEngine(model, inputs, tile_layout(*content.shape[1:], 512, "vgg16", inputs.layers.all), threads=2)
+    tiled = TiledEngine(model, inputs, tile_layout(*pixels.shape[1:], 512, "vgg16", inputs.layers.all), threads=2)
     terms = tiled.evaluate(pixels).terms
     for name, value in whole.terms.items():
         assert terms[name] == pytest.approx(value, rel=1e-5), name
