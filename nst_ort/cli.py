@@ -586,22 +586,20 @@ def main() -> None:
     """Console entry point: one-line errors, exit codes, no tracebacks for user mistakes."""
     from nst_ort.signals import StopSignals
 
-    early = StopSignals()  # a stop outside a run's own handling (starting, exporting): its exit code, one line
+    early = StopSignals(exits=True)  # a stop outside a run's own handling (starting, exporting): its code, one line
     try:
         with early:
-            try:
-                app()  # typer reports usage errors itself (exit 2), and turns KeyboardInterrupt into exit 130
-            except SystemExit as done:
-                if early.received is None or done.code != 130:
-                    raise
-                raise KeyboardInterrupt from None
+            app()  # typer reports usage errors itself (exit 2)
+    except SystemExit as done:
+        if early.received is not None and done.code == early.exit_code:
+            say(f"stopped by {signal.Signals(early.received).name}: nothing was written")
+        raise
     except NstError as error:
         say(f"error: {error}")
         sys.exit(1)
     except KeyboardInterrupt:
-        name = signal.Signals(early.received).name if early.received is not None else "SIGINT"
-        say(f"stopped by {name}: nothing was written")
-        sys.exit(early.exit_code)
+        say("stopped by SIGINT: nothing was written")
+        sys.exit(130)
     except MemoryError:
         say("error: out of memory: try a smaller --size or fewer --threads")
         sys.exit(1)

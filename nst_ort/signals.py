@@ -21,9 +21,10 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SI
 class StopSignals:
     """Context manager: while active, stop signals interrupt the run; `received` names the first one."""
 
-    def __init__(self, notify: Callable[[str], None] = lambda message: None) -> None:
+    def __init__(self, notify: Callable[[str], None] = lambda message: None, exits: bool = False) -> None:
         self.received: int | None = None
         self.interruptible = True
+        self.exits = exits  # the first signal raises SystemExit(128 + signal): nothing to keep, leave
         self.count = 0
         self.notify = notify
         self._previous: dict[int, object] = {}
@@ -37,6 +38,8 @@ class StopSignals:
                         "without them)")
             return
         self.received = signum
+        if self.exits:
+            raise SystemExit(128 + signum)  # past the CLI framework, which would turn KeyboardInterrupt into its own code
         if self.interruptible:
             raise KeyboardInterrupt
 

@@ -49,3 +49,10 @@ def test_a_second_signal_during_the_run_does_not_interrupt_twice():
 
 def test_no_signal_means_ctrl_c_code():
     assert StopSignals().exit_code == 130
+
+
+def test_an_exiting_handler_leaves_with_the_signals_code():
+    stop = StopSignals(exits=True)
+    with pytest.raises(SystemExit) as leaving:
+        stop._handle(signal.SIGTERM, None)
+    assert leaving.value.code == 143 and stop.received == signal.SIGTERM
