@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench import ROOT, nst_command  # noqa: E402
+from bench import ROOT, nst_command, write_page_block  # noqa: E402
 
 IMAGES = ROOT.parent / "shared" / "images"
 PAGE = ROOT / "docs" / "studio.md"
@@ -113,10 +113,7 @@ def markdown_table(report: dict) -> str:
 
 def main() -> None:
     if sys.argv[1:] == ["page"]:
-        sys.path.insert(0, str(ROOT / "tools"))
-        from readme import replace_block
-
-        replace_block("studio", markdown_table(json.loads((ROOT / "docs" / "bench" / "studio.json").read_text())), PAGE)
+        write_page_block("studio", PAGE, markdown_table, ROOT / "docs" / "bench" / "studio.json")
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=384)
