@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import os
-
+from nst_base.cores import usable_cores
 from nst_base.errors import NstError
 
 
@@ -40,5 +39,5 @@ def worker_share() -> dict:
     slots = max(1, worker.state.nthreads)
     total = psutil.virtual_memory().total
     limit = worker.memory_manager.memory_limit or total
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     return {"max_memory": int(limit // slots), "threads": max(1, round(cores * min(1.0, limit / total) / slots))}

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import functools
-import os
 
 import onnxruntime as ort
+
+from nst_base.cores import usable_cores
 
 
 def resolved_threads(threads: int = 0) -> int:
     """`threads` capped to the cores (more only slows the run down, and onnxruntime would try to
-    start every one of them), or every core when 0."""
-    cores = os.cpu_count() or 1
+    start every one of them), or every core when 0 (nst_base.cores: $NST_CORES overrides the count)."""
+    cores = usable_cores()
     return min(threads, cores) if threads > 0 else cores
 
 
@@ -38,6 +39,10 @@ def session_options(threads: int = 0, shared_arena: bool = False) -> ort.Session
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    # no memory pattern: from the second run on, onnxruntime 1.16 and 1.20+ allocate the planned
+    # pattern as one more block beside what the arena already holds, +60% of the session's peak
+    # (bench/memory_model.py); without it every version stays at its first run's peak, at the same speed
+    options.enable_mem_pattern = False
     if shared_arena:
         _register_shared_cpu_arena()
         options.add_session_config_entry("session.use_env_allocators", "1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pytest
 
 from nst_ort.system import Platform, engine_availability, training_engine_absence, vector_units
@@ -42,3 +43,18 @@ def test_info_command_shows_platform_engines_and_cpu(tiny_models_dir):
     assert result.returncode == 0, result.stderr
     for label in ("platform", "portable engine", "training engine", "cpu vector units", "vgg16"):
         assert label in result.stdout, result.stdout
+
+
+def test_cores_follow_the_affinity_and_nst_cores(monkeypatch):
+    from nst_base.cores import CORES_ENV, usable_cores
+    from nst_ort.session import resolved_threads
+
+    monkeypatch.delenv(CORES_ENV, raising=False)
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert usable_cores() == allowed and resolved_threads(0) == allowed
+    assert resolved_threads(allowed + 5) == allowed  # capped to the cores
+    monkeypatch.setenv(CORES_ENV, "16")
+    assert usable_cores() == 16 and resolved_threads(16) == 16 and resolved_threads(0) == 16
+    for junk in ("0", "-3", "many", ""):
+        monkeypatch.setenv(CORES_ENV, junk)
+        assert usable_cores() == allowed

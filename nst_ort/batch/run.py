@@ -28,6 +28,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from nst_base.cores import usable_cores
 from nst_base.errors import NstError
 from nst_base.files import atomic_file
 from nst_ort.batch.plan import BatchItem, names
@@ -117,7 +118,7 @@ class Batch:
     def machine(self) -> dict:
         """Each item's share of the machine: the cores divided among the workers, and the memory
         free now (each worker plans within its share)."""
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         share = {"threads": max(1, cores // self.workers)}
         free = available_bytes()
         if free is not None and self.workers > 1:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from nst_base.cores import usable_cores
 from nst_base.errors import NstError
 from nst_base.files import atomic_file
 from nst_ort.runstate import RunFolder
@@ -169,7 +169,7 @@ def stylize_in_shots(job: VideoJob, shots: list[Window], models_dir: Path, worke
     from nst_base.locks import PathLocks
     from nst_ort.job import default_run_folder
 
-    threads = job.options.threads or max(1, (os.cpu_count() or 1) // workers)
+    threads = job.options.threads or max(1, usable_cores() // workers)
     job = replace(job, options=replace(job.options, threads=threads))
     base = default_run_folder(job.output)
     with PathLocks([*job.output_paths(), base]):
