@@ -3,6 +3,7 @@
     .venv/bin/python bench/quality.py measure RESULT CONTENT STYLE
     .venv/bin/python bench/quality.py sweep --size 256 --style-weights 0.5,1.5,3,6    # trade-off curves
     .venv/bin/python bench/quality.py sizes --sizes 256,512,1024                    # defaults across sizes
+    .venv/bin/python bench/quality.py losses --size 256 --iterations 100             # style losses compared
     .venv/bin/python bench/quality.py page                                           # the quality block in docs/quality.md
 
 The metric, on the ImageNet VGG16 (caffe preprocessing) at the result's size, computed
@@ -11,6 +12,18 @@ here with a forward pass and numpy only (none of the loss graph's weights or nor
   style_rel   = mean over relu1_1 .. relu5_1 of sum((G - A)^2) / sum(A^2),  G = F F^T / N,
                 A from the style image resized to the result's long side.
 Lower content_rel keeps more of the photo, lower style_rel is closer to the painting.
+
+content_rel and style_rel are the Gram loss's own terms, so they favour it. Measures that
+favour no style loss (`losses` compares the losses on them):
+  swd         sliced Wasserstein distance between the result's and the painting's features at
+              relu1_1 .. relu5_1: SLICES fixed random unit directions per layer, the two
+              projected distributions compared quantile by quantile (QUANTILES levels), RMS over
+              directions, relative to the painting's projections' RMS, mean over layers (lower:
+              the painting's feature distribution matched, not only its second moments);
+  colour      Hellinger distance between the result's and the painting's RGB histograms
+              (16 bins per channel, 0..1, lower: the painting's palette);
+  edge_ssim   SSIM of the gradient magnitudes of the result's and the photo's luma (7x7
+              windows; higher: the photo's edges and structure kept).
 
 `sweep` and `sizes` run `nst stylize` as a user would; results and their reports go to
 bench/results/quality/ (a run is skipped when its report exists, so both commands share runs),
@@ -53,11 +66,57 @@ PAIRS = (
 )
 
 
+SLICES, QUANTILES = 128, 256
+COLOUR_BINS = 16
+SSIM_WINDOW = 7
+
+
 @dataclass(frozen=True)
 class Quality:
     content_rel: float
     style_rel: float
     style_rel_layers: tuple[float, ...]
+    swd: float
+    colour: float
+    edge_ssim: float
+
+
+def sliced_wasserstein(result: np.ndarray, painting: np.ndarray, seed: int) -> float:
+    """Features (C, N) and (C, M): RMS over fixed random directions of the quantile-wise
+    difference of the projections, relative to the painting's projections' RMS."""
+    directions = np.random.default_rng(seed).standard_normal((result.shape[0], SLICES))
+    directions /= np.linalg.norm(directions, axis=0)
+    levels = (np.arange(QUANTILES) + 0.5) / QUANTILES
+    ours = np.quantile(directions.T @ result, levels, axis=1)
+    theirs = np.quantile(directions.T @ painting, levels, axis=1)
+    return float(np.sqrt(np.mean((ours - theirs) ** 2)) / max(np.sqrt(np.mean(theirs ** 2)), 1e-12))
+
+
+def colour_distance(result: np.ndarray, painting: np.ndarray) -> float:
+    """Hellinger distance of the RGB histograms of two images (3, H, W) in [0, 1]."""
+    def histogram(pixels: np.ndarray) -> np.ndarray:
+        counts, _ = np.histogramdd(pixels.reshape(3, -1).T, bins=COLOUR_BINS, range=[(0, 1)] * 3)
+        return counts.ravel() / counts.sum()
+
+    return float(np.sqrt(max(0.0, 1.0 - np.sum(np.sqrt(histogram(result) * histogram(painting))))))
+
+
+def edge_ssim(result: np.ndarray, photo: np.ndarray) -> float:
+    """Mean SSIM (SSIM_WINDOW-px windows) of the gradient magnitudes of two images' luma."""
+    from scipy import ndimage
+
+    def edges(pixels: np.ndarray) -> np.ndarray:
+        luma = np.tensordot([0.299, 0.587, 0.114], pixels.astype(np.float64), axes=1)
+        return np.hypot(ndimage.sobel(luma, axis=0), ndimage.sobel(luma, axis=1))
+
+    a, b = edges(result), edges(photo)
+    mean = lambda x: ndimage.uniform_filter(x, SSIM_WINDOW)  # noqa: E731
+    mu_a, mu_b = mean(a), mean(b)
+    var_a, var_b, cov = mean(a * a) - mu_a ** 2, mean(b * b) - mu_b ** 2, mean(a * b) - mu_a * mu_b
+    span = max(float(b.max()), 1e-12)
+    c1, c2 = (0.01 * span) ** 2, (0.03 * span) ** 2
+    ssim = (2 * mu_a * mu_b + c1) * (2 * cov + c2) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return float(np.mean(ssim))
 
 
 class QualityMeter:
@@ -81,15 +140,20 @@ class QualityMeter:
 
     def measure(self, result: Image.Image, content: Image.Image, style: Image.Image) -> Quality:
         size = result.size
-        result_features = self.features(to_array(result), (CONTENT_LAYER, *STYLE_LAYERS))
-        photo = self.features(to_array(content, size), (CONTENT_LAYER,))[CONTENT_LAYER]
-        painting = self.features(to_array(style, fit_long_side(style.size, max(size))), STYLE_LAYERS)
+        result_pixels, photo_pixels = to_array(result), to_array(content, size)
+        painting_pixels = to_array(style, fit_long_side(style.size, max(size)))
+        result_features = self.features(result_pixels, (CONTENT_LAYER, *STYLE_LAYERS))
+        photo = self.features(photo_pixels, (CONTENT_LAYER,))[CONTENT_LAYER]
+        painting = self.features(painting_pixels, STYLE_LAYERS)
         content_rel = float(np.sum((result_features[CONTENT_LAYER] - photo) ** 2) / np.sum(photo ** 2))
         per_layer = []
         for layer in STYLE_LAYERS:
             g, a = self.gram(result_features[layer]), self.gram(painting[layer])
             per_layer.append(float(np.sum((g - a) ** 2) / np.sum(a ** 2)))
-        return Quality(content_rel, float(np.mean(per_layer)), tuple(per_layer))
+        swd = float(np.mean([sliced_wasserstein(result_features[layer], painting[layer], seed)
+                             for seed, layer in enumerate(STYLE_LAYERS)]))
+        return Quality(content_rel, float(np.mean(per_layer)), tuple(per_layer), swd,
+                       colour_distance(result_pixels, painting_pixels), edge_ssim(result_pixels, photo_pixels))
 
 
 def open_meter() -> QualityMeter:
@@ -124,7 +188,7 @@ def measure_run(meter: QualityMeter, content: str, style: str, out: Path, args: 
 
 
 def scatter_plot(series: dict[str, list[tuple[float, float, str]]], marked: dict[str, tuple[float, float]],
-                 path: Path, title: str, size: tuple[int, int] = (760, 520)) -> None:
+                 path: Path, title: str, size: tuple[int, int] = (760, 520), y_name: str = "style_rel") -> None:
     """content_rel (x) against style_rel (y, log) per named series, points labelled; `marked` ringed."""
     width, height = size
     left, right, top, bottom = 70, 190, 36, 46
@@ -152,7 +216,7 @@ def scatter_plot(series: dict[str, list[tuple[float, float, str]]], marked: dict
         px, _ = at(x, 10 ** y_low)
         draw.text((px - 12, height - bottom + 6), f"{x:.2f}", fill="black", font=font)
     draw.text((width // 2 - 90, height - 20), "content_rel (photo kept: lower)", fill="black", font=font)
-    draw.text((8, 10), f"{title}   [style_rel, log: painting matched: lower]", fill="black", font=font)
+    draw.text((8, 10), f"{title}   [{y_name}, log]", fill="black", font=font)
     colors = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207)]
     for index, (name, values) in enumerate(series.items()):
         color = colors[index % len(colors)]
@@ -196,6 +260,68 @@ def sweep(args: argparse.Namespace) -> None:
     scatter_plot(series, marked, DOCS / f"tradeoff_{args.size}.png",
                  f"style weight sweep at {args.size} px (labels: --style-weight)")
     print(markdown_rows(rows, ("style_weight", "content_rel", "style_rel", "seconds")))
+
+
+LOSS_MEASURES = ("content_rel", "edge_ssim", "swd", "colour", "style_rel")
+
+
+def losses(args: argparse.Namespace) -> None:
+    """Every pair with each style loss over several strengths: the measures that favour no loss,
+    compared at matched content error (the Gram default's content_rel, interpolated along each
+    loss's curve), the curves, and the results side by side at the default strength."""
+    meter = open_meter()
+    weights = [float(w) for w in args.style_weights.split(",")]
+    rows = []
+    for content, style in selected_pairs(args.pairs):
+        name = pair_name(content, style)
+        cells = []
+        for loss in args.losses.split(","):
+            for weight in weights:
+                out = RESULTS / f"{name}_{args.size}_{loss}_{args.iterations}_sw{weight:g}.png"
+                row = measure_run(meter, content, style, out, ["--size", str(args.size), "--style-loss", loss,
+                                                              "--style-weight", f"{weight:g}",
+                                                              "--iterations", str(args.iterations), *args.extra])
+                rows.append({**row, "loss": loss, "style_weight": weight, "size": args.size})
+                if is_default(weight):
+                    cells.append((f"{loss}: c {row['content_rel']:.2f}, swd {row['swd']:.3f}, "
+                                  f"col {row['colour']:.2f}, edge {row['edge_ssim']:.3f}", Image.open(out)))
+        if cells:
+            photo = load_image(IMAGES / "content" / content).resize(cells[0][1].size)
+            save_sheet([("photo", photo), *cells], DOCS / f"losses_{name}.jpg", cell_side=320)
+    summary = {"size": args.size, "iterations": args.iterations, "rows": rows, "matched": matched(rows)}
+    (RESULTS / f"losses_{args.size}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (ROOT / "docs" / "bench" / f"style_losses_{args.size}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    for measure in ("swd", "edge_ssim", "colour"):
+        series = {f"{row['pair'].split('_x_')[0]}/{row['loss']}": [] for row in rows}
+        for row in rows:
+            series[f"{row['pair'].split('_x_')[0]}/{row['loss']}"].append(
+                (row["content_rel"], max(row[measure], 1e-6), f"{row['style_weight']:g}"))
+        scatter_plot(series, {}, DOCS / f"losses_{measure}_{args.size}.png",
+                     f"style losses at {args.size} px: {measure} (labels: --style-weight)", y_name=measure)
+    print(markdown_rows(summary["matched"], ("loss", "content_rel", *LOSS_MEASURES[1:])))
+
+
+def matched(rows: list[dict]) -> list[dict]:
+    """Each loss's measures interpolated (linearly in content_rel) to the content_rel of the Gram
+    loss at the default strength, per pair; None where a loss's curve does not reach it."""
+    table = []
+    for pair in dict.fromkeys(row["pair"] for row in rows):
+        reference = [row for row in rows if row["pair"] == pair and row["loss"] == "gram" and is_default(
+            row["style_weight"])]
+        if not reference:
+            continue
+        level = reference[0]["content_rel"]
+        for loss in dict.fromkeys(row["loss"] for row in rows):
+            curve = sorted((row for row in rows if row["pair"] == pair and row["loss"] == loss),
+                           key=lambda row: row["content_rel"])
+            xs = [row["content_rel"] for row in curve]
+            if not xs or not xs[0] <= level <= xs[-1]:
+                table.append({"pair": pair, "loss": loss, "content_rel": level})
+                continue
+            table.append({"pair": pair, "loss": loss, "content_rel": level,
+                          **{measure: float(np.interp(level, xs, [row[measure] for row in curve]))
+                             for measure in LOSS_MEASURES[1:]}})
+    return table
 
 
 def is_default(style_weight: float | None) -> bool:
@@ -327,10 +453,16 @@ def main() -> None:
     scale = commands.add_parser("sizes", help="the defaults at several sizes")
     scale.add_argument("--sizes", default="256,512,1024")
     scale.set_defaults(run=sizes)
+    compare = commands.add_parser("losses", help="the style losses compared on measures that favour neither")
+    compare.add_argument("--size", type=int, default=256)
+    compare.add_argument("--iterations", type=int, default=100)
+    compare.add_argument("--losses", default="gram,w2")
+    compare.add_argument("--style-weights", default="0.5,1.5,4.5", help="the default weight's results are shown")
+    compare.set_defaults(run=losses)
     table = commands.add_parser("page", aliases=["readme"],
                                 help="rewrite the quality block in docs/quality.md from the summaries")
     table.set_defaults(run=page)
-    for command in (curve, scale):
+    for command in (curve, scale, compare):
         command.add_argument("--pairs", nargs="*", default=None, help="pair names (content_x_style) to run")
         command.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `nst stylize` options")
     args = parser.parse_args()

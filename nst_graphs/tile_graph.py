@@ -4,6 +4,8 @@ The loss of the whole image is split over tiles by the cores they own. With the 
 whole image known from a first pass, each core's share of the gradient needs only the
 tile itself (its core plus a halo as wide as the deepest layer's receptive field):
   style    dF = sum_k M_k * Q_k (F M_k)       Q_k = 4 w_k / (C^2 S_k) (G_k - A_k), global G_k, S_k
+           losses that read the mean: dF = sum_k M_k * Q_k ((F - c_k) M_k) + M_k^2 b_k
+           (nst_ort/engines/style_losses.py)
   content  dF = c (F - P) * M                 c = 2 w / (C N), N of the whole image
 M is the core's indicator at the layer's resolution (times the region mask with masks),
 so halo cells, whose features are not exact, send nothing back. Backpropagated through the
@@ -24,12 +26,14 @@ TILE_GRAPH_FORMAT = 1  # bump when the graph written here changes: cached models
 
 
 CONTENT_MASK, CONTENT_COEFFICIENT, STYLE_COEFFICIENT = "content_mask", "content_coefficient", "style_coefficient"
+STYLE_CENTER, STYLE_BIAS = "style_center", "style_bias"
 
 
-def build_tile_gradient_model(features: onnx.ModelProto, layers: LossLayers) -> onnx.ModelProto:
+def build_tile_gradient_model(features: onnx.ModelProto, layers: LossLayers, bias: bool = False) -> onnx.ModelProto:
     """Inputs: the tile image [1, 3, h, w]; per content layer its target P [1, C, h', w'], core
     mask [1, 1, h', w'] and coefficient c; per style layer the coefficient matrices Q
-    [K, C, C] and masks [K, 1, h', w'] (K = 1 without region masks). Output: `grad` [1, 3, h, w]."""
+    [K, C, C] and masks [K, 1, h', w'] (K = 1 without region masks), and with `bias` the
+    centres c and coefficient vectors b [K, C]. Output: `grad` [1, 3, h, w]."""
     b = GradientBuilder("nst_tile_grad")
     channels, forward = add_forward(b, features, layers.all)
     b.input(IMAGE, IMAGE_SHAPE)
@@ -43,9 +47,16 @@ def build_tile_gradient_model(features: onnx.ModelProto, layers: LossLayers) -> 
         count = channels[layer]
         coefficients = b.input(layer_input(STYLE_COEFFICIENT, layer), [None, count, count])
         mask = b.input(style_mask_name(layer), [None, 1, None, None])
-        masked = b.mul(layer, mask)  # K x C x h x w
+        if bias:
+            center = b.reshape(b.input(layer_input(STYLE_CENTER, layer), [None, count]), [0, count, 1, 1])
+            masked = b.mul(b.sub(layer, center), mask)  # K x C x h x w
+        else:
+            masked = b.mul(layer, mask)
         product = b.matmul(coefficients, b.reshape(masked, [0, count, -1]))  # K x C x N
         spread = b.mul(b.op("Reshape", [product, b.op("Shape", [masked])]), mask)
+        if bias:
+            vectors = b.input(layer_input(STYLE_BIAS, layer), [None, count])
+            spread = b.op("Add", [spread, b.mul(b.mul(mask, mask), b.reshape(vectors, [0, count, 1, 1]))])
         seeds.setdefault(layer, []).append(b.reduce_sum(spread, axes=[0], keepdims=True))
     b.output(b.total_grad(b.backward_to_image(seeds, forward)), name=GRAD, shape=[1, 3, "height", "width"])
-    return b.model(doc=f"nst tile gradient: content {layers.content}, style {layers.style}")
+    return b.model(doc=f"nst tile gradient: content {layers.content}, style {layers.style}" + (", bias" if bias else ""))

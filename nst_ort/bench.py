@@ -40,12 +40,12 @@ class BenchResult:
 
 def benchmark(model: ExportedModel, width: int, height: int, engine: str = "auto", evaluations: int = 5,
               warmup: int = 2, threads: int = 0, seed: int = 0, provider: str = "CPUExecutionProvider",
-              tile: int = 0) -> BenchResult:
+              tile: int = 0, style_loss: str = "gram") -> BenchResult:
     """Median time of `evaluations` loss+gradient calls after `warmup` calls (random images);
     with `tile`, the exact tiled engine with cores of that many px."""
     rng = np.random.default_rng(seed)
     content, style, start = (rng.uniform(0, 1, (3, height, width)).astype(np.float32) for _ in range(3))
-    weights = StylizeOptions().loss_weights()  # the default recipe's layers and weights
+    weights = StylizeOptions(style_loss=style_loss).loss_weights()  # the default recipe's layers and weights
     began = time.perf_counter()
     extract = FeatureExtractor(str(model.features_path), threads)
     if tile:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from nst_base.errors import NstError
+from nst_ort.engines.style_losses import STYLE_LOSSES
 from nst_ort.images import save_image
 from nst_ort.job import DEFAULT_CHECKPOINT_EVERY
 from nst_ort.options import StylizeOptions
@@ -518,6 +519,7 @@ def bench(
     pool: Pool = "max",
     threads: Threads = 0,
     tile: Annotated[int, typer.Option(help="Exact tiled evaluation with cores of N px (0: untiled)")] = 0,
+    style_loss: Annotated[str, typer.Option(help="gram or w2")] = "gram",
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     models_dir: ModelsDir = None,
 ) -> None:
@@ -534,12 +536,15 @@ def bench(
     model = ensure_exported(_models_dir(models_dir), net, pool, notify=say)
     if tile < 0:
         raise NstError(f"--tile must be >= 0, not {tile}")
-    result = benchmark(model, width, height, engine, iterations, warmup, threads, provider=provider, tile=tile)
+    if style_loss not in STYLE_LOSSES:
+        raise NstError(f"--style-loss must be one of {', '.join(STYLE_LOSSES)}, not {style_loss!r}")
+    result = benchmark(model, width, height, engine, iterations, warmup, threads, provider=provider, tile=tile,
+                       style_loss=style_loss)
     if json_output:
         typer.echo(json.dumps(result.as_dict(), indent=2))
     else:
         rss = f"{result.peak_rss_bytes / 2**30:.2f} GiB" if result.peak_rss_bytes else "n/a"
-        typer.echo(f"{result.engine} {width}x{height}, {result.threads} threads: "
+        typer.echo(f"{result.engine} {width}x{height}, {style_loss} loss, {result.threads} threads: "
                    f"{result.median_seconds:.3f} s/evaluation (median of {iterations}), peak RSS {rss}")
 
 

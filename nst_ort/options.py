@@ -18,6 +18,7 @@ from nst_graphs.loss_graph import DEFAULT_LOSS_LAYERS
 from nst_graphs.networks import NETS, relu_names
 from nst_ort.colors import COLOR_MODES
 from nst_ort.engines.factory import CHOICES as ENGINES
+from nst_ort.engines.style_losses import STYLE_LOSSES
 from nst_ort.memory import format_bytes
 from nst_ort.optimize import OPTIMIZERS, OptimizerSettings
 from nst_ort.schedule import Level, auto_levels, scale_schedule, tapered
@@ -93,6 +94,11 @@ class StylizeOptions:
                                     parse=parse_layers, show=show_layers, check=_layer_weights)
     style_layers: Layers = option(GATYS_STYLE_LAYERS, help="Style layers NAME[:WEIGHT],...",
                                   parse=parse_layers, show=show_layers, check=_layer_weights)
+    style_loss: str = option(
+        "gram", help="How the painting's style is matched: gram (Gatys) or w2 (means and covariances)",
+        choices=STYLE_LOSSES,
+        doc="`w2`: the Wasserstein-2 distance between Gaussians fitted to the features; portable engine "
+            "only; compared in [Quality](quality.md#style-losses)")
     convention: str = option("relative", help="What the weights multiply (set by recipes)", choices=CONVENTIONS,
                              commands=())
     style_blend: tuple[float, ...] | None = option(
@@ -185,7 +191,7 @@ class StylizeOptions:
 
     def loss_weights(self, long_side: int = REFERENCE_SIDE) -> LossWeights:
         return LossWeights(self.content_weight, self.style_weight_at(long_side), self.tv_weight,
-                           dict(self.content_layers), dict(self.style_layers), self.convention)
+                           dict(self.content_layers), dict(self.style_layers), self.convention, self.style_loss)
 
     def optimizer_settings(self, iterations: int) -> OptimizerSettings:
         return OptimizerSettings(iterations=iterations, method=self.optimizer, learning_rate=self.learning_rate,
@@ -197,6 +203,13 @@ class StylizeOptions:
             raise NstError(message)
         if not self.style_layers:
             raise NstError("at least one style layer is needed")
+        if self.style_loss != "gram":
+            if self.engine == "training" or self.provider != "CPUExecutionProvider":
+                raise NstError(f"--style-loss {self.style_loss} runs on the CPU with the portable engine (the default):"
+                               " leave --engine and --provider out")
+            if self.convention not in ("relative", "raw"):
+                raise NstError(f"the {self.convention} convention defines Gram losses only: use --style-loss gram "
+                               "with it")
         known = relu_names(self.net)
         for flag, layers in (("--content-layers", self.content_layers), ("--style-layers", self.style_layers)):
             names = [name for name, _ in layers]

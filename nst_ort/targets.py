@@ -37,6 +37,7 @@ class LossWeights:
     content_layers: dict[str, float]
     style_layers: dict[str, float]
     convention: str = "relative"
+    style_loss: str = "gram"  # nst_ort/engines/style_losses.py
 
 
 def _mean_square(array: np.ndarray) -> float:
@@ -69,28 +70,48 @@ def layer_scales(convention: str, kind: str, target: np.ndarray, channels: int, 
     raise NstError(f"unknown weight convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
 
 
+# each style loss's weight relative to the painting's own statistics, times its strength: the
+# factor that makes the same --style-weight give about the same content error with each loss
+# at 256 px (the trade-off curves of `bench/quality.py losses`, docs/quality.md)
+STYLE_LOSS_STRENGTH = {"gram": 1.0, "w2": 0.85}
+
+
+def _w2_scale(convention: str, second: np.ndarray) -> float:
+    """W2 is in squared feature units: `relative` divides it by the painting's mean squared
+    feature norm tr(A) (as the Gram term is divided by the mean square of A)."""
+    if convention == "relative":
+        return STYLE_LOSS_STRENGTH["w2"] / max(float(np.trace(np.asarray(second, np.float64))), 1e-12)
+    if convention == "raw":
+        return 1.0
+    raise NstError(f"the {convention} convention defines Gram losses only: use --style-loss gram with it")
+
+
 def loss_inputs(extract: FeatureExtractor, content: np.ndarray, styles: Sequence[np.ndarray],
                 blend: Sequence[float], weights: LossWeights, masks: Sequence[np.ndarray] = ()) -> LossInputs:
     """Targets and graph weights from the content image and the style images.
 
-    Without masks the style target is the blend of the styles' Grams (shares `blend`). With
-    masks ((H, W) arrays at the content's size, one per style) each style keeps its own Gram
-    for its region and `blend` weighs the regions. `extract` gives maps and Grams (for large
+    Without masks the style target is the blend of the styles' Grams (shares `blend`; with a
+    loss that reads the mean too, the blend of their means: the moments of the mixture of the
+    paintings' features). With masks ((H, W) arrays at the content's size, one per style)
+    each style keeps its own statistics for its region and `blend` weighs the regions. `extract` gives maps and Grams (for large
     images a tiled extractor computes them a tile at a time, nst_ort/engines/tiled.py).
     """
     content_features = extract.maps(content, list(weights.content_layers))
-    style_grams = [extract.grams(style, list(weights.style_layers)) for style in styles]
+    style_moments = [extract.moments(style, list(weights.style_layers)) for style in styles]
     height, width = content.shape[1:]
     pixels = height * width
 
     def scale(kind: str, layer: str, target: np.ndarray) -> float:
+        if kind == "style" and weights.style_loss == "w2":
+            return _w2_scale(weights.convention, target)
         channels = target.shape[-1] if kind == "style" else target.shape[1]
         positions = int(np.prod(layer_shape(layer, height, width)))
         return layer_scales(weights.convention, kind, target, channels, positions, pixels)
 
-    def style_target(layer: str) -> np.ndarray:
-        grams = [per_style[layer] for per_style in style_grams]
-        return np.stack(grams) if masks else sum(share * g for share, g in zip(blend, grams))
+    def style_target(layer: str, part: int) -> np.ndarray:
+        """The painting's Gram (part 0) or mean (part 1): one per region, or the blend's."""
+        values = [per_style[layer][part] for per_style in style_moments]
+        return np.stack(values) if masks else sum(share * value for share, value in zip(blend, values))
 
     def style_weight(layer: str, target: np.ndarray) -> float | np.ndarray:
         base = weights.style * weights.style_layers[layer]
@@ -98,7 +119,7 @@ def loss_inputs(extract: FeatureExtractor, content: np.ndarray, styles: Sequence
             return base * scale("style", layer, target)
         return np.array([base * share * scale("style", layer, region) for share, region in zip(blend, target)])
 
-    style_targets = {layer: style_target(layer) for layer in weights.style_layers}
+    style_targets = {layer: style_target(layer, 0) for layer in weights.style_layers}
     style_masks = {layer: np.stack([downsample_to(mask, layer_shape(layer, height, width))[None] for mask in masks])
                    for layer in weights.style_layers} if masks else {}
     return LossInputs(
@@ -109,4 +130,7 @@ def loss_inputs(extract: FeatureExtractor, content: np.ndarray, styles: Sequence
         style_weights={layer: style_weight(layer, target) for layer, target in style_targets.items()},
         tv_weight=weights.tv * layer_scales(weights.convention, "tv", content, 3, pixels, pixels),
         style_masks=style_masks,
+        style_loss=weights.style_loss,
+        style_means={layer: style_target(layer, 1) for layer in weights.style_layers} if weights.style_loss != "gram"
+        else {},
     )

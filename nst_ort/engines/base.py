@@ -23,7 +23,9 @@ class LossInputs:
     """Targets and per-layer weights: everything the loss graph reads besides the image.
 
     With spatial masks (K regions) a style layer's target is (K, C, C), its weight a (K,)
-    array and `style_masks` holds its (K, 1, h, w) masks at the layer's resolution.
+    array and `style_masks` holds its (K, 1, h, w) masks at the layer's resolution. Style
+    losses other than the Gram's (nst_ort/engines/style_losses.py) also read the painting's
+    mean features, `style_means`.
     """
 
     content_targets: dict[str, np.ndarray]  # layer -> (1, C, h, w)
@@ -32,6 +34,8 @@ class LossInputs:
     style_weights: dict[str, float | np.ndarray]
     tv_weight: float
     style_masks: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (K, 1, h, w)
+    style_loss: str = "gram"  # or w2
+    style_means: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (C,) or (K, C), float64
 
     @property
     def regions(self) -> int:

@@ -30,8 +30,18 @@ def resolve_engine(name: str) -> str:
 
 def make_engine(name: str, model: ExportedModel, inputs: LossInputs, shape: tuple[int, int],
                 threads: int = 0, provider: str = CPU) -> Engine:
-    """An engine for images of `shape` (H, W) with the given targets and weights."""
+    """An engine for images of `shape` (H, W) with the given targets and weights. A style loss
+    other than the Gram's runs on the two-pass engine over one whole-image tile (its
+    gradient needs the whole image's statistics first)."""
     name = resolve_engine(name)
+    if inputs.style_loss != "gram":
+        if name == "training" or provider != CPU:
+            raise NstError(f"--style-loss {inputs.style_loss} runs on the CPU with the portable engine "
+                           "(the default): leave --engine and --provider out")
+        from nst_ort.engines.tiled import TiledEngine, whole_image_layout
+
+        layout = whole_image_layout(*shape, model.manifest.net, inputs.layers.all)
+        return TiledEngine(model, inputs, layout, threads)
     if name == "training":
         if provider != CPU:
             raise NstError("the training engine runs on the CPU only")

@@ -36,6 +36,11 @@ class FeatureExtractor:
         """G = F F^T / N of `layers` for an image (3, H, W)."""
         return {layer: gram(features) for layer, features in self(pixels, layers).items()}
 
+    def moments(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """(G, mean over the cells) of `layers` for an image (3, H, W)."""
+        return {layer: (gram(features), features[0].reshape(features.shape[1], -1).mean(axis=1, dtype=np.float64))
+                for layer, features in self(pixels, layers).items()}
+
 
 def gram(features: np.ndarray) -> np.ndarray:
     """G = F F^T / N for features (1, C, h, w), N = h*w (resolution independent)."""
