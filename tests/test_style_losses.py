@@ -17,7 +17,6 @@ from nst_ort import transfer
 from nst_ort.engines.factory import make_engine
 from nst_ort.engines.features import FeatureExtractor
 from nst_ort.engines.style_losses import EPS, GaussianTarget, LayerSums, w2_seed
-from nst_ort.engines.tiled import TiledEngine
 from nst_ort.engines.tiles import tile_layout
 from nst_ort.runstate import Checkpointer, RunFolder
 from nst_ort.targets import LossWeights, loss_inputs
@@ -25,6 +24,7 @@ from nst_ort.transfer import StylizeOptions, stylize
 from tests.test_cli import _one_line_error, nst
 from tests.test_engines import HEIGHT, WIDTH, soft_masks
 from tests.test_resume import _InterruptAtEvaluation
+from tests.test_tiled import _assert_equal_to_untiled, _problem
 from tests.tiny import random_images, reference_features, tiny_weights, write_tiny_model
 
 LAYERS = LossWeights(content=1.0, style=3.0, tv=0.5, content_layers={"relu4_2": 1.0, "relu2_2": 0.5},
@@ -141,25 +141,11 @@ def test_the_loss_is_zero_on_the_paintings_own_statistics():
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_tiled_equals_whole_image(tmp_path, masked):
+@pytest.mark.parametrize("core", [32, 64, 96])
+def test_tiled_equals_whole_image(tmp_path, masked, core):
     model = write_tiny_model(tmp_path / "vgg16")
-    rng = np.random.default_rng(4)
-    height, width = 150, 203
-    content = rng.uniform(0, 1, (3, height, width)).astype(np.float32)
-    styles = [rng.uniform(0, 1, (3, 90, 70)).astype(np.float32), rng.uniform(0, 1, (3, 64, 64)).astype(np.float32)]
-    masks = []
-    if masked:
-        left = np.clip((np.arange(width, dtype=np.float32) - width / 3) / 20, 0, 1)[None].repeat(height, 0)
-        masks = [left, 1 - left]
-    inputs = loss_inputs(FeatureExtractor(str(model.features_path), 1), content, styles, [0.6, 0.4], LAYERS, masks)
-    pixels = rng.uniform(0, 1, (3, height, width)).astype(np.float32)
-    whole = make_engine("portable", model, inputs, (height, width), threads=1).evaluate(pixels)
-    for core in (32, 64, 96):
-        tiled = TiledEngine(model, inputs, tile_layout(height, width, core, "vgg16", inputs.layers.all), 1)
-        result = tiled.evaluate(pixels)
-        for name, value in whole.terms.items():
-            assert result.terms[name] == pytest.approx(value, rel=1e-5, abs=1e-9), name
-        assert np.linalg.norm(result.grad - whole.grad) / np.linalg.norm(whole.grad) < 1e-4
+    inputs, pixels = _problem(model, 150, 203, masked, seed=4, weights=LAYERS)
+    _assert_equal_to_untiled(model, inputs, pixels, tile_layout(150, 203, core, "vgg16", inputs.layers.all))
 
 
 def test_a_w2_run_resumes_to_the_uninterrupted_picture(tiny_models_dir, tmp_path, monkeypatch):

@@ -29,7 +29,7 @@ def models(tmp_path_factory):
     return {pool: write_tiny_model(folder / f"vgg16-{pool}", pool=pool) for pool in ("max", "avg")}
 
 
-def _problem(model, height: int, width: int, masked: bool = False, seed: int = 0):
+def _problem(model, height: int, width: int, masked: bool = False, seed: int = 0, weights: LossWeights = GATYS):
     rng = np.random.default_rng(seed)
     content = rng.uniform(0, 1, (3, height, width)).astype(np.float32)
     styles = [rng.uniform(0, 1, (3, 90, 70)).astype(np.float32), rng.uniform(0, 1, (3, 64, 64)).astype(np.float32)]
@@ -40,7 +40,7 @@ def _problem(model, height: int, width: int, masked: bool = False, seed: int = 0
     else:
         styles = styles[:1]
     inputs = loss_inputs(FeatureExtractor(str(model.features_path), 1), content, styles, [0.6, 0.4][:len(styles)],
-                         GATYS, masks)
+                         weights, masks)
     pixels = rng.uniform(0, 1, (3, height, width)).astype(np.float32)
     return inputs, pixels
 
