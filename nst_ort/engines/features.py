@@ -19,8 +19,11 @@ class FeatureExtractor:
         self._session = ort.InferenceSession(features_path, session_options(threads, shared_arena=True),
                                              providers=["CPUExecutionProvider"])
 
-    def __call__(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
-        outputs = self._session.run(list(layers), {IMAGE: np.ascontiguousarray(pixels[None], np.float32)})
+    def __call__(self, pixels: np.ndarray, layers: Sequence[str], release: bool = False) -> dict[str, np.ndarray]:
+        """With `release`, the arena's free regions go back to the system after the run (targets:
+        one large run, then the next image's or the engine's; not the tiled engine's tile after tile)."""
+        outputs = self._session.run(list(layers), {IMAGE: np.ascontiguousarray(pixels[None], np.float32)},
+                                    shrink_arena_options() if release else None)
         return dict(zip(layers, outputs))
 
     def release_unused_memory(self) -> None:
@@ -30,19 +33,31 @@ class FeatureExtractor:
 
     def maps(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
         """The activations (1, C, h, w) of `layers` for an image (3, H, W)."""
-        return self(pixels, layers)
+        return self(pixels, layers, release=True)
 
     def grams(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
         """G = F F^T / N of `layers` for an image (3, H, W)."""
-        return {layer: gram(features) for layer, features in self(pixels, layers).items()}
+        return {layer: second for layer, (second, _) in self.moments(pixels, layers).items()}
 
     def moments(self, pixels: np.ndarray, layers: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """(G, mean over the cells) of `layers` for an image (3, H, W)."""
-        return {layer: (gram(features), features[0].reshape(features.shape[1], -1).mean(axis=1, dtype=np.float64))
-                for layer, features in self(pixels, layers).items()}
+        outputs = self(pixels, layers, release=True)
+        moments = {}
+        for layer in layers:
+            features = outputs.pop(layer)  # each layer's maps freed once used
+            moments[layer] = (gram(features), features[0].reshape(features.shape[1], -1).mean(axis=1, dtype=np.float64))
+        return moments
+
+
+GRAM_CHUNK = 1 << 16  # cells per float32 product; the products are summed in float64
 
 
 def gram(features: np.ndarray) -> np.ndarray:
-    """G = F F^T / N for features (1, C, h, w), N = h*w (resolution independent)."""
-    flat = features.reshape(features.shape[1], -1).astype(np.float64)
-    return (flat @ flat.T / flat.shape[1]).astype(np.float32)
+    """G = F F^T / N for features (1, C, h, w), N = h*w (resolution independent), without a
+    float64 copy of the maps: float32 products of GRAM_CHUNK cells summed in float64."""
+    flat = features.reshape(features.shape[1], -1)
+    total = np.zeros((flat.shape[0], flat.shape[0]))
+    for start in range(0, flat.shape[1], GRAM_CHUNK):
+        chunk = flat[:, start:start + GRAM_CHUNK]
+        total += chunk @ chunk.T
+    return (total / flat.shape[1]).astype(np.float32)
