@@ -46,3 +46,19 @@ def test_mean_abs_difference_at_128_px():
     a = Image.new("RGB", (512, 384), (0, 0, 0))
     assert mean_abs_difference(a, a) == 0
     assert mean_abs_difference(a, Image.new("RGB", (1024, 768), (255, 255, 255))) == pytest.approx(1.0)
+
+
+def test_the_fair_measures_are_zero_or_one_on_identical_images_and_grow_apart():
+    from bench.quality import colour_distance, edge_ssim, sliced_wasserstein
+
+    rng = np.random.default_rng(0)
+    photo = rng.uniform(0, 1, (3, 40, 50))
+    assert edge_ssim(photo, photo) == pytest.approx(1.0)
+    assert edge_ssim(rng.uniform(0, 1, (3, 40, 50)), photo) < 0.5
+    assert colour_distance(photo, photo) == pytest.approx(0.0, abs=1e-6)
+    assert colour_distance(photo * 0.3, photo) > 0.5
+    features = rng.standard_normal((8, 500))
+    assert sliced_wasserstein(features, features, seed=1) == pytest.approx(0.0, abs=1e-12)
+    nearer, farther = (sliced_wasserstein(features * scale, features, seed=1) for scale in (1.1, 2.0))
+    assert 0 < nearer < farther
+    assert sliced_wasserstein(features[:, :250], features, seed=1) < 0.2  # half the samples, the same distribution
