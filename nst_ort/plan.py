@@ -24,6 +24,7 @@ from nst_ort.memory import available_bytes, format_bytes
 
 RUN_FIXED_BYTES = int(0.30 * 2**30)  # the interpreter, onnxruntime and the model (measured: 0.22-0.24 GiB)
 SESSION_FIXED_BYTES = int(0.10 * 2**30)  # a gradient session at any size: kernels' workspace, arena rounding
+TILED_ENGINE_BYTES = int(0.15 * 2**30)  # tiled: the tile gradient session and the whole-image gradient buffers
 SESSION_BYTES_PER_PIXEL = 3000  # a portable gradient session's activations and their gradients (measured 2700-3000)
 TRAINING_ENGINE_FACTOR = 2.0  # its session per pixel against the portable engine's, measured per evaluation
 VECTOR_BYTES_PER_PIXEL = 12  # one float32 RGB image
@@ -101,7 +102,7 @@ class PlanRequest:
 
     def tiled_estimate(self, layout: TileLayout, history: int) -> int:
         return int(RUN_FIXED_BYTES + self.whole_bytes_per_pixel(history) * self.width * self.height
-                   + session_bytes(layout.largest_window))
+                   + TILED_ENGINE_BYTES + session_bytes(layout.largest_window))
 
 
 def plan_run(request: PlanRequest) -> RunPlan:
@@ -137,7 +138,7 @@ def _refuse(request: PlanRequest, needed: int, allowed: int, how: str) -> None:
     untiled = (allowed - RUN_FIXED_BYTES - SESSION_FIXED_BYTES) / (
         request.whole_bytes_per_pixel(DEFAULT_HISTORY) + session_bytes_per_pixel(request.engine))
     halo, _ = halo_and_grid(request.net, request.layers)
-    window = session_bytes((TILE_CORES[-1] + 2 * halo) ** 2)
+    window = TILED_ENGINE_BYTES + session_bytes((TILE_CORES[-1] + 2 * halo) ** 2)
     tiled = (allowed - RUN_FIXED_BYTES - window) / request.whole_bytes_per_pixel(HISTORIES[-1]) \
         if request.engine != "training" and request.tile != 0 else 0.0
     aspect = min(request.width, request.height) / max(request.width, request.height)

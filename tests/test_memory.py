@@ -10,6 +10,7 @@ import pytest
 
 from nst_base.errors import NstError
 from nst_ort.memory import parse_size_bytes
+from bench.memory_model import LARGER_RUNS
 from nst_ort.plan import RUN_FIXED_BYTES, PlanRequest, plan_run
 
 VGG16_CHANNELS = {"relu4_2": 512}
@@ -147,18 +148,7 @@ def test_a_limit_below_a_measured_peak_tiles_or_refuses(case):
     assert plan.estimate <= limited.limit
 
 
-# earlier whole runs at larger sizes (docs/print.md: bench/estimate.py's 12-iteration runs and
-# the print runs' levels; onnxruntime-training 1.19.2, 2 threads): (width, height, engine, tile
-# core or 0, L-BFGS pairs, peak GiB)
-LARGER_RUNS = [(512, 341, "portable", 0, 10, 0.78), (1024, 683, "portable", 0, 10, 2.44),
-               (1536, 1024, "portable", 0, 10, 5.16), (2048, 1365, "portable", 0, 10, 8.99),
-               (512, 341, "training", 0, 10, 1.17), (1024, 683, "training", 0, 10, 4.06),
-               (3000, 2000, "portable", 1024, 10, 6.13), (3000, 2000, "portable", 128, 2, 1.76),
-               (6000, 3999, "portable", 512, 3, 6.78)]
-
-
-@pytest.mark.parametrize("width, height, engine, core, pairs, peak_gib", LARGER_RUNS)
-def test_the_estimate_covers_the_larger_runs(width, height, engine, core, pairs, peak_gib):
-    wanted = request(width, height, None, engine=engine, tile=core)
-    estimate = wanted.tiled_estimate(plan_run(wanted).layout, pairs) if core else wanted.untiled_estimate()
-    assert peak_gib * 2**30 <= estimate <= 1.3 * peak_gib * 2**30, f"{estimate / 2**30:.2f} GiB"
+@pytest.mark.parametrize("run", LARGER_RUNS, ids=lambda run: run.name)
+def test_the_estimate_covers_the_larger_runs(run):
+    estimate = run.estimate()
+    assert run.peak_bytes <= estimate <= 1.3 * run.peak_bytes, f"{estimate / 2**30:.2f} GiB"
