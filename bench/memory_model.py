@@ -253,6 +253,17 @@ def table(data: dict) -> str:
                  f"{max(errors):+.0%} off the measured peak, {sum(e < 0 for e in errors)} below it. "
                  f"onnxruntime ran {min(c['os_threads'] for c in cases)}-{max(c['os_threads'] for c in cases)} "
                  "OS threads.")
+    from nst_ort import plan
+
+    tightest = fit(cases)
+    lines.append("")
+    lines.append(f"The tightest constants for these runs and the larger ones below (`bench/memory_model.py fit`): "
+                 f"fixed {tightest['fixed_gib']:.3f} GiB, session {tightest['session_bytes_per_pixel']} bytes per "
+                 f"pixel, tiled engine {tightest['tiled_engine_gib']:.2f} GiB more, training engine "
+                 f"{tightest['training_factor']:.2f}x the bytes per pixel (largest over-estimate "
+                 f"{tightest['largest_ratio'] - 1:.0%}). The plan uses, rounded up: fixed "
+                 f"{(plan.RUN_FIXED_BYTES + plan.SESSION_FIXED_BYTES) / 2**30:.3f} GiB, {plan.SESSION_BYTES_PER_PIXEL} "
+                 f"bytes per pixel, {plan.TILED_ENGINE_BYTES / 2**30:.2f} GiB, {plan.TRAINING_ENGINE_FACTOR:.2f}x.")
     return "\n".join(lines)
 
 

@@ -8,10 +8,11 @@ once: the whole image untiled, the largest tile's window when tiled. A run that 
 runs untiled; otherwise the plan picks the largest tiles, then the longest history, that fit
 the limit. If nothing fits, one line says what would.
 
-The constants are fitted to measured peaks on this machine (bench/estimate.py and the print
-runs' per-level peaks; the table is in docs/print.md), rounded up: untiled 512x341 0.78 GiB,
-1024x683 2.44, 1536x1024 5.16, 2048x1365 8.99; tiled 3000x2000 in 128-px tiles 1.76, in
-1024-px tiles 6.13, 6000x3999 in 512-px tiles 6.78. Each estimate is 2-23% above its measurement.
+The constants are fitted to whole runs (bench/memory_model.py: onnxruntime 1.16.3, the
+training build 1.19.2 and the newest plain release, 1 to 16 threads, untiled and tiled, and
+earlier runs up to 2048 px untiled and 6000 px in tiles; the table is in docs/print.md),
+rounded up: every estimate is 1-22% above its measured peak (tests/test_memory.py). The
+peaks do not grow with the thread count, so threads are not part of the estimate.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from nst_base.errors import NstError
 from nst_ort.engines.tiles import TileLayout, halo_and_grid, layer_stride, tile_layout
 from nst_ort.memory import available_bytes, format_bytes
 
-RUN_FIXED_BYTES = int(0.30 * 2**30)  # the interpreter, onnxruntime and the model (measured: 0.22-0.24 GiB)
-SESSION_FIXED_BYTES = int(0.10 * 2**30)  # a gradient session at any size: kernels' workspace, arena rounding
-TILED_ENGINE_BYTES = int(0.15 * 2**30)  # tiled: the tile gradient session and the whole-image gradient buffers
-SESSION_BYTES_PER_PIXEL = 3000  # a portable gradient session's activations and their gradients (measured 2700-3000)
-TRAINING_ENGINE_FACTOR = 2.0  # its session per pixel against the portable engine's, measured per evaluation
+RUN_FIXED_BYTES = int(0.20 * 2**30)  # the interpreter, onnxruntime and the models
+SESSION_FIXED_BYTES = int(0.05 * 2**30)  # a gradient session at any size: kernels' workspace, arena rounding
+TILED_ENGINE_BYTES = int(0.12 * 2**30)  # tiled: the tile gradient session and the whole-image gradient buffers
+SESSION_BYTES_PER_PIXEL = 3000  # a portable gradient session's activations and their gradients
+TRAINING_ENGINE_FACTOR = 2.0  # its session per pixel against the portable engine's
 VECTOR_BYTES_PER_PIXEL = 12  # one float32 RGB image
 WORKING_VECTORS = {"lbfgs": 10, "adam": 6, "sgd": 4, "scipy-lbfgsb": 14}  # besides the L-BFGS pairs
 TILE_CORES = (2048, 1536, 1024, 768, 512, 384, 256, 192, 128)  # tried largest first: less halo overhead
