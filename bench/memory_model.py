@@ -60,13 +60,13 @@ class LargerRun:
     def peak_bytes(self) -> float:
         return self.peak_gib * 2**30
 
-    def estimate(self) -> int:
-        from nst_graphs.loss_graph import DEFAULT_LOSS_LAYERS
-        from nst_graphs.networks import layer_channels
-        from nst_ort.plan import PlanRequest, plan_run
+    def request(self):
+        return plan_request({"plan": f"{self.width}x{self.height}", "engine": self.engine, "tile": self.core})
 
-        request = PlanRequest(self.width, self.height, self.engine, "lbfgs", "vgg16", DEFAULT_LOSS_LAYERS.all,
-                              DEFAULT_LOSS_LAYERS.content, layer_channels("vgg16"), tile=self.core)
+    def estimate(self) -> int:
+        from nst_ort.plan import plan_run
+
+        request = self.request()
         return request.tiled_estimate(plan_run(request).layout, self.pairs) if self.core else request.untiled_estimate()
 
 
@@ -204,7 +204,7 @@ def fit(cases: list[dict]) -> dict:
         rows.append((request.whole_bytes_per_pixel(case["pairs_held"]) * request.width * request.height, pixels,
                      "tiled" if plan.layout else case["engine"], case["peak_rss_bytes"]))
     for run in LARGER_RUNS:
-        request = plan_request({"plan": f"{run.width}x{run.height}", "engine": run.engine, "tile": run.core})
+        request = run.request()
         pixels = plan_run(request).layout.largest_window if run.core else run.width * run.height
         rows.append((request.whole_bytes_per_pixel(run.pairs) * run.width * run.height, pixels,
                      "tiled" if run.core else run.engine, run.peak_bytes))
