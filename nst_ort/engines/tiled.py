@@ -6,9 +6,10 @@ and the content error. The style loss and its gradient's coefficients come from 
 (nst_ort/engines/style_losses.py). Pass 2 runs the tile gradient model
 (nst_graphs/tile_graph.py) on every window with those coefficients as inputs and adds the
 windows' image gradients. With one tile over the whole image (`whole_image_layout`) this is
-also the untiled engine of the style losses that need the statistics before the gradient. The total-variation term is a sum over
-neighbouring pixels: computed here on the whole image. Peak memory is the largest window's
-sessions plus the whole-image arrays, not the whole image's activations.
+also the untiled engine of the style losses that need the statistics before the gradient.
+The total-variation term is a sum over neighbouring pixels: computed here on the whole
+image. Peak memory is the largest window's sessions plus the whole-image arrays, not the
+whole image's activations.
 """
 
 from __future__ import annotations
