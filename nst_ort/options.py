@@ -18,7 +18,7 @@ from nst_graphs.loss_graph import DEFAULT_LOSS_LAYERS
 from nst_graphs.networks import NETS, relu_names
 from nst_ort.colors import COLOR_MODES
 from nst_ort.engines.factory import CHOICES as ENGINES
-from nst_ort.engines.style_losses import STYLE_LOSSES
+from nst_ort.engines.style_losses import STYLE_LOSSES, check_supported
 from nst_ort.memory import format_bytes
 from nst_ort.optimize import OPTIMIZERS, OptimizerSettings
 from nst_ort.schedule import Level, auto_levels, scale_schedule, tapered
@@ -203,13 +203,7 @@ class StylizeOptions:
             raise NstError(message)
         if not self.style_layers:
             raise NstError("at least one style layer is needed")
-        if self.style_loss != "gram":
-            if self.engine == "training" or self.provider != "CPUExecutionProvider":
-                raise NstError(f"--style-loss {self.style_loss} runs on the CPU with the portable engine (the default):"
-                               " leave --engine and --provider out")
-            if self.convention not in ("relative", "raw"):
-                raise NstError(f"the {self.convention} convention defines Gram losses only: use --style-loss gram "
-                               "with it")
+        check_supported(self.style_loss, self.engine, self.provider, self.convention)
         known = relu_names(self.net)
         for flag, layers in (("--content-layers", self.content_layers), ("--style-layers", self.style_layers)):
             names = [name for name, _ in layers]

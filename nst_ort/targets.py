@@ -10,6 +10,7 @@ import numpy as np
 from nst_base.errors import NstError
 from nst_ort.engines.base import LossInputs
 from nst_ort.engines.features import FeatureExtractor
+from nst_ort.engines.style_losses import check_supported
 from nst_ort.engines.tiles import layer_shape
 from nst_ort.masks import downsample_to
 
@@ -79,11 +80,10 @@ STYLE_LOSS_STRENGTH = {"gram": 1.0, "w2": 0.85}
 def _w2_scale(convention: str, second: np.ndarray) -> float:
     """W2 is in squared feature units: `relative` divides it by the painting's mean squared
     feature norm tr(A) (as the Gram term is divided by the mean square of A)."""
+    check_supported("w2", convention=convention)
     if convention == "relative":
         return STYLE_LOSS_STRENGTH["w2"] / max(float(np.trace(np.asarray(second, np.float64))), 1e-12)
-    if convention == "raw":
-        return 1.0
-    raise NstError(f"the {convention} convention defines Gram losses only: use --style-loss gram with it")
+    return 1.0
 
 
 def loss_inputs(extract: FeatureExtractor, content: np.ndarray, styles: Sequence[np.ndarray],

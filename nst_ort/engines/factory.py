@@ -5,6 +5,7 @@ from __future__ import annotations
 from nst_base.errors import NstError
 from nst_base.model_store import ExportedModel
 from nst_ort.engines.base import Engine, LossInputs
+from nst_ort.engines.style_losses import check_supported
 
 ENGINES = ("training", "portable")
 CHOICES = ("auto", *ENGINES)
@@ -34,10 +35,8 @@ def make_engine(name: str, model: ExportedModel, inputs: LossInputs, shape: tupl
     other than the Gram's runs on the two-pass engine over one whole-image tile (its
     gradient needs the whole image's statistics first)."""
     name = resolve_engine(name)
+    check_supported(inputs.style_loss, name, provider)
     if inputs.style_loss != "gram":
-        if name == "training" or provider != CPU:
-            raise NstError(f"--style-loss {inputs.style_loss} runs on the CPU with the portable engine "
-                           "(the default): leave --engine and --provider out")
         from nst_ort.engines.tiled import TiledEngine, whole_image_layout
 
         layout = whole_image_layout(*shape, model.manifest.net, inputs.layers.all)

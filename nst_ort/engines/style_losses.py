@@ -23,8 +23,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nst_base.errors import NstError
+
 STYLE_LOSSES = ("gram", "w2")
+NON_GRAM_CONVENTIONS = ("relative", "raw")  # the weight conventions that define a loss other than the Gram's
 EPS = 1e-2  # covariance regularisation relative to the painting's mean square feature
+
+
+def check_supported(style_loss: str, engine: str | None = None, provider: str | None = None,
+                    convention: str | None = None) -> None:
+    """One line when a loss other than the Gram's is asked of an engine, provider or weight
+    convention only the Gram loss runs on (None: not checked here)."""
+    if style_loss == "gram":
+        return
+    if engine == "training" or provider not in (None, "CPUExecutionProvider"):
+        raise NstError(f"--style-loss {style_loss} runs on the CPU with the portable engine (the default): "
+                       "leave --engine and --provider out")
+    if convention is not None and convention not in NON_GRAM_CONVENTIONS:
+        raise NstError(f"the {convention} convention defines Gram losses only: use --style-loss gram with it")
 
 
 @dataclass(frozen=True)
