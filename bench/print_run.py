@@ -5,6 +5,8 @@ display-size result.
     .venv/bin/python bench/print_run.py display    # the same pair with the defaults (512 px)
     .venv/bin/python bench/print_run.py figures    # breakdown, crops, comparison -> docs/bench/print_6000*
     .venv/bin/python bench/print_run.py style      # a painting smaller than the print: enlarged or its own size
+    .venv/bin/python bench/print_run.py w2         # the print and the display result with --style-loss w2
+    .venv/bin/python bench/print_run.py w2-figures # its crop and levels -> docs/bench/print_w2*
 
 Both runs are plain `nst stylize` processes writing their reports; a stopped print run
 continues with `nst resume bench/results/print/print.png.nst-run` (its time budget counts the
@@ -40,6 +42,10 @@ PRINT, DISPLAY = WORK / "print.png", WORK / "display.png"
 SIZE, BUDGET, MEMORY = 6000, "2h", "8G"
 CROP = 640  # px of the print shown 1:1
 SMALL_PAINTING = IMAGES / "style" / "starry_night.jpg"
+# the W2 print: 3000 px (10 inches at 300 dpi) in the same 8 GB, tiled like the 6000 px one's last
+# levels; 6000 px with W2 needs about 1.5x the Gram print's 1h45m on 2 cores
+W2_SIZE, W2_BUDGET = 3000, "40m"
+W2_PRINT, W2_DISPLAY = WORK / "print_w2.png", WORK / "display_w2.png"
 STYLE_SIDE, STYLE_PAINTING_SIDE, STYLE_ITERATIONS = 1200, 400, 40  # the painting a third of the working size
 
 
@@ -58,12 +64,20 @@ def display() -> None:
     nst("stylize", str(PHOTO), str(PAINTING), "-o", str(DISPLAY), "--report", str(WORK / "display.json"))
 
 
-def breakdown(report: dict) -> list[dict]:
+def run_w2() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    nst("stylize", str(PHOTO), str(PAINTING), "-o", str(W2_PRINT), "--size", str(W2_SIZE), "--style-loss", "w2",
+        "--time-budget", W2_BUDGET, "--max-memory", MEMORY, "--report", str(WORK / "print_w2.json"))
+    nst("stylize", str(PHOTO), str(PAINTING), "-o", str(W2_DISPLAY), "--style-loss", "w2",
+        "--report", str(WORK / "display_w2.json"))
+
+
+def breakdown(report: dict, size: int = SIZE) -> list[dict]:
     """Per level: iterations run, seconds, seconds per iteration (from the per-iteration history), and
     the iterations today's default schedule gives it."""
     from nst_ort.transfer import StylizeOptions
 
-    defaults = [level.iterations for level in StylizeOptions(size=SIZE).schedule()]
+    defaults = [level.iterations for level in StylizeOptions(size=size).schedule()]
     rows = []
     for number, level in enumerate(report["levels"], start=1):
         steps = [step for step in report["iterations"] if step["level"] == number]
@@ -109,14 +123,7 @@ def figures() -> None:
     printed, shown = Image.open(PRINT).convert("RGB"), Image.open(DISPLAY).convert("RGB")
     reduced = printed.resize(shown.size, Image.Resampling.LANCZOS)
     difference = float(np.abs(np.asarray(reduced, np.float32) - np.asarray(shown, np.float32)).mean() / 255)
-    left, top = printed.width // 3, printed.height * 23 // 50  # the pier's end: real detail at this size
-    box = (left, top, left + CROP, top + CROP * 2 // 3)
-    enlarged = shown.resize(printed.size, Image.Resampling.LANCZOS).crop(box)
-    pair = Image.new("RGB", (2 * CROP + 16, CROP * 2 // 3), "white")
-    pair.paste(printed.crop(box), (0, 0))
-    pair.paste(enlarged, (CROP + 16, 0))
-    DOCS.mkdir(parents=True, exist_ok=True)
-    pair.save(DOCS / "print_6000_crop.jpg", quality=90)
+    box = save_crop_pair(printed, shown, DOCS / "print_6000_crop.jpg")
     whole = Image.new("RGB", (2 * shown.width + 16, shown.height), "white")
     whole.paste(reduced, (0, 0))
     whole.paste(shown, (shown.width + 16, 0))
@@ -130,6 +137,35 @@ def figures() -> None:
               "crop_box": list(box), "display_size": list(shown.size),
               "mean_abs_difference_print_reduced_vs_display": round(difference, 4)}
     (DOCS / "print_6000.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+def save_crop_pair(printed: Image.Image, shown: Image.Image, path: Path, crop: int = CROP) -> tuple[int, ...]:
+    """A 1:1 crop of the print at the pier's end (real detail at print size) beside the same crop
+    of the display result enlarged by Lanczos; returns the crop box."""
+    left, top = printed.width // 3, printed.height * 23 // 50
+    box = (left, top, left + crop, top + crop * 2 // 3)
+    enlarged = shown.resize(printed.size, Image.Resampling.LANCZOS).crop(box)
+    pair = Image.new("RGB", (2 * crop + 16, crop * 2 // 3), "white")
+    pair.paste(printed.crop(box), (0, 0))
+    pair.paste(enlarged, (crop + 16, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pair.save(path, quality=90)
+    return box
+
+
+def w2_figures() -> None:
+    """The W2 print's crop beside its display result enlarged, and its levels (docs/bench/print_w2*)."""
+    report = json.loads((WORK / "print_w2.json").read_text())
+    printed, shown = Image.open(W2_PRINT).convert("RGB"), Image.open(W2_DISPLAY).convert("RGB")
+    box = save_crop_pair(printed, shown, DOCS / "print_w2_crop.jpg", crop=CROP * 3 // 4)
+    result = {"command": f"nst stylize {PHOTO.name} {PAINTING.name} -o print_w2.png --size {W2_SIZE} --style-loss w2 "
+                         f"--time-budget {W2_BUDGET} --max-memory {MEMORY}",
+              "size": list(printed.size), "wall_seconds": report["total_seconds"],
+              "peak_rss_bytes": report["peak_rss_bytes"], "interrupted": report["interrupted"],
+              "final_loss": report["final_loss"], "levels": breakdown(report, W2_SIZE), "crop_box": list(box),
+              "display_size": list(shown.size)}
+    (DOCS / "print_w2.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 
@@ -178,9 +214,10 @@ def style_resolution() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["run", "display", "figures", "style"])
-    step = parser.parse_args().step
-    {"run": run, "display": display, "figures": figures, "style": style_resolution}[step]()
+    steps = {"run": run, "display": display, "figures": figures, "style": style_resolution, "w2": run_w2,
+             "w2-figures": w2_figures}
+    parser.add_argument("step", choices=list(steps))
+    steps[parser.parse_args().step]()
 
 
 if __name__ == "__main__":

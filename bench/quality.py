@@ -46,7 +46,7 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import nst_command  # noqa: E402
+from bench import nst_command, write_page_block  # noqa: E402
 from nst_ort.images import fit_long_side, load_image, to_array  # noqa: E402
 from nst_ort.transfer import StylizeOptions  # noqa: E402
 
@@ -268,27 +268,37 @@ LOSS_MEASURES = ("content_rel", "edge_ssim", "swd", "colour", "style_rel")
 def losses(args: argparse.Namespace) -> None:
     """Every pair with each style loss over several strengths: the measures that favour no loss,
     compared at matched content error (the Gram default's content_rel, interpolated along each
-    loss's curve), the curves, and the results side by side at the default strength."""
+    loss's curve), the curves, each loss's result nearest that content error side by side, and
+    the strength factor that would make each loss's default weight reach it."""
     meter = open_meter()
     weights = [float(w) for w in args.style_weights.split(",")]
-    rows = []
+    rows, outs = [], {}
     for content, style in selected_pairs(args.pairs):
         name = pair_name(content, style)
-        cells = []
         for loss in args.losses.split(","):
             for weight in weights:
-                out = RESULTS / f"{name}_{args.size}_{loss}_{args.iterations}_sw{weight:g}.png"
+                out = RESULTS / f"{name}_{args.size}_{loss}{strength_tag(loss)}_{args.iterations}_sw{weight:g}.png"
                 row = measure_run(meter, content, style, out, ["--size", str(args.size), "--style-loss", loss,
                                                               "--style-weight", f"{weight:g}",
                                                               "--iterations", str(args.iterations), *args.extra])
                 rows.append({**row, "loss": loss, "style_weight": weight, "size": args.size})
-                if is_default(weight):
-                    cells.append((f"{loss}: c {row['content_rel']:.2f}, swd {row['swd']:.3f}, "
-                                  f"col {row['colour']:.2f}, edge {row['edge_ssim']:.3f}", Image.open(out)))
-        if cells:
-            photo = load_image(IMAGES / "content" / content).resize(cells[0][1].size)
-            save_sheet([("photo", photo), *cells], DOCS / f"losses_{name}.jpg", cell_side=320)
-    summary = {"size": args.size, "iterations": args.iterations, "rows": rows, "matched": matched(rows)}
+                outs[name, loss, weight] = out
+    levels = reference_levels(rows)
+    for content, style in selected_pairs(args.pairs):
+        name = pair_name(content, style)
+        if name not in levels:
+            continue
+        cells = []
+        for loss in args.losses.split(","):
+            row = min((row for row in rows if row["pair"] == name and row["loss"] == loss),
+                      key=lambda row: abs(row["content_rel"] - levels[name]))
+            cells.append((f"{loss} {row['style_weight']:g}: c {row['content_rel']:.2f}, swd {row['swd']:.3f}, "
+                          f"col {row['colour']:.2f}, edge {row['edge_ssim']:.3f}",
+                          Image.open(outs[name, loss, row["style_weight"]])))
+        photo = load_image(IMAGES / "content" / content).resize(cells[0][1].size)
+        save_sheet([("photo", photo), *cells], DOCS / f"losses_{name}.jpg", cell_side=320)
+    summary = {"size": args.size, "iterations": args.iterations, "rows": rows, "matched": matched(rows),
+               "strength": strength_calibration(rows)}
     (RESULTS / f"losses_{args.size}.json").write_text(json.dumps(summary, indent=1) + "\n")
     (ROOT / "docs" / "bench" / f"style_losses_{args.size}.json").write_text(json.dumps(summary, indent=1) + "\n")
     for measure in ("swd", "edge_ssim", "colour"):
@@ -299,29 +309,60 @@ def losses(args: argparse.Namespace) -> None:
         scatter_plot(series, {}, DOCS / f"losses_{measure}_{args.size}.png",
                      f"style losses at {args.size} px: {measure} (labels: --style-weight)", y_name=measure)
     print(markdown_rows(summary["matched"], ("loss", "content_rel", *LOSS_MEASURES[1:])))
+    print(json.dumps(summary["strength"], indent=1))
+
+
+def strength_tag(loss: str) -> str:
+    """A loss's strength factor in its results' names, so that a changed factor runs again."""
+    from nst_ort.targets import STYLE_LOSS_STRENGTH
+
+    strength = STYLE_LOSS_STRENGTH[loss]
+    return "" if strength == 1.0 else f"_k{strength:g}"
+
+
+def reference_levels(rows: list[dict]) -> dict[str, float]:
+    """Per pair, the content_rel of the Gram loss at the default strength: the level compared at."""
+    return {row["pair"]: row["content_rel"] for row in rows if row["loss"] == "gram" and is_default(row["style_weight"])}
+
+
+def curve_of(rows: list[dict], pair: str, loss: str) -> list[dict]:
+    return sorted((row for row in rows if row["pair"] == pair and row["loss"] == loss), key=lambda row: row["content_rel"])
 
 
 def matched(rows: list[dict]) -> list[dict]:
     """Each loss's measures interpolated (linearly in content_rel) to the content_rel of the Gram
-    loss at the default strength, per pair; None where a loss's curve does not reach it."""
+    loss at the default strength, per pair; only the level where a loss's curve does not reach it."""
     table = []
-    for pair in dict.fromkeys(row["pair"] for row in rows):
-        reference = [row for row in rows if row["pair"] == pair and row["loss"] == "gram" and is_default(
-            row["style_weight"])]
-        if not reference:
-            continue
-        level = reference[0]["content_rel"]
+    for pair, level in reference_levels(rows).items():
         for loss in dict.fromkeys(row["loss"] for row in rows):
-            curve = sorted((row for row in rows if row["pair"] == pair and row["loss"] == loss),
-                           key=lambda row: row["content_rel"])
+            curve = curve_of(rows, pair, loss)
             xs = [row["content_rel"] for row in curve]
-            if not xs or not xs[0] <= level <= xs[-1]:
-                table.append({"pair": pair, "loss": loss, "content_rel": level})
-                continue
-            table.append({"pair": pair, "loss": loss, "content_rel": level,
-                          **{measure: float(np.interp(level, xs, [row[measure] for row in curve]))
-                             for measure in LOSS_MEASURES[1:]}})
+            found = {measure: float(np.interp(level, xs, [row[measure] for row in curve]))
+                     for measure in LOSS_MEASURES[1:]} if xs and xs[0] <= level <= xs[-1] else {}
+            table.append({"pair": pair, "loss": loss, "content_rel": level, **found})
     return table
+
+
+def strength_calibration(rows: list[dict]) -> dict[str, dict]:
+    """Per loss: the --style-weight that reaches each pair's Gram-default content_rel
+    (interpolated in log weight along its curve), and the STYLE_LOSS_STRENGTH that would put
+    that weight at the default (the current factor times their geometric mean over the default)."""
+    from nst_ort.targets import STYLE_LOSS_STRENGTH
+
+    default = StylizeOptions().style_weight
+    result = {}
+    for loss in dict.fromkeys(row["loss"] for row in rows):
+        reached = {}
+        for pair, level in reference_levels(rows).items():
+            curve = curve_of(rows, pair, loss)
+            xs = [row["content_rel"] for row in curve]
+            if xs and xs[0] <= level <= xs[-1]:
+                reached[pair] = float(np.exp(np.interp(level, xs, [np.log(row["style_weight"]) for row in curve])))
+        if reached:
+            mean = float(np.exp(np.mean(np.log(list(reached.values())))))
+            result[loss] = {"weights": reached, "strength": STYLE_LOSS_STRENGTH[loss],
+                            "suggested_strength": STYLE_LOSS_STRENGTH[loss] * mean / default}
+    return result
 
 
 def is_default(style_weight: float | None) -> bool:
@@ -392,8 +433,48 @@ def markdown_rows(rows: list[dict], columns: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+# the fair measures and which way is better
+FAIR_MEASURES = {"edge_ssim": "higher", "swd": "lower", "colour": "lower"}
+
+
+def losses_table(summary: dict) -> str:
+    """The losses block: the measures at matched content error per pair, how often each loss
+    wins on each fair measure, the strength each loss would need, the curves and the pictures."""
+    losses = list(dict.fromkeys(row["loss"] for row in summary["rows"]))
+    weights = ", ".join(f"{weight:g}" for weight in dict.fromkeys(row["style_weight"] for row in summary["rows"]))
+    parts = [f"Every pair at {summary['size']} px and {summary['iterations']} iterations, each loss at "
+             f"`--style-weight` {weights}, compared at the content error of the Gram loss at the default weight "
+             "(interpolated along each loss's curve; `bench/quality.py losses`, "
+             f"`docs/bench/style_losses_{summary['size']}.json`). edge_ssim: higher keeps more of the photo's "
+             "edges; swd, colour, style_rel: lower is nearer the painting.", "",
+             markdown_rows(summary["matched"], ("loss", "content_rel", *FAIR_MEASURES, "style_rel")), ""]
+    for loss in losses[1:]:
+        wins = []
+        for measure, better in FAIR_MEASURES.items():
+            pairs = [(ours, theirs) for ours, theirs in zip(
+                [row for row in summary["matched"] if row["loss"] == loss],
+                [row for row in summary["matched"] if row["loss"] == losses[0]]) if measure in ours and measure in theirs]
+            won = sum(ours[measure] > theirs[measure] if better == "higher" else ours[measure] < theirs[measure]
+                      for ours, theirs in pairs)
+            wins.append(f"{measure} on {won} of {len(pairs)} pairs")
+        parts += [f"{loss} better than {losses[0]}: " + ", ".join(wins) + ".", ""]
+    for loss, found in summary.get("strength", {}).items():
+        reached = ", ".join(f"{weight:.2g}" for weight in found["weights"].values())
+        parts += [f"{loss} reaches the Gram default's content error at `--style-weight` {reached} (strength "
+                  f"factor {found['strength']:g} during these runs; {found['suggested_strength']:.2g} would put "
+                  "their geometric mean at the default weight).", ""]
+    for measure in FAIR_MEASURES:
+        parts += [f"![{measure} against content_rel](quality/losses_{measure}_{summary['size']}.png)", ""]
+    parts += ["Each loss's result nearest that content error (label: loss and weight, c: content_rel, then the "
+              "fair measures):", ""]
+    for pair in dict.fromkeys(row["pair"] for row in summary["rows"]):
+        parts += [f"![{pair}](quality/losses_{pair}.jpg)", ""]
+    return "\n".join(parts).strip()
+
+
 def page(args: argparse.Namespace) -> None:
-    """Rewrite the quality block in docs/quality.md from the summaries `sweep` and `sizes` left."""
+    """Rewrite the quality block in docs/quality.md from the summaries `sweep` and `sizes` left, and
+    the losses block from `losses`' summary in docs/bench."""
     def load(name: str) -> list[dict]:
         path = RESULTS / name
         return json.loads(path.read_text()) if path.exists() else []
@@ -418,6 +499,9 @@ def page(args: argparse.Namespace) -> None:
                   markdown_rows(across, ("size", "content_rel", "content_rel_vs_ref", "style_rel", *mad)), ""]
         for sheet in sorted(DOCS.glob("sizes_*.jpg")):
             parts += [f"![](quality/{sheet.name})", ""]
+    compared = sorted((ROOT / "docs" / "bench").glob("style_losses_[0-9]*.json"))
+    if compared:
+        write_page_block("losses", PAGE, losses_table, compared[-1])
     text = PAGE.read_text()
     if text.count(QUALITY_BEGIN) != 1 or text.count(QUALITY_END) != 1:
         raise SystemExit(f"{PAGE} needs exactly one {QUALITY_BEGIN} ... {QUALITY_END}")

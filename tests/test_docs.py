@@ -23,7 +23,7 @@ README_LIMIT = 12 * 1024  # bytes
 
 # blocks written between `<!-- NAME:begin -->` and `<!-- NAME:end -->` (docs/development.md, "Generated tables")
 BLOCKS = ("platforms", "plan", "options", "option-examples", "quality", "tiled", "checkpoint", "optimizers", "video",
-          "batch", "studio")
+          "batch", "studio", "losses", "memory-model", "memory-larger")
 
 FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -177,7 +177,7 @@ def test_generators_write_to_the_pages_that_hold_their_blocks():
     import bench.studio as studio
 
     targets = [(batch.PAGE, "batch"), (studio.PAGE, "studio"), (plan_table.PAGE, "plan"), (make_gallery.PAGE, make_gallery.BEGIN.split()[1].split(":")[0]),
-               (quality.PAGE, quality.QUALITY_BEGIN.split()[1].split(":")[0])]
+               (quality.PAGE, quality.QUALITY_BEGIN.split()[1].split(":")[0]), (quality.PAGE, "losses")]
     if sys.version_info >= (3, 11):  # tools/platforms.py reads pyproject.toml with tomllib
         import platforms
 

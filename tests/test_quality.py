@@ -62,3 +62,49 @@ def test_the_fair_measures_are_zero_or_one_on_identical_images_and_grow_apart():
     nearer, farther = (sliced_wasserstein(features * scale, features, seed=1) for scale in (1.1, 2.0))
     assert 0 < nearer < farther
     assert sliced_wasserstein(features[:, :250], features, seed=1) < 0.2  # half the samples, the same distribution
+
+
+def _loss_rows() -> list[dict]:
+    """Two pairs, two losses, three weights: content_rel grows with the weight; w2 needs twice
+    gram's weight for the same content_rel, with a lower swd and a higher edge_ssim there."""
+    rows = []
+    for pair, offset in (("a_x_b", 0.0), ("c_x_d", 0.1)):
+        for loss, reach in (("gram", 1.0), ("w2", 2.0)):
+            for weight in (0.5, 1.5, 4.5):
+                level = offset + 0.1 * np.log2(weight / reach * 4)
+                rows.append({"pair": pair, "loss": loss, "style_weight": weight, "content_rel": level,
+                             "style_rel": 1.0 - level, "swd": 0.3 - level - (0.05 if loss == "w2" else 0),
+                             "colour": 0.4, "edge_ssim": 0.5 - level + (0.02 if loss == "w2" else 0)})
+    return rows
+
+
+def test_losses_are_compared_at_the_gram_defaults_content_error():
+    from bench.quality import losses_table, matched, strength_calibration
+    from nst_ort.targets import STYLE_LOSS_STRENGTH
+
+    rows = _loss_rows()
+    table = {(row["pair"], row["loss"]): row for row in matched(rows)}
+    for pair in ("a_x_b", "c_x_d"):
+        gram, w2 = table[pair, "gram"], table[pair, "w2"]
+        assert w2["content_rel"] == gram["content_rel"]
+        # linear interpolation in content_rel between the w2 runs at 1.5 and 4.5
+        assert w2["swd"] == pytest.approx(gram["swd"] - 0.05)
+        assert w2["edge_ssim"] == pytest.approx(gram["edge_ssim"] + 0.02)
+    strength = strength_calibration(rows)
+    # content_rel is linear in log weight, so w2 reaches the level at exactly twice the weight
+    assert strength["w2"]["weights"] == pytest.approx({"a_x_b": 3.0, "c_x_d": 3.0})
+    assert strength["w2"]["suggested_strength"] == pytest.approx(2 * STYLE_LOSS_STRENGTH["w2"])
+    assert strength["gram"]["suggested_strength"] == pytest.approx(1.0)
+    block = losses_table({"size": 256, "iterations": 100, "rows": rows, "matched": matched(rows),
+                          "strength": strength})
+    assert "w2 better than gram: edge_ssim on 2 of 2 pairs, swd on 2 of 2 pairs, colour on 0 of 2 pairs." in block
+    assert "quality/losses_a_x_b.jpg" in block and "quality/losses_swd_256.png" in block
+
+
+def test_a_loss_whose_curve_misses_the_level_is_left_unmatched():
+    from bench.quality import matched, strength_calibration
+
+    rows = [row for row in _loss_rows() if not (row["loss"] == "w2" and row["style_weight"] > 1)]
+    w2 = [row for row in matched(rows) if row["loss"] == "w2"]
+    assert w2 and all("swd" not in row for row in w2)
+    assert "w2" not in strength_calibration(rows)
