@@ -103,14 +103,17 @@ def _os_threads(pid: int) -> int:
     return 0
 
 
-def run_case(python: str, engine: str, size: int, tile: int, threads: int, iterations: int, cores: int) -> dict:
-    """One `nst stylize` process; its report's level, the OS threads it ran, and the estimate for what it held."""
+def run_case(python: str, engine: str, size: int, tile: int, threads: int, iterations: int, cores: int,
+             extra: tuple[str, ...] = ()) -> dict:
+    """One `nst stylize` process (`extra`: more of its options); its report's level, the OS
+    threads it ran, and the estimate for what it held."""
     WORK.mkdir(parents=True, exist_ok=True)
-    name = f"{Path(python).parent.parent.name}_{engine}_{size}_{tile}_{threads}"
+    name = "_".join([Path(python).parent.parent.name, engine, str(size), str(tile), str(threads),
+                     *(option.strip("-") for option in extra)])
     report = WORK / f"{name}.json"
     command = [python, "-m", "nst_ort", "stylize", str(PHOTO), str(PAINTING), "-o", str(WORK / f"{name}.png"),
                "--size", str(size), "--scales", "1", "--iterations", str(iterations), "--threads", str(threads),
-               "--engine", engine, "--tile", str(tile), "--report", str(report), "--quiet", "--restart"]
+               "--engine", engine, "--tile", str(tile), "--report", str(report), "--quiet", "--restart", *extra]
     began = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "NST_CORES": str(cores)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

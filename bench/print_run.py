@@ -44,7 +44,7 @@ CROP = 640  # px of the print shown 1:1
 SMALL_PAINTING = IMAGES / "style" / "starry_night.jpg"
 # the W2 print: 3000 px (10 inches at 300 dpi) in the same 8 GB, tiled like the 6000 px one's last
 # levels; 6000 px with W2 needs about 1.5x the Gram print's 1h45m on 2 cores
-W2_SIZE, W2_BUDGET = 3000, "40m"
+W2_SIZE, W2_BUDGET = 3000, "50m"
 W2_PRINT, W2_DISPLAY = WORK / "print_w2.png", WORK / "display_w2.png"
 STYLE_SIDE, STYLE_PAINTING_SIDE, STYLE_ITERATIONS = 1200, 400, 40  # the painting a third of the working size
 

@@ -1,11 +1,16 @@
 """Seconds per evaluation of each style loss, side by side, and each one's print plan.
 
     .venv/bin/python bench/style_losses.py [--cases 384x256,768x512,1536x1024@512] [--rounds 3]
+    .venv/bin/python bench/style_losses.py --memory [--memory-cases 640,896,640@256]
 
 Each case runs `nst bench` (its own process, real VGG16, default layers) for every loss in
 turn, `--rounds` times alternating, so both losses see the same machine load; WxH@T is tiled
 with T-px cores. Also prints the plan (`nst_ort/plan.py`) of a 6000x4500 run at 8 GB for each
 loss. Writes docs/bench/style_losses_speed.json and prints a markdown table.
+
+`--memory` instead runs one-level `nst stylize` processes with each loss (bench/memory_model.py's
+cases: the pier photo and the Great Wave, 1 iteration) and records each one's peak RSS against
+the plan's estimate for what it held, in the same JSON under "memory".
 """
 
 from __future__ import annotations
@@ -46,12 +51,37 @@ def print_plans() -> dict[str, str]:
             for loss in LOSSES}
 
 
+def memory(cases: str, threads: int) -> list[dict]:
+    """Each loss's peak RSS against the plan's estimate, per case (long side, @tile core)."""
+    from bench.memory_model import run_case
+
+    rows = []
+    for case in cases.split(","):
+        size, _, tile = case.partition("@")
+        for loss in LOSSES:
+            found = run_case(sys.executable, "portable", int(size), int(tile or 0), threads, 1, threads,
+                             ("--style-loss", loss))
+            rows.append({"loss": loss, **found})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default="384x256,768x512,1536x1024@512")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--memory", action="store_true", help="peaks against the plan instead of seconds")
+    parser.add_argument("--memory-cases", default="640,896,640@256")
     args = parser.parse_args()
+    if args.memory:
+        report = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+        report["memory"] = memory(args.memory_cases, args.threads)
+        REPORT.write_text(json.dumps(report, indent=1) + "\n")
+        print("| loss | plan | estimate / peak |\n|---|---|---:|")
+        for row in report["memory"]:
+            print(f"| {row['loss']} | {row['plan']} | {1 + row['error']:.2f} |")
+        return
     rows = []
     for case in args.cases.split(","):
         times: dict[str, list[float]] = {loss: [] for loss in LOSSES}

@@ -115,12 +115,15 @@ def test_plan_table_in_the_docs_is_generated_from_the_plan():
     assert read_block("plan", plan_table.PAGE) == plan_table.markdown_table()
 
 
-MEASURED = json.loads((Path(__file__).resolve().parent.parent / "docs" / "bench" / "memory_model.json").read_text())
+BENCH = Path(__file__).resolve().parent.parent / "docs" / "bench"
+# bench/memory_model.py's cases, and bench/style_losses.py --memory's (each style loss)
+MEASURED = {"cases": [*json.loads((BENCH / "memory_model.json").read_text())["cases"],
+                      *json.loads((BENCH / "style_losses_speed.json").read_text()).get("memory", [])]}
 
 
 def _case_id(case: dict) -> str:
     return f"ort{case['onnxruntime']}-{case['engine']}-{case['size']}{'-tile' + str(case['tile']) if case['tile'] else ''}" \
-           f"-{case['threads']}thr"
+           f"-{case['threads']}thr" + (f"-{case['loss']}" if "loss" in case else "")
 
 
 @pytest.mark.parametrize("case", MEASURED["cases"], ids=_case_id)
