@@ -34,6 +34,7 @@ markdown table is printed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -268,48 +269,56 @@ LOSS_MEASURES = ("content_rel", "edge_ssim", "swd", "colour", "style_rel")
 def losses(args: argparse.Namespace) -> None:
     """Every pair with each style loss over several strengths: the measures that favour no loss,
     compared at matched content error (the Gram default's content_rel, interpolated along each
-    loss's curve), the curves, each loss's result nearest that content error side by side, and
-    the strength factor that would make each loss's default weight reach it."""
+    loss's curve), the curves, and the strength factor that would make each loss's default
+    weight reach it. Each other loss then runs once more per pair at the weight its curve
+    says reaches that content error: those results are shown beside the Gram default's."""
     meter = open_meter()
     weights = [float(w) for w in args.style_weights.split(",")]
-    rows, outs = [], {}
-    for content, style in selected_pairs(args.pairs):
-        name = pair_name(content, style)
-        for loss in args.losses.split(","):
-            for weight in weights:
-                out = RESULTS / f"{name}_{args.size}_{loss}{strength_tag(loss)}_{args.iterations}_sw{weight:g}.png"
-                row = measure_run(meter, content, style, out, ["--size", str(args.size), "--style-loss", loss,
-                                                              "--style-weight", f"{weight:g}",
-                                                              "--iterations", str(args.iterations), *args.extra])
-                rows.append({**row, "loss": loss, "style_weight": weight, "size": args.size})
-                outs[name, loss, weight] = out
+    pairs, names = selected_pairs(args.pairs), args.losses.split(",")
+    rows = [loss_run(meter, content, style, loss, weight, args)
+            for content, style in pairs for loss in names for weight in weights]
+    for (content, style), (loss, found) in itertools.product(pairs, strength_calibration(rows).items()):
+        weight = found["weights"].get(pair_name(content, style))
+        if loss != "gram" and weight is not None:
+            rows.append({**loss_run(meter, content, style, loss, round(weight, 2), args), "matching": True})
     levels = reference_levels(rows)
-    for content, style in selected_pairs(args.pairs):
+    for content, style in pairs:
         name = pair_name(content, style)
         if name not in levels:
             continue
         cells = []
-        for loss in args.losses.split(","):
+        for loss in names:
             row = min((row for row in rows if row["pair"] == name and row["loss"] == loss),
                       key=lambda row: abs(row["content_rel"] - levels[name]))
             cells.append((f"{loss} {row['style_weight']:g}: c {row['content_rel']:.2f}, swd {row['swd']:.3f}, "
-                          f"col {row['colour']:.2f}, edge {row['edge_ssim']:.3f}",
-                          Image.open(outs[name, loss, row["style_weight"]])))
+                          f"col {row['colour']:.2f}, edge {row['edge_ssim']:.3f}", Image.open(ROOT / row["result"])))
         photo = load_image(IMAGES / "content" / content).resize(cells[0][1].size)
         save_sheet([("photo", photo), *cells], DOCS / f"losses_{name}.jpg", cell_side=320)
-    summary = {"size": args.size, "iterations": args.iterations, "rows": rows, "matched": matched(rows),
-               "strength": strength_calibration(rows)}
+    summary = {"size": args.size, "iterations": args.iterations, "weights": weights, "rows": rows,
+               "matched": matched(rows), "strength": strength_calibration(rows)}
     (RESULTS / f"losses_{args.size}.json").write_text(json.dumps(summary, indent=1) + "\n")
     (ROOT / "docs" / "bench" / f"style_losses_{args.size}.json").write_text(json.dumps(summary, indent=1) + "\n")
     for measure in ("swd", "edge_ssim", "colour"):
-        series = {f"{row['pair'].split('_x_')[0]}/{row['loss']}": [] for row in rows}
+        series = {f"{row['pair'].split('_x_')[1]}/{row['loss']}": [] for row in rows}  # the paintings differ
         for row in rows:
-            series[f"{row['pair'].split('_x_')[0]}/{row['loss']}"].append(
+            series[f"{row['pair'].split('_x_')[1]}/{row['loss']}"].append(
                 (row["content_rel"], max(row[measure], 1e-6), f"{row['style_weight']:g}"))
-        scatter_plot(series, {}, DOCS / f"losses_{measure}_{args.size}.png",
+        marked = {f"{row['pair'].split('_x_')[1]}/gram": (row["content_rel"], max(row[measure], 1e-6))
+                  for row in rows if row["loss"] == "gram" and is_default(row["style_weight"])}
+        scatter_plot(series, marked, DOCS / f"losses_{measure}_{args.size}.png",
                      f"style losses at {args.size} px: {measure} (labels: --style-weight)", y_name=measure)
     print(markdown_rows(summary["matched"], ("loss", "content_rel", *LOSS_MEASURES[1:])))
     print(json.dumps(summary["strength"], indent=1))
+
+
+def loss_run(meter: QualityMeter, content: str, style: str, loss: str, weight: float,
+             args: argparse.Namespace) -> dict:
+    """One `losses` run, measured (its result's path under "result")."""
+    out = RESULTS / f"{pair_name(content, style)}_{args.size}_{loss}{strength_tag(loss)}_{args.iterations}_sw{weight:g}.png"
+    row = measure_run(meter, content, style, out, ["--size", str(args.size), "--style-loss", loss,
+                                                  "--style-weight", f"{weight:g}", "--iterations",
+                                                  str(args.iterations), *args.extra])
+    return {**row, "loss": loss, "style_weight": weight, "size": args.size, "result": str(out.relative_to(ROOT))}
 
 
 def strength_tag(loss: str) -> str:
@@ -441,7 +450,8 @@ def losses_table(summary: dict) -> str:
     """The losses block: the measures at matched content error per pair, how often each loss
     wins on each fair measure, the strength each loss would need, the curves and the pictures."""
     losses = list(dict.fromkeys(row["loss"] for row in summary["rows"]))
-    weights = ", ".join(f"{weight:g}" for weight in dict.fromkeys(row["style_weight"] for row in summary["rows"]))
+    weights = ", ".join(f"{weight:g}" for weight in summary.get("weights") or dict.fromkeys(
+        row["style_weight"] for row in summary["rows"] if not row.get("matching")))
     parts = [f"Every pair at {summary['size']} px and {summary['iterations']} iterations, each loss at "
              f"`--style-weight` {weights}, compared at the content error of the Gram loss at the default weight "
              "(interpolated along each loss's curve; `bench/quality.py losses`, "
@@ -465,8 +475,8 @@ def losses_table(summary: dict) -> str:
                   "their geometric mean at the default weight).", ""]
     for measure in FAIR_MEASURES:
         parts += [f"![{measure} against content_rel](quality/losses_{measure}_{summary['size']}.png)", ""]
-    parts += ["Each loss's result nearest that content error (label: loss and weight, c: content_rel, then the "
-              "fair measures):", ""]
+    parts += ["Each loss's result nearest that content error (the other losses ran once more at the weight "
+              "their curve gave for it; label: loss and weight, c: content_rel, then the fair measures):", ""]
     for pair in dict.fromkeys(row["pair"] for row in summary["rows"]):
         parts += [f"![{pair}](quality/losses_{pair}.jpg)", ""]
     return "\n".join(parts).strip()
