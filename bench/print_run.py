@@ -165,6 +165,12 @@ def w2_figures() -> None:
               "peak_rss_bytes": report["peak_rss_bytes"], "interrupted": report["interrupted"],
               "final_loss": report["final_loss"], "levels": breakdown(report, W2_SIZE), "crop_box": list(box),
               "display_size": list(shown.size)}
+    gram = {tuple(level["size"]): level for level in json.loads((DOCS / "print_6000.json").read_text())["levels"]}
+    for level in result["levels"]:  # the Gram print's level of the same size, for its seconds per iteration
+        same = gram.get(tuple(level["size"]))
+        if same and level["seconds_per_iteration"]:
+            level["gram_seconds_per_iteration"] = same["seconds_per_iteration"]
+            level["w2_over_gram"] = round(level["seconds_per_iteration"] / same["seconds_per_iteration"], 2)
     (DOCS / "print_w2.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

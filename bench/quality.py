@@ -469,6 +469,8 @@ def losses_table(summary: dict) -> str:
             wins.append(f"{measure} on {won} of {len(pairs)} pairs")
         parts += [f"{loss} better than {losses[0]}: " + ", ".join(wins) + ".", ""]
     for loss, found in summary.get("strength", {}).items():
+        if loss == losses[0]:
+            continue
         reached = ", ".join(f"{weight:.2g}" for weight in found["weights"].values())
         parts += [f"{loss} reaches the Gram default's content error at `--style-weight` {reached} (strength "
                   f"factor {found['strength']:g} during these runs; {found['suggested_strength']:.2g} would put "
