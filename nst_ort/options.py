@@ -97,8 +97,9 @@ class StylizeOptions:
     style_loss: str = option(
         "gram", help="How the painting's style is matched: gram (Gatys) or w2 (means and covariances)",
         choices=STYLE_LOSSES,
-        doc="`w2`: the Wasserstein-2 distance between Gaussians fitted to the features; portable engine "
-            "only; compared in [Quality](quality.md#style-losses)")
+        doc="`w2`: the Wasserstein-2 distance between Gaussians fitted to the features: a palette nearer "
+            "the painting's, less of its small texture; portable engine only; compared in "
+            "[Quality](quality.md#style-losses)")
     convention: str = option("relative", help="What the weights multiply (set by recipes)", choices=CONVENTIONS,
                              commands=())
     style_blend: tuple[float, ...] | None = option(

@@ -73,8 +73,9 @@ def layer_scales(convention: str, kind: str, target: np.ndarray, channels: int, 
 
 # each style loss's weight relative to the painting's own statistics, times its strength: the
 # factor that makes the same --style-weight give about the same content error with each loss
-# at 256 px (the trade-off curves of `bench/quality.py losses`, docs/quality.md)
-STYLE_LOSS_STRENGTH = {"gram": 1.0, "w2": 0.85}
+# (w2: the geometric mean over the three pairs of `bench/quality.py losses` at 256 px, whose
+# runs used 0.85 and matched Gram's default content error at weights 1.51, 1.03 and 1.00)
+STYLE_LOSS_STRENGTH = {"gram": 1.0, "w2": 0.66}
 
 
 def _w2_scale(convention: str, second: np.ndarray) -> float:
