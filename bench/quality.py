@@ -299,9 +299,9 @@ def losses(args: argparse.Namespace) -> None:
     (RESULTS / f"losses_{args.size}.json").write_text(json.dumps(summary, indent=1) + "\n")
     (ROOT / "docs" / "bench" / f"style_losses_{args.size}.json").write_text(json.dumps(summary, indent=1) + "\n")
     for measure in ("swd", "edge_ssim", "colour"):
-        series = {f"{row['pair'].split('_x_')[1]}/{row['loss']}": [] for row in rows}  # the paintings differ
-        for row in rows:
-            series[f"{row['pair'].split('_x_')[1]}/{row['loss']}"].append(
+        series: dict[str, list[tuple[float, float, str]]] = {}
+        for row in rows:  # one series per painting (two pairs share the photo) and loss
+            series.setdefault(f"{row['pair'].split('_x_')[1]}/{row['loss']}", []).append(
                 (row["content_rel"], max(row[measure], 1e-6), f"{row['style_weight']:g}"))
         marked = {f"{row['pair'].split('_x_')[1]}/gram": (row["content_rel"], max(row[measure], 1e-6))
                   for row in rows if row["loss"] == "gram" and is_default(row["style_weight"])}
@@ -338,6 +338,11 @@ def curve_of(rows: list[dict], pair: str, loss: str) -> list[dict]:
     return sorted((row for row in rows if row["pair"] == pair and row["loss"] == loss), key=lambda row: row["content_rel"])
 
 
+def reaches(xs: list[float], level: float) -> bool:
+    """Whether a curve's sorted content_rel values span `level` (interpolation, never extrapolation)."""
+    return bool(xs) and xs[0] <= level <= xs[-1]
+
+
 def matched(rows: list[dict]) -> list[dict]:
     """Each loss's measures interpolated (linearly in content_rel) to the content_rel of the Gram
     loss at the default strength, per pair; only the level where a loss's curve does not reach it."""
@@ -347,7 +352,7 @@ def matched(rows: list[dict]) -> list[dict]:
             curve = curve_of(rows, pair, loss)
             xs = [row["content_rel"] for row in curve]
             found = {measure: float(np.interp(level, xs, [row[measure] for row in curve]))
-                     for measure in LOSS_MEASURES[1:]} if xs and xs[0] <= level <= xs[-1] else {}
+                     for measure in LOSS_MEASURES[1:]} if reaches(xs, level) else {}
             table.append({"pair": pair, "loss": loss, "content_rel": level, **found})
     return table
 
@@ -365,7 +370,7 @@ def strength_calibration(rows: list[dict]) -> dict[str, dict]:
         for pair, level in reference_levels(rows).items():
             curve = curve_of(rows, pair, loss)
             xs = [row["content_rel"] for row in curve]
-            if xs and xs[0] <= level <= xs[-1]:
+            if reaches(xs, level):
                 reached[pair] = float(np.exp(np.interp(level, xs, [np.log(row["style_weight"]) for row in curve])))
         if reached:
             mean = float(np.exp(np.mean(np.log(list(reached.values())))))
