@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -37,76 +39,107 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 DECODE_BYTES_PER_PIXEL = 8  # the decoded file plus its RGB(X) copy, 4 bytes a pixel each at most
+CEILING_PIXELS = 2 * PIXEL_LIMIT  # Pillow's own bomb error: no image above it is decoded, whatever the options
 
 
-def _check_decode_fits(path: Path, size: tuple[int, int], memory_limit: int | None) -> None:
-    """Refuse to decode a file whose declared size would not fit in the memory free now (or
-    the run's --max-memory): a small file can declare 30000x30000 pixels, and --size only
-    shrinks it after decoding."""
-    needed = size[0] * size[1] * DECODE_BYTES_PER_PIXEL
-    free = available_bytes()
-    limits = [(limit, what) for limit, what in ((free, "free now"), (memory_limit, "allowed by --max-memory"))
-              if limit is not None]
-    for limit, what in limits:
-        if needed > limit:
-            raise NstError(f"{path} declares {size[0]}x{size[1]} pixels: decoding it needs about "
-                           f"{format_bytes(needed)}, more than the {format_bytes(limit)} {what}; shrink it first "
-                           f"(a JPEG is decoded at reduced size)")
-
-
-def _not_a_folder(path: Path) -> None:
+def check_image_file(path: Path) -> None:
+    """A regular file, or a one-line NstError: missing, a folder, or a device, pipe or socket
+    (which would block or never end)."""
     if path.is_dir():
         raise NstError(f"{path} is a folder, not an image")
+    if not path.exists():
+        raise NstError(f"image not found: {path}")
+    if not path.is_file():
+        raise NstError(f"{path} is not a regular file (a device, pipe or socket): give an image file")
+
+
+@contextmanager
+def open_image_file(path: Path) -> Iterator[Image.Image]:
+    """The image's header (nothing decoded yet), for a regular file Pillow can read; one line
+    otherwise. Pillow's own bomb check is left to `check_decodable`, which says what is wrong."""
+    path = Path(path)
+    check_image_file(path)
+    saved_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except UnidentifiedImageError:
+        raise NstError(f"{path} is not an image file Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise NstError(f"{path} is corrupt or truncated: {error}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved_limit
+    with image:
+        yield image
+
+
+def check_decodable(path: Path, size: tuple[int, int], limit: int | None = PIXEL_LIMIT,
+                    memory_limit: int | None = None) -> None:
+    """The one decode guard: refuse an image of `size` (width, height, as it will be decoded)
+    above `limit` pixels (None: the caller shrinks it, so up to CEILING_PIXELS), or whose
+    decoding would not fit in the memory free now or in `memory_limit` (--max-memory). A small
+    file can declare 30000x30000 pixels: it is refused from its header, in no time."""
+    width, height = size
+    pixels = width * height
+    if pixels > CEILING_PIXELS:
+        raise NstError(f"{path} declares {width}x{height} pixels ({pixels / 1e6:.0f} MP): too large, nst-ort decodes "
+                       f"at most {CEILING_PIXELS / 1e6:.0f} MP; shrink it first")
+    if limit is not None and pixels > limit:
+        raise NstError(f"{path} is {width}x{height} ({pixels / 1e6:.0f} MP), above the {limit / 1e6:.0f} MP limit: "
+                       f"pass --size to work on a smaller copy")
+    needed = pixels * DECODE_BYTES_PER_PIXEL
+    limits = [(bound, what) for bound, what in ((available_bytes(), "free now"),
+                                                (memory_limit, "allowed by --max-memory")) if bound is not None]
+    for bound, what in limits:
+        if needed > bound:
+            raise NstError(f"{path} declares {width}x{height} pixels: decoding it needs about {format_bytes(needed)}, "
+                           f"more than the {format_bytes(bound)} {what}; shrink it first (a JPEG is decoded at "
+                           f"reduced size)")
 
 
 def header_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image file as it will be loaded (EXIF rotation applied), from its
     header alone; one-line NstError if it is not an image."""
-    _not_a_folder(path)
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            turned = image.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap the sides
-    except FileNotFoundError:
-        raise NstError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
-        raise NstError(f"{path} is not an image file Pillow can read safely") from None
+    with open_image_file(path) as image:
+        width, height = image.size
+        turned = _orientation(image, path) in (5, 6, 7, 8)  # EXIF orientations that swap the sides
     return (height, width) if turned else (width, height)
+
+
+def _orientation(image: Image.Image, path: Path) -> int | None:
+    """The EXIF orientation from the header, never decoding pixels: Pillow's PNG getexif()
+    decodes the whole image to find an eXIf chunk after the pixel data, so a PNG's EXIF is
+    read only from the chunks before it."""
+    try:
+        if image.format != "PNG":
+            return image.getexif().get(0x0112)
+        exif = Image.Exif()
+        if raw := image.info.get("exif"):
+            exif.load(raw)
+        return exif.get(0x0112)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise NstError(f"{path} is corrupt or truncated: {error}") from None
 
 
 def load_image(path: Path, limit: int | None = PIXEL_LIMIT, draft_long_side: int | None = None,
                memory_limit: int | None = None) -> Image.Image:
     """Open any image Pillow reads, upright (EXIF) and RGB; one-line NstError otherwise.
 
-    Images above `limit` pixels are refused (None: no limit), and so are those whose decoding
-    would not fit in the memory free or in `memory_limit` bytes. `draft_long_side` lets JPEG
-    decoding shrink huge files on the fly when only a smaller size is needed.
+    Every image goes through `check_decodable` before its pixels are decoded (`limit`,
+    `memory_limit`: see there). `draft_long_side` lets JPEG decoding shrink huge files on the
+    fly when only a smaller size is needed; the guard looks at the size as drafted.
     """
     path = Path(path)
-    _not_a_folder(path)
-    if not path.is_file():
-        raise NstError(f"image not found: {path}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            saved_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                image = Image.open(path)
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved_limit
-            pixels = image.width * image.height
-            if limit is not None and pixels > limit:
-                raise NstError(f"{path} is {image.width}x{image.height} ({pixels / 1e6:.0f} MP), above the "
-                               f"{limit / 1e6:.0f} MP limit: pass --size to work on a smaller copy")
-            if draft_long_side is not None and image.format == "JPEG":
-                image.draft("RGB", fit_long_side(image.size, draft_long_side))
-            _check_decode_fits(path, image.size, memory_limit)
+    with open_image_file(path) as image:
+        if draft_long_side is not None and image.format == "JPEG":
+            image.draft("RGB", fit_long_side(image.size, draft_long_side))
+        check_decodable(path, image.size, limit, memory_limit)
+        try:
             image.load()
             return _to_rgb(ImageOps.exif_transpose(image))
-    except UnidentifiedImageError:
-        raise NstError(f"{path} is not an image file Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise NstError(f"{path} is corrupt or truncated: {error}") from None
+        except (OSError, SyntaxError, ValueError) as error:
+            raise NstError(f"{path} is corrupt or truncated: {error}") from None
 
 
 def fit_long_side(size: tuple[int, int], long_side: int) -> tuple[int, int]:
@@ -159,11 +192,11 @@ def save_image(image: Image.Image, path: Path, settings: dict | None = None) -> 
 def read_settings(path: Path) -> dict | None:
     """The run settings a result image carries (save_image), or None."""
     try:
-        with Image.open(path) as image:
+        with open_image_file(path) as image:
             text = getattr(image, "text", {}).get(SETTINGS_KEY) if image.format == "PNG" else None
             if image.format == "JPEG" and image.info.get("comment"):
                 text = json.dumps(json.loads(image.info["comment"]).get(SETTINGS_KEY))
-    except (OSError, ValueError, AttributeError):
+    except (NstError, OSError, ValueError, AttributeError):
         return None
     try:
         settings = json.loads(text) if text else None

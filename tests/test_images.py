@@ -124,9 +124,13 @@ def test_a_file_declaring_more_pixels_than_memory_is_not_decoded(tmp_path, monke
     import nst_ort.images as images
 
     path = tmp_path / "bomb.png"
-    declared_png(path, 30000, 30000)  # 7 GB decoded, 60 bytes on disk
-    monkeypatch.setattr(images, "available_bytes", lambda: 2 * 2**30)
-    with pytest.raises(NstError, match=r"declares 30000x30000 pixels: decoding it needs about 6.7 GB, more than the 2.0 GB"):
+    declared_png(path, 13000, 13000)  # 1.3 GB decoded (under the 179 MP ceiling), 60 bytes on disk
+    monkeypatch.setattr(images, "available_bytes", lambda: 2**30)
+    with pytest.raises(NstError, match=r"declares 13000x13000 pixels: decoding it needs about 1.3 GB, more than the 1.0 GB"):
+        load_image(path, limit=None)
+    declared_png(path, 30000, 30000)  # 7 GB: above the ceiling whatever is free
+    monkeypatch.setattr(images, "available_bytes", lambda: 2**40)
+    with pytest.raises(NstError, match=r"declares 30000x30000 pixels \(900 MP\): too large"):
         load_image(path, limit=None)
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 from nst_base.errors import NstError
 from nst_base.files import atomic_dir, atomic_file
+from nst_ort.images import check_decodable, header_size, load_image
 from nst_ort.video import require
 
 # output suffix -> (container, video codec, audio codec); the container is named because the
@@ -89,17 +90,15 @@ def probe(path: Path, folder_fps: float | None = None) -> ClipInfo:
         frames = _folder_frames(path)
         if not frames:
             raise NstError(f"{path} has no frames (PNG, JPEG, ... images)")
-        try:
-            with Image.open(frames[0]) as first:
-                size = first.size
-        except OSError:
-            raise NstError(f"{frames[0]} is not an image that can be read") from None
+        size = header_size(frames[0])
+        check_decodable(frames[0], size)
         fps = folder_fps or FOLDER_FPS
         return ClipInfo(path, fps, size, len(frames) / fps, False)
     with _open(path) as container:
         if not container.streams.video:
             raise NstError(f"{path} has no video stream")
         stream = container.streams.video[0]
+        check_decodable(path, (stream.codec_context.width, stream.codec_context.height))
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         if stream.duration is not None and stream.time_base is not None:
@@ -123,11 +122,7 @@ def _timed_frames(info: ClipInfo) -> Iterator[tuple[float, Image.Image]]:
     """Every frame of the input with its time in seconds."""
     if info.path.is_dir():
         for index, frame in enumerate(_folder_frames(info.path)):
-            try:
-                with Image.open(frame) as image:
-                    yield index / info.fps, image.convert("RGB")
-            except OSError:
-                raise NstError(f"{frame} is not an image that can be read") from None
+            yield index / info.fps, load_image(frame)
         return
     with _open(info.path) as container:
         for index, frame in enumerate(container.decode(video=0)):
