@@ -48,6 +48,9 @@ def _source_file(options: ExportOptions) -> Path:
     if options.source == "file":
         if options.weights is None:
             raise WeightsError("--source file needs --weights FILE")
+        if options.weights.is_dir():
+            raise WeightsError(f"--weights {options.weights} is a folder: give the weights file itself (.h5, .pth "
+                               f"or .onnx)")
         if not options.weights.is_file():
             raise WeightsError(f"weights file not found: {options.weights}")
         return options.weights.resolve()

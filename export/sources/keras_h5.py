@@ -61,6 +61,7 @@ def _kernel_and_bias(root: h5py.Group, layer: ConvLayer, path: Path) -> tuple[np
     Shapes are checked before any values are read, so a huge declared shape allocates nothing.
     """
     name = layer.keras_name
+    _refuse_external_links(root, name, path)
     datasets = _datasets(root[name])
     kernel = _one_dataset(datasets, "kernel", name, path)
     bias = _one_dataset(datasets, "bias", name, path)
@@ -71,6 +72,20 @@ def _kernel_and_bias(root: h5py.Group, layer: ConvLayer, path: Path) -> tuple[np
     if kernel.shape != hwio or bias.shape != hwio[3:]:
         raise WeightsError(f"{path}: {name} has shape {kernel.shape}/{bias.shape}, expected {hwio}/{hwio[3:]}")
     return np.ascontiguousarray(_values(kernel, path).transpose(3, 2, 0, 1)), _values(bias, path)
+
+
+def _refuse_external_links(group: h5py.Group, name: str, path: Path) -> None:
+    """Refuse, unfollowed, an external link at `group[name]` or anywhere below it: whether or
+    not its target exists, the values would come from another file."""
+    link = group.get(name, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        where = f"{group.name.rstrip('/')}/{name}".lstrip("/")
+        raise WeightsError(f"{path}: {where} keeps its values in another file through an external link "
+                           f"({link.filename}): refusing to read it")
+    member = group.get(name) if isinstance(link, h5py.HardLink) else None
+    if isinstance(member, h5py.Group):
+        for child in member:
+            _refuse_external_links(member, child, path)
 
 
 def _datasets(group: h5py.Group) -> list[h5py.Dataset]:

@@ -207,9 +207,21 @@ def test_keras_h5_values_kept_outside_the_file_are_refused(h5_vgg16: Path, tmp_p
     with pytest.raises(NstError) as refused:
         export_model(ExportOptions(source="file", weights=path, models_dir=models))
     message = str(refused.value)
-    assert message.startswith(f"{path}: dataset block1_conv1/")
+    assert message.startswith(f"{path}: block1_conv1 " if how == "link" else f"{path}: dataset block1_conv1/")
     assert f"keeps its values in {named} ({elsewhere}): refusing to read it" in message and "\n" not in message
     assert not models.exists()
+
+
+def test_keras_h5_external_link_to_a_missing_file_is_named(h5_vgg16: Path, tmp_path: Path) -> None:
+    """A link whose target cannot be opened is named as a link, not reported as a missing kernel."""
+    path, gone = tmp_path / "crafted.h5", tmp_path / "gone.h5"
+    shutil.copyfile(h5_vgg16, path)
+    with h5py.File(path, "a") as h5:
+        _store_kernel_elsewhere(h5, "link", gone)
+    gone.unlink()
+    with pytest.raises(NstError, match=rf"block1_conv1 keeps its values in another file through an external link "
+                                       rf"\({gone}\): refusing to read it"):
+        export_model(ExportOptions(source="file", weights=path, models_dir=tmp_path / "models"))
 
 
 @pytest.mark.parametrize(("dataset", "message"), [
@@ -614,6 +626,11 @@ def test_read_weight_file_truncated(request: pytest.FixtureRequest, tmp_path: Pa
     source = request.getfixturevalue(fixture)
     with pytest.raises(WeightsError, match="truncated or damaged"):
         read_weight_file(_truncated_copy(source, tmp_path / source.name), "vgg16")
+
+
+def test_export_weights_naming_a_folder_says_so(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match=rf"--weights {tmp_path} is a folder: give the weights file itself"):
+        export_model(ExportOptions(source="file", weights=tmp_path, models_dir=tmp_path / "models"))
 
 
 def test_read_weight_file_problems(tmp_path: Path) -> None:
