@@ -1,5 +1,5 @@
 """`python -m nst_ort`: the `nst` command."""
 
-from nst_ort.cli import main
+from nst_ort.entry import main
 
 main()
