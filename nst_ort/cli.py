@@ -181,6 +181,7 @@ def _terminal(iterations: int, quiet: bool) -> list:
 
 def _execute(runner, quiet: bool) -> None:
     """Run (or continue) a job; a stop signal keeps the best image so far and a checkpoint."""
+    from nst_ort.job import resume_command
     from nst_ort.signals import StopSignals
 
     with StopSignals(notify=say) as stop:  # Ctrl-C, SIGTERM and SIGHUP keep the best image so far
@@ -195,7 +196,7 @@ def _execute(runner, quiet: bool) -> None:
     done = len(result.outcome.history)
     if result.outcome.interrupted or stop.received is not None:
         kept = runner.folder is not None and runner.folder.exists()
-        resume = f"; continue with `nst resume {runner.folder.path}`" if kept else ""
+        resume = f"; continue with `{resume_command(runner.folder.path, runner.job.outputs)}`" if kept else ""
         say(f"interrupted at iteration {done}: saved the best image so far to {output}{resume}")
         raise typer.Exit(stop.exit_code)
     if not quiet:
@@ -208,18 +209,23 @@ def _execute(runner, quiet: bool) -> None:
 @with_options(RESUME)
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="The run folder an interrupted `nst stylize` left (OUTPUT.nst-run)")],
+    output: Annotated[Optional[Path], Opt("-o", "--output", help="Write the image here instead [default: the run's "
+                                                                  "own, beside its run folder]")] = None,
+    gif: Annotated[Optional[Path], Opt(help="Write the GIF here instead [default: the run's own]")] = None,
+    report: Annotated[Optional[Path], Opt(help="Write the report here instead [default: the run's own]")] = None,
     checkpoint_every: CheckpointEvery = EVERY,
     quiet: Quiet = False,
     models_dir: ModelsDir = None,
     options: Optional[dict] = None,
 ) -> None:
     """Continue an interrupted run where its last checkpoint left it (same settings, same outputs;
-    how it uses this machine, such as --threads or --max-memory, may change)."""
+    how it uses this machine, such as --threads or --max-memory, may change). A run folder
+    writes only beside itself; -o, --gif and --report name any other place."""
     from nst_ort.job import resume_runner
 
     every = parse_seconds(checkpoint_every, "--checkpoint-every")
     runner = resume_runner(run_dir, _models_dir(models_dir), every, notify=_silent if quiet else say,
-                           machine=options or {})
+                           machine=options or {}, outputs={"image": output, "gif": gif, "report": report})
     runner.reporters, runner.warn = _terminal(runner.job.options.final_iterations(), quiet), say
     runner.load()
     if not quiet:

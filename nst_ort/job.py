@@ -13,20 +13,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from PIL import Image
-
 from nst_base.errors import NstError
 from nst_base.files import atomic_file
 from nst_base.locks import PathLocks
 from nst_base.versions import NST_ORT_VERSION
 from nst_base.manifest import MANIFEST, Manifest
 from nst_base.model_store import ExportedModel
-from nst_ort.images import PIXEL_LIMIT, fit_long_side, header_size, load_image, read_settings, save_image
+from nst_ort.images import PIXEL_LIMIT, check_decodable, fit_long_side, header_size, load_image, read_settings, save_image
 from nst_ort.inputs import load_inputs
-from nst_ort.outputs import check_distinct, check_output_file, same_file
+from nst_ort.outputs import check_distinct, check_not_folder, check_output_file, resolve_output, same_file
 from nst_ort.progress import GifRecorder, Reporters, SnapshotWriter
 from nst_ort.schema import coerce, from_json, specs, to_json
-from nst_ort.runstate import Checkpoint, Checkpointer, RunFolder, fingerprint
+from nst_ort.runstate import RUN_FILE, Checkpoint, Checkpointer, RunFolder, fingerprint, spare_run_folder
 from nst_ort.options import StylizeOptions
 from nst_ort.transfer import StylizePlan, StylizeResult, plan_stylize, stylize
 
@@ -107,17 +105,41 @@ class Job:
 
     @classmethod
     def from_dict(cls, data: dict) -> Job:
+        """The job a run folder describes; every field type-checked (run.json may have been edited)."""
         try:
-            options = from_json(StylizeOptions, data["options"])
-            path = lambda value: Path(value) if value is not None else None  # noqa: E731
-            outputs = data["outputs"]
-            return cls(Path(data["content"]), tuple(map(Path, data["styles"])), options, tuple(map(Path, data["masks"])),
-                       Outputs(path(outputs["image"]), path(outputs["report"]), path(outputs["gif"]),
-                               int(outputs["gif_every"]), int(outputs["gif_frame_ms"]), int(outputs["save_every"]),
+            options = from_json(StylizeOptions, _field(data, "options", dict))
+            outputs = _field(data, "outputs", dict)
+            output = lambda key: _path(outputs.get(key), f"outputs.{key}", optional=True)  # noqa: E731
+            number = lambda key: int(_field(outputs, key, int))  # noqa: E731
+            return cls(_path(data.get("content"), "content"), _paths(data, "styles"), options, _paths(data, "masks"),
+                       Outputs(output("image"), output("report"), output("gif"), number("gif_every"),
+                               number("gif_frame_ms"), number("save_every"),
                                bool(outputs.get("record_paths", False))),
-                       bool(data["explicit_size"]))
+                       bool(_field(data, "explicit_size", bool)))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise NstError(f"the run description is incomplete ({type(error).__name__}: {error}): cannot resume") from None
+            raise NstError(f"the run description is damaged ({error}): cannot resume") from None
+
+
+def _field(data: dict, key: str, kind: type):
+    if not isinstance(data, dict) or key not in data:
+        raise ValueError(f"{key} is missing")
+    value = data[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{key} must be {kind.__name__}, not {type(value).__name__}")
+    return value
+
+
+def _path(value, key: str, optional: bool = False) -> Path | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key} must be a file path, not {type(value).__name__}")
+    return Path(value)
+
+
+def _paths(data: dict, key: str) -> tuple[Path, ...]:
+    values = _field(data, key, list)
+    return tuple(_path(value, f"{key}[{index}]") for index, value in enumerate(values))
 
 
 def upscale_job(chosen: Path, size: int, outputs: Outputs, content: Path | None = None,
@@ -125,14 +147,13 @@ def upscale_job(chosen: Path, size: int, outputs: Outputs, content: Path | None 
     """The job that takes a chosen result up to `size` px from that very image: its recorded
     settings (content and styles overridable), started from it, with coarse-to-fine levels
     from its own size up (each twice the last, the first at least its size)."""
-    if not chosen.is_file():
-        raise NstError(f"image not found: {chosen}")
+    chosen_size = header_size(chosen)
+    check_decodable(chosen, chosen_size)  # it is decoded as the start, and its settings may follow its pixels
     record = read_settings(chosen)
     if record is None or "options" not in record:
         raise NstError(f"{chosen} carries no nst-ort settings (only results nst-ort wrote as PNG or JPEG do): "
                        f"use nst stylize --init {chosen} instead")
-    with Image.open(chosen) as image:
-        chosen_side = max(image.size)
+    chosen_side = max(chosen_size)
     if size <= chosen_side:
         raise NstError(f"--size {size} is not larger than {chosen} ({chosen_side} px): nothing to upscale")
     try:
@@ -166,6 +187,8 @@ def _recorded_input(name: str, chosen: Path, option: str) -> Path:
 
 def default_run_folder(output: Path) -> Path:
     """Where a run keeps its state unless told otherwise: beside its output, e.g. out.png.nst-run/."""
+    if not output.name:  # `-o /`
+        check_not_folder(output)
     return output.with_name(output.name + RUN_FOLDER_SUFFIX)
 
 
@@ -292,24 +315,62 @@ class JobRunner:
                 with atomic_file(outputs.report) as tmp:
                     tmp.write_text(json.dumps(result.report, indent=2) + "\n")
         except NstError as error:
-            if self.checkpointer is None or not self.checkpointer.keep():
+            if self.checkpointer is None:
                 raise
-            raise NstError(f"{error}; the run is kept in {self.folder.path}: make room, then "
-                           f"`nst resume {self.folder.path}` writes it") from None
+            if not self.checkpointer.keep():
+                spare = RunFolder(spare_run_folder(self.folder.path.name))  # its own folder is gone or unwritable
+                if not self.checkpointer.keep_in(spare):
+                    raise
+                self.folder = spare
+            raise NstError(f"{error}; the run is kept in {self.folder.path}: once the output can be written, "
+                           f"`{resume_command(self.folder.path, outputs)}` writes it") from None
         if self.folder is not None and not result.outcome.interrupted:
             self.folder.clear()
 
 
+OUTPUT_FLAGS = {"image": "-o", "gif": "--gif", "report": "--report"}  # Outputs field -> the flag naming it
+
+
+def own_outputs(outputs: Outputs, folder: Path, given: dict[str, Path]) -> Outputs:
+    """The outputs a resumed run writes: those `given` now (`nst resume -o/--gif/--report`),
+    else the ones run.json names, which may only be the run folder's own place: the folder it
+    sits in (`print.png.nst-run` -> `print.png`). Relative paths are taken from there. A
+    crafted run.json cannot send a result anywhere else."""
+    place = Path(resolve_output(folder)).parent.resolve()
+    chosen = {}
+    for key, flag in OUTPUT_FLAGS.items():
+        if given.get(key) is not None:
+            chosen[key] = resolve_output(given[key])
+        elif (recorded := getattr(outputs, key)) is not None:
+            path = resolve_output(place / recorded)
+            if path.parent.resolve() != place:
+                raise NstError(f"{folder / RUN_FILE} names {path} as its output ({flag}), outside {place} where the "
+                               f"run folder is: pass `nst resume {folder} {flag} {path}` to write there")
+            chosen[key] = path
+    return replace(outputs, **chosen)
+
+
+def resume_command(folder: Path, outputs: Outputs) -> str:
+    """The `nst resume` line that continues a run kept in `folder`: with -o, --gif or --report
+    for each output that is not in the folder's own place (own_outputs)."""
+    place = Path(resolve_output(folder)).parent.resolve()
+    flags = [f"{flag} {path}" for key, flag in OUTPUT_FLAGS.items()
+             if (path := getattr(outputs, key)) is not None and resolve_output(path).parent.resolve() != place]
+    return " ".join(["nst resume", str(folder), *flags])
+
+
 def resume_runner(run_dir: Path, models_dir: Path, checkpoint_every: float = DEFAULT_CHECKPOINT_EVERY,
                   reporters: list | None = None, notify: Callable[[str], None] = lambda message: None,
-                  machine: dict | None = None) -> JobRunner:
+                  machine: dict | None = None, outputs: dict[str, Path] | None = None) -> JobRunner:
     """A runner that continues the run in `run_dir`; one line if it cannot be continued as it was.
-    `machine`: options that do not change the picture (threads, memory, engine...) to run it with now."""
+    `machine`: options that do not change the picture (threads, memory, engine...) to run it with now;
+    `outputs`: where to write (`image`, `gif`, `report`) instead of what run.json names (see own_outputs)."""
     from export.pipeline import ensure_exported
 
     folder = RunFolder(Path(run_dir))
     description = folder.job()
     job = Job.from_dict(description.get("job", {}))
+    job = replace(job, outputs=own_outputs(job.outputs, folder.path, outputs or {}))
     picture = {spec.name for spec in specs(StylizeOptions) if spec.option.picture}
     changes = coerce(StylizeOptions, machine or {})
     if picture & set(changes):
@@ -347,5 +408,9 @@ def check_no_unfinished_run(folder: RunFolder) -> None:
         folder.clear()  # a run that ended before its first checkpoint left nothing to continue
         return
     if folder.exists():
-        raise NstError(f"an unfinished run is kept in {folder.path}: continue it with `nst resume {folder.path}`, "
+        try:
+            command = resume_command(folder.path, Job.from_dict(folder.job().get("job", {})).outputs)
+        except NstError:
+            command = f"nst resume {folder.path}"
+        raise NstError(f"an unfinished run is kept in {folder.path}: continue it with `{command}`, "
                        f"or pass --restart to start over")

@@ -48,6 +48,8 @@ def _layer_weights(layers: Layers) -> str | None:
 def _blend(shares: tuple[float, ...]) -> str | None:
     if not all(0 <= share < math.inf for share in shares):
         return f"--style-blend needs finite numbers >= 0, not {show_numbers(shares)}"
+    if max(shares, default=0) > MAX_WEIGHT:  # with masks the shares weigh the regions' losses as they are
+        return f"--style-blend shares must be at most {MAX_WEIGHT:g} (only their ratios matter without masks)"
     return None
 
 

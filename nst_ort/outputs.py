@@ -30,13 +30,18 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def check_not_folder(path: Path, option: str = "-o") -> None:
+    """An output names a file: not an existing folder, not a path without a name (`/`)."""
+    if Path(path).is_dir() or not Path(path).name:
+        raise NstError(f"{option} {path} is a folder: give a file name such as {Path(path) / 'out.png'}")
+
+
 def check_output_file(path: Path, inputs: Iterable[Path], option: str = "-o",
                       suffixes: Iterable[str] | None = None, hint: str = ".png, .jpg or .webp") -> None:
     """Refuse before any work an output that is a folder, cannot be written, has a suffix
     nst-ort cannot write, or is one of the run's inputs."""
     path = Path(path)
-    if path.is_dir():
-        raise NstError(f"{option} {path} is a folder: give a file name such as {path / 'out.png'}")
+    check_not_folder(path, option)
     if suffixes is not None and path.suffix.lower() not in set(suffixes):
         raise NstError(f"{option} {path}: cannot write {path.suffix or 'files without an extension'}; use {hint}")
     check_writable_location(path)

@@ -115,17 +115,17 @@ class RunFolder:
     def exists(self) -> bool:
         return self.run_file.is_file()
 
-    def check_usable(self, option: str = "--checkpoint") -> None:
+    def check_usable(self, advice: str = "move it, or give another folder with --checkpoint DIR") -> None:
         """A run folder is new, empty, or one nst-ort made for a run (its run.json): never a
         folder of the user's, since a finished run removes what it kept there."""
         if not self.path.exists():
             return
         if not self.path.is_dir():
-            raise NstError(f"{option} {self.path} is a file: give a folder")
+            raise NstError(f"the run folder {self.path} is a file: {advice}")
         if self.is_ours() or all(STRAY.fullmatch(entry.name) for entry in self.path.iterdir()):
             return
-        raise NstError(f"{option} {self.path} holds files nst-ort did not write: give a new or empty folder "
-                       f"(a run folder's contents are removed when its run finishes)")
+        raise NstError(f"the run folder {self.path} holds files nst-ort did not write: {advice} (a finished run "
+                       f"removes what it kept in its run folder)")
 
     def is_ours(self) -> bool:
         """Whether run.json says nst-ort keeps a run here."""
@@ -209,6 +209,28 @@ class RunFolder:
                 self.path.rmdir()  # only if empty
 
 
+STATE_DIR_ENV = "NST_STATE_DIR"  # where a run keeps its state when its own run folder cannot be written
+
+
+def spare_run_folder(name: str) -> Path:
+    """A new run folder in the user's state folder ($NST_STATE_DIR, else $XDG_STATE_HOME/nst-ort
+    or ~/.local/state/nst-ort; %LOCALAPPDATA%\\nst-ort on Windows), for a run whose own folder
+    went away: `name` and the time, so nothing there is replaced."""
+    if env := os.environ.get(STATE_DIR_ENV):
+        base = Path(env)
+    elif os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        base = Path(os.environ["LOCALAPPDATA"]) / "nst-ort"
+    else:
+        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "nst-ort"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = base / "runs" / f"{name}-{stamp}"
+    counter = 1
+    while folder.exists():
+        counter += 1
+        folder = base / "runs" / f"{name}-{stamp}-{counter}"
+    return folder
+
+
 def _fsync_folder(folder: Path) -> None:
     """Make a rename in `folder` durable (POSIX; a no-op where folders cannot be opened)."""
     try:
@@ -266,6 +288,11 @@ run.json when the run starts; the run removes them when it finishes. A write
         written = len(self.writes)
         self.flush()
         return len(self.writes) > written
+
+    def keep_in(self, folder: RunFolder) -> bool:
+        """Write the latest state into another (new) run folder: its own one is gone; whether it is on disk."""
+        self.folder, self.created = folder, False
+        return self.keep()
 
     def flush(self) -> None:
         if self.latest is None:

@@ -62,8 +62,11 @@ def blend_shares(options: StylizeOptions, count: int, masked: bool) -> tuple[flo
     shares = options.style_blend or (1.0,) * count
     if len(shares) != count or any(s < 0 for s in shares) or sum(shares) <= 0:
         raise NstError(f"--style-blend needs {count} non-negative numbers with a positive sum, got {shares}")
-    total = 1.0 if masked else sum(shares)
-    return tuple(s / total for s in shares)
+    if masked:
+        return tuple(shares)
+    top = max(shares)  # scaled to at most 1 first, so the sum cannot overflow
+    total = sum(s / top for s in shares)
+    return tuple(s / top / total for s in shares)
 
 
 def _check_layers(options: StylizeOptions, model: ExportedModel) -> None:

@@ -94,7 +94,7 @@ BAD_STYLIZE = [
     (["{content}", "{style}", "--time-budget", "0"], "--time-budget must be > 0"),
     (["{content}", "{style}", "--checkpoint-every", "-5m"], "--checkpoint-every must be >= 0"),
     (["{content}", "{style}", "--tile", "5"], "--tile must be 0 (never) or between 32 and 8192"),
-    (["{content}", "{style}", "--checkpoint", "{content}"], "is a file: give a folder"),
+    (["{content}", "{style}", "--checkpoint", "{content}"], "is a file: move it, or give another folder"),
     (["{content}", "{style}", "--gif", "{out_dir}/a.png"], "cannot write .png; use .gif"),
     (["{content}", "{style}", "--gif", "{out_dir}"], "--gif {out_dir} is a folder"),
     (["{content}", "{style}", "--report", "{out_dir}/r.txt"], "cannot write .txt; use .json"),

@@ -171,17 +171,18 @@ def _edited_copy(stopped: tuple[Path, Path], tmp_path: Path, change) -> Path:
     run_dir = tmp_path / "run"
     shutil.copytree(stopped[0], run_dir)
     data = json.loads((run_dir / "run.json").read_text())
+    data["job"]["outputs"]["image"] = str(tmp_path / "out.png")  # the copy's own place
     change(data["job"])
     (run_dir / "run.json").write_text(json.dumps(data))
     return run_dir
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("image", "{content}", "is one of the inputs"),
     ("image", "{tmp}/out.txt", "cannot write .txt"),
     ("image", "{tmp}/noext", "cannot write files without an extension"),
-    ("report", "{content}", "cannot write .png; use .json"),
-    ("gif", "/sys/out.gif", "permission denied"),
+    ("report", "{tmp}/r.png", "cannot write .png; use .json"),
+    ("image", "{tmp}/../out.png", "outside"),
+    ("gif", "/sys/out.gif", "outside"),
 ])
 def test_resume_refuses_outputs_a_new_command_would_refuse(tiny_models_dir, stopped, tmp_path, field, value, message):
     content = stopped[1]
@@ -194,12 +195,25 @@ def test_resume_refuses_outputs_a_new_command_would_refuse(tiny_models_dir, stop
     assert content.read_bytes() == before
 
 
+@pytest.mark.parametrize("flag, value, message", [
+    ("-o", "{content}", "is one of the inputs"),
+    ("--report", "{content}", "cannot write .png; use .json"),
+    ("--gif", "/sys/out.gif", "permission denied"),
+])
+def test_resume_checks_the_outputs_given_to_it(tiny_models_dir, stopped, tmp_path, flag, value, message):
+    run_dir = _edited_copy(stopped, tmp_path, lambda job: None)
+    before = stopped[1].read_bytes()
+    result = nst("resume", run_dir, flag, value.format(content=stopped[1]), models_dir=tiny_models_dir)
+    _one_line_error(result, message)
+    assert "resuming" not in result.stderr and stopped[1].read_bytes() == before
+
+
 @pytest.mark.parametrize("change, message", [
-    (lambda job: job["options"].update(size="big"), "the run description is incomplete"),
-    (lambda job: job["options"].update(style_layers=[["relu1_1", "x"]]), "the run description is incomplete"),
+    (lambda job: job["options"].update(size="big"), "the run description is damaged"),
+    (lambda job: job["options"].update(style_layers=[["relu1_1", "x"]]), "the run description is damaged"),
     (lambda job: job["options"].update(optimizer="adam"), "holds no adam state"),
     (lambda job: job["options"].update(content_layers=[["foo", 1.0]]), "'foo' is not a layer"),
-    (lambda job: job.update(outputs=[]), "the run description is incomplete"),
+    (lambda job: job.update(outputs=[]), "the run description is damaged"),
 ])
 def test_resume_of_an_edited_run_description_is_one_line(tiny_models_dir, stopped, tmp_path, change, message):
     run_dir = _edited_copy(stopped, tmp_path, change)
@@ -235,9 +249,12 @@ def test_an_output_that_fails_at_the_end_keeps_the_run_to_resume(tiny_models_dir
     assert process.returncode == 1, rest
     assert f"the run is kept in {run_dir}" in rest.splitlines()[-1] and "Traceback" not in rest
     assert (run_dir / "checkpoint.npz").is_file()
+    assert f"`nst resume {run_dir} -o {out}` writes it" in rest.splitlines()[-1]
     out_dir.unlink()
     out_dir.mkdir()
-    resumed = nst("resume", run_dir, "--quiet", models_dir=tiny_models_dir)
+    refused = nst("resume", run_dir, "--quiet", models_dir=tiny_models_dir)
+    _one_line_error(refused, f"pass `nst resume {run_dir} -o {out}` to write there")
+    resumed = nst("resume", run_dir, "-o", out, "--quiet", models_dir=tiny_models_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert Image.open(out).size == (64, 48) and not run_dir.exists()
 
@@ -321,7 +338,7 @@ def test_an_early_sigterm_exits_143_not_130(tiny_models_dir, pictures, tmp_path,
 
 def test_the_decode_guard_follows_max_memory(tiny_models_dir, pictures, tmp_path):
     bomb = tmp_path / "bomb.png"
-    declared_png(bomb, 30000, 30000)  # 7 GB decoded from a tiny file
+    declared_png(bomb, 13000, 13000)  # 1.3 GB decoded from a tiny file (under the 179 MP ceiling)
     result = nst(*quick({**pictures, "content": bomb}, tmp_path / "o.png", "--size", 128, "--max-memory", "1G"),
                  models_dir=tiny_models_dir)
     _one_line_error(result, "allowed by --max-memory")

@@ -202,7 +202,8 @@ def test_a_signalled_run_resumes_to_the_uninterrupted_image(tiny_models_dir, cli
     reports = [json.loads((tmp_path / name).read_text()) for name in ("whole.json", "out.json")]
     assert [e["loss"] for e in reports[0]["iterations"]] == [e["loss"] for e in reports[1]["iterations"]]
     with Image.open(gif) as animation, Image.open(tmp_path / "whole.gif") as reference:
-        assert animation.n_frames == reference.n_frames >= 800 // 50  # frames from before the stop are kept
+        # frames from before the stop are kept (identical frames of a converged level are merged by the GIF writer)
+        assert animation.n_frames == reference.n_frames >= 2
         for index in range(reference.n_frames):
             animation.seek(index)
             reference.seek(index)

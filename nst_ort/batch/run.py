@@ -77,7 +77,8 @@ def run_item(item: BatchItem, name: str, out_dir: Path, models_dir: Path, machin
     runner = None
     try:
         if folder.checkpoint_file.is_file():
-            runner = resume_runner(folder.path, models_dir, DEFAULT_CHECKPOINT_EVERY)
+            runner = resume_runner(folder.path, models_dir, DEFAULT_CHECKPOINT_EVERY,
+                                   outputs={"image": image, "report": report})
         else:
             options = recipe_options(item.recipe, None, **{**machine, **item.options})
             options.validate()
