@@ -56,12 +56,14 @@ class PathLocks:
     """Exclusive locks on several paths, held until `release` (or the process ends).
 
     `acquire` takes all of them or none: a path another nst-ort process holds is a one-line
-    NstError naming it and that process.
+    NstError naming it and that process (its pid, and the `note` it locked with, e.g. where
+    a server listens).
     """
 
-    def __init__(self, paths: Iterable[Path], folder: Path | None = None) -> None:
+    def __init__(self, paths: Iterable[Path], folder: Path | None = None, note: str = "") -> None:
         self.paths = list(dict.fromkeys(Path(p).resolve() for p in paths))
         self.folder = folder if folder is not None else lock_folder()
+        self.note = " ".join(note.split())  # one line
         self._held: list[int] = []
 
     def acquire(self) -> PathLocks:
@@ -74,13 +76,13 @@ class PathLocks:
             lock_file = self.folder / _lock_name(path)
             fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
             if not _try_lock(fd):
-                holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+                holder = os.read(fd, 512).decode(errors="replace").strip() or "?"
                 os.close(fd)
                 self.release()
                 raise NstError(f"{path} is in use by another nst-ort run (process {holder}): "
                                f"wait for it to finish or stop it first")
             os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
+            os.write(fd, (f"{os.getpid()}: {self.note}" if self.note else str(os.getpid())).encode()[:512])
             self._held.append(fd)
         return self
 

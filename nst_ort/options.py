@@ -120,7 +120,7 @@ class StylizeOptions:
                                              "`histogram`: the style images take the content's colour statistics "
                                              "first")
     init: str = option("content", help="Start from content, noise, gray or an image file", check=_init,
-                       commands=(STYLIZE,))
+                       commands=(STYLIZE,), names_file=True, words=INITS)
     init_noise: float = option(0.0, help="Add uniform noise of this amplitude to the start", low=0, high=1)
     seed: int = option(0, help="Random seed", low=0, doc="the same seed repeats a run exactly")
     optimizer: str = option("lbfgs", help="Optimiser (scipy-lbfgsb: the reference, no resume)",

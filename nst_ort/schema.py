@@ -3,9 +3,10 @@
 `option(default, help=..., ...)` makes a dataclass field whose metadata says everything a
 front end needs: the type (from the annotation), the default, the allowed values or range,
 the parser for text (`2G`, `20m`, `relu1_1:0.5,relu2_1`), the help, the commands it applies
-to, and whether it changes the picture. From it come the CLI flags (nst_ort/cli.py), the
-Python API's keyword arguments, validation with one-line errors, the run folder's settings
-and the settings a result carries; a web form or a batch file reads the same.
+to, whether it changes the picture and whether it names a file. From it come the CLI flags
+(nst_ort/cli.py), the Python API's keyword arguments, validation with one-line errors, the
+run folder's settings and the settings a result carries; a web form or a batch file reads
+the same.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Option:
     everyday: bool = False  # among the options most people change (first in forms and docs)
     default_text: str | None = None  # the default as help shows it, where the value alone says little
     doc: str = ""  # more than the help says, for the docs' reference (docs/options.md) and the web form
+    names_file: bool = False  # the value may name a file to read or write: never taken as a path from a request
+    words: tuple[str, ...] = ()  # the values of a `names_file` option that are not files (init: content, noise, gray)
 
     def describe_default(self, default: Any) -> str:
         if self.default_text is not None:
@@ -143,6 +146,11 @@ def allowed_text(spec: Spec) -> str:
 
 def specs_for(options_class: type, command: str) -> list[Spec]:
     return [spec for spec in specs(options_class) if command in spec.option.commands]
+
+
+def file_options(options_class: type) -> list[Spec]:
+    """The options whose value may name a file (`names_file`)."""
+    return [spec for spec in specs(options_class) if spec.option.names_file]
 
 
 def problems(options: Any) -> Iterator[str]:

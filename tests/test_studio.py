@@ -1,5 +1,6 @@
 """The studio's HTTP API with a test client: start, progress stream, stop, resume, history,
-print, bad input beside its field, traversal attempts, tokens; the same job code as the CLI."""
+print, bad input beside its field, traversal attempts, tokens, paths named in requests,
+cross-site and rebinding requests, the workspace lock; the same job code as the CLI."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from nst_ort.images import read_settings  # noqa: E402
 from nst_ort.studio.app import create_app  # noqa: E402
+from nst_ort.studio.guard import served_hosts  # noqa: E402
 from nst_ort.studio.studio import Studio  # noqa: E402
 from nst_ort.studio.workspace import Workspace  # noqa: E402
 from tests.test_images import declared_png  # noqa: E402
@@ -39,9 +41,18 @@ def studio(tiny_models_dir, tmp_path):
     running.close()
 
 
+PORT = 8765  # the port the test client's studio says it listens on
+ORIGIN = f"http://127.0.0.1:{PORT}"
+
+
+def local_client(studio, token=None) -> TestClient:
+    """A client of the studio as a browser on this machine reaches it (Host 127.0.0.1:PORT)."""
+    return TestClient(create_app(studio, token, hosts=served_hosts("127.0.0.1", PORT)), base_url=ORIGIN)
+
+
 @pytest.fixture()
 def client(studio):
-    with TestClient(create_app(studio)) as test_client:
+    with local_client(studio) as test_client:
         yield test_client
 
 
@@ -125,7 +136,7 @@ def test_a_print_is_the_upscale_job_of_a_finished_run(client, pictures):
 @pytest.mark.parametrize("options, files, field, fragment", [
     ({"style_weight": -1}, None, "style_weight", "--style-weight must be > 0"),
     ({"size": "big"}, None, "size", "--size must be a whole number"),
-    ({"colour": "red"}, None, "options", "unknown option 'colour'"),
+    ({"colour": "red"}, None, "colour", "unknown option 'colour'"),
     ({"max_memory": "64M", "size": 4000, "tile": 0}, None, "max_memory", "--max-memory"),
     (None, {"content": ("notes.png", b"hello"), "style": ("s.png", b"x")}, "content", "not an image file"),
     (None, {"style": ("s.png", b"x")}, "content", "choose a photo"),
@@ -164,7 +175,7 @@ def test_delete_removes_a_finished_run_and_not_a_running_one(client, pictures):
 
 
 def test_a_lan_studio_needs_its_token(studio):
-    with TestClient(create_app(studio, token="secret")) as client:
+    with local_client(studio, token="secret") as client:
         assert client.get("/api/runs").status_code == 403
         assert client.get("/api/runs?token=secret").status_code == 200
         assert client.get("/?token=wrong").status_code == 403
@@ -223,3 +234,208 @@ def test_again_runs_with_the_inputs_of_an_earlier_run(client, pictures):
     run = wait_for(client, again.json()["id"], ("done", "failed"))
     assert run["status"] == "done" and run["content"] == "photo.png" and run["options"]["size"] == 32
     assert client.post("/api/runs", data={"inputs_of": "../../etc", "options": "{}"}).status_code == 404
+
+
+# ---- files named in requests (issue 31) ------------------------------------------------------------
+
+def file_naming_options() -> list[str]:
+    """Every option that names a file: the schema's (`names_file`) and the command line's own
+    parameters typed Path (outputs, masks, checkpoint, report, gif, models, weights ...)."""
+    import inspect
+
+    from nst_ort.cli import app
+    from nst_ort.options import StylizeOptions
+    from nst_ort.schema import file_options
+
+    names = {spec.name for spec in file_options(StylizeOptions)}
+    for command in app.registered_commands:
+        names |= {parameter.name for parameter in inspect.signature(command.callback).parameters.values()
+                  if "pathlib.Path" in str(parameter.annotation)}
+    return sorted(names)
+
+
+@pytest.mark.parametrize("name", file_naming_options())
+def test_no_path_from_a_request_is_opened(client, pictures, tmp_path, name, studio):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(pictures["style"])  # an image the server could read
+    answers = []
+    for path in (str(secret), "/etc/passwd", str(tmp_path / "missing.png"), [str(secret)]):
+        response = submit(client, pictures, {"size": 48, "iterations": 2, name: path})
+        assert response.status_code == 400, (name, path, response.text)
+        body = response.json()
+        assert body["field"] == name and "\n" not in body["error"], body
+        answers.append(body["error"].replace(str(path), "PATH"))
+    assert len(set(answers[:3])) == 1, answers  # the same answer whether the file exists or not
+    assert client.get("/api/runs").json() == [] and list(studio.workspace.runs.iterdir()) == []
+
+
+def masks(width: int, height: int) -> list[bytes]:
+    """Two masks: the left half white, then the right half."""
+    left = Image.new("L", (width, height))
+    left.paste(255, (0, 0, width // 2, height))
+    right = Image.eval(left, lambda value: 255 - value)
+    pngs = []
+    for mask in (left, right):
+        data = io.BytesIO()
+        mask.save(data, format="PNG")
+        pngs.append(data.getvalue())
+    return pngs
+
+
+def test_masks_go_one_per_painting_in_order_and_init_may_name_an_upload(client, pictures, studio):
+    left, right = masks(64, 48)
+    files = [("content", ("photo.png", pictures["content"])), ("style", ("a.png", pictures["style"])),
+             ("style", ("b.png", pictures["content"])), ("mask", ("left.png", left)), ("mask", ("right.png", right))]
+    options = {"size": 48, "iterations": 2, "init": "b.png"}  # start from the second painting
+    created = client.post("/api/runs", files=files, data={"options": json.dumps(options)})
+    assert created.status_code == 201, created.text
+    run = wait_for(client, created.json()["id"], ("done", "failed"))
+    assert run["status"] == "done", run
+    settings = read_settings(studio.workspace.folder(run["id"]) / "result.png")
+    assert settings["masks"] == ["mask1_left.png", "mask2_right.png"] and settings["options"]["init"] == "2_b.png"
+    again = client.post("/api/runs", data={"inputs_of": run["id"], "options": json.dumps(run["options"])})
+    made = client.post(f"/api/runs/{run['id']}/print", json={"size": 64})  # its masks go with it
+    for answer in (again, made):
+        assert answer.status_code == 201, answer.text
+        assert wait_for(client, answer.json()["id"], ("done", "failed"))["status"] == "done"
+        later = studio.workspace.folder(answer.json()["id"]) / "result.png"
+        assert read_settings(later)["masks"] == ["mask1_left.png", "mask2_right.png"]
+
+    one_mask = client.post("/api/runs", files=files[:4], data={"options": json.dumps({"size": 48})})
+    assert one_mask.status_code == 400 and one_mask.json()["field"] == "mask", one_mask.text
+    assert "one mask per painting" in one_mask.json()["error"]
+    not_an_image = client.post("/api/runs", files=[*files[:4], ("mask", ("m.png", b"x"))], data={"options": "{}"})
+    assert not_an_image.status_code == 400 and not_an_image.json()["field"] == "mask", not_an_image.text
+    stray = client.post("/api/runs", files=[*files, ("output", ("out.png", left))], data={"options": "{}"})
+    assert stray.status_code == 400 and stray.json()["field"] == "output", stray.text
+    assert len(client.get("/api/runs").json()) == 3
+
+
+def test_init_takes_its_words_and_refuses_a_name_no_upload_has(client, pictures):
+    assert submit(client, pictures, {"size": 48, "iterations": 2, "init": "noise"}).status_code == 201
+    refused = submit(client, pictures, {"size": 48, "iterations": 2, "init": "other.png"})
+    assert refused.status_code == 400 and refused.json()["field"] == "init"
+
+
+def zero_png(path: Path, width: int, height: int) -> None:
+    """A real PNG of width x height black 1-bit pixels: its IDAT is zlib of zeros (a few hundred KB)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    packer, rows = zlib.compressobj(), b"\0" * (1 + (width + 7) // 8) * 1000
+    data = b"".join(packer.compress(rows) for _ in range(height // 1000)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("make", [declared_png, zero_png])
+def test_a_bomb_is_said_to_be_too_large_with_its_declared_size(client, pictures, tmp_path, make):
+    bomb = tmp_path / "bomb.png"
+    make(bomb, 30000, 30000)
+    response = submit(client, pictures, content=("bomb.png", bomb.read_bytes()), style=("s.png", pictures["style"]))
+    body = response.json()
+    assert response.status_code == 400 and body["field"] == "content", body
+    assert "too large" in body["error"] and "30000x30000" in body["error"] and "\n" not in body["error"]
+
+
+# ---- cross-site requests and DNS rebinding (issue 31) ----------------------------------------------
+
+def routes(app, methods: set[str], run_id: str) -> list[tuple[str, str]]:
+    """(method, path) of every route of the app answering one of `methods`, for run `run_id`."""
+    return [(method, route.path.replace("{id}", run_id).replace("{name}", "app.js"))
+            for route in app.routes for method in sorted(route.methods & methods)]
+
+
+def test_another_site_cannot_change_anything(client, pictures, studio):
+    run_id = submit(client, pictures).json()["id"]
+    done = wait_for(client, run_id, ("done",))
+    changing = routes(client.app, {"POST", "PUT", "PATCH", "DELETE"}, run_id)
+    assert {path for _, path in changing} >= {"/api/runs", f"/api/runs/{run_id}/stop", f"/api/runs/{run_id}"}
+    for foreign in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {"Origin": f"http://evil.example:{PORT}"},
+                    {"Referer": "http://evil.example/page.html"}):
+        for method, path in changing:
+            files = {"content": ("p.png", pictures["content"]), "style": ("s.png", pictures["style"])}
+            response = client.request(method, path, headers=foreign, json={"size": 96} if "print" in path else None,
+                                      files=files if path == "/api/runs" else None)
+            assert response.status_code == 403, (foreign, method, path, response.status_code)
+            assert "\n" not in response.json()["error"]
+    assert [run["id"] for run in client.get("/api/runs").json()] == [run_id]
+    assert client.get(f"/api/runs/{run_id}").json() == done
+
+
+def test_this_studio_s_own_pages_and_scripts_still_change_things(client, pictures):
+    first = submit(client, pictures)  # no Origin: curl, scripts
+    assert first.status_code == 201
+    for origin in (ORIGIN, f"http://localhost:{PORT}"):
+        stopped = client.post(f"/api/runs/{first.json()['id']}/stop", headers={"Origin": origin})
+        assert stopped.status_code == 200, stopped.text
+    referred = client.post(f"/api/runs/{first.json()['id']}/stop", headers={"Referer": ORIGIN + "/"})
+    assert referred.status_code == 200
+
+
+def test_a_foreign_host_is_served_nothing(client, pictures):
+    run_id = submit(client, pictures).json()["id"]
+    wait_for(client, run_id, ("done",))
+    reading = routes(client.app, {"GET"}, run_id)
+    assert len(reading) >= 6
+    for host in ("evil.example", f"evil.example:{PORT}", "127.0.0.1:1", "127.0.0.1.evil.example"):
+        for method, path in reading:
+            response = client.request(method, path, headers={"Host": host})
+            assert response.status_code == 421, (host, path, response.status_code)
+            assert run_id not in response.text and "\n" not in response.json()["error"]
+    assert client.get("/api/runs", headers={"Host": f"localhost:{PORT}"}).status_code == 200
+
+
+def test_the_addresses_a_server_answers_to():
+    import socket
+
+    local = served_hosts("127.0.0.1", 8000)
+    assert {"127.0.0.1:8000", "localhost:8000", "[::1]:8000"} <= local and "127.0.0.1:8001" not in local
+    lan = served_hosts("0.0.0.0", 8000)
+    assert "127.0.0.1:8000" in lan and f"{socket.gethostname().lower()}:8000" in lan
+    assert "192.168.7.7:8000" in served_hosts("192.168.7.7", 8000) and "192.168.7.7:8000" not in local
+    assert "localhost" in served_hosts("127.0.0.1", 80)  # port 80 goes without saying
+
+
+# ---- one server per workspace (issue 31) -----------------------------------------------------------
+
+def test_a_second_server_on_a_workspace_is_refused_naming_the_first(tiny_models_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from nst_ort.studio.workspace import RunRecord
+
+    from tests.test_cli import ROOT
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir),
+               NST_LOCK_DIR=str(tmp_path / "locks"))
+    command = [sys.executable, "-m", "cli", "serve", "--workspace", str(tmp_path / "workspace")]
+
+    def start():
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    first = start()
+    try:
+        url = first.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), first.stderr.read()
+        workspace = Workspace(tmp_path / "workspace")
+        run_id, _ = workspace.new_folder()
+        workspace.save(RunRecord(run_id, "p.png", ["s.png"], {}, status="running"))  # as the first runs it
+        second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        said = (second.stdout + second.stderr).strip()
+        assert second.returncode == 1 and "Traceback" not in said and len(said.splitlines()) == 1, said
+        assert f"process {first.pid}" in said and url in said, said
+        assert workspace.load(run_id).status == "running"  # the first's run left alone
+    finally:
+        first.kill()  # SIGKILL: the lock goes with the process
+        first.wait(timeout=60)
+    third = start()
+    try:
+        assert third.stdout.readline().startswith("http://127.0.0.1:"), third.stderr.read()
+    finally:
+        third.terminate()
+        third.wait(timeout=60)

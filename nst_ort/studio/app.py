@@ -2,8 +2,8 @@
 
     GET    /                          the page
     GET    /api/options               the option schema, for the form
-    POST   /api/runs                  multipart: content, style (one or more), options (JSON), recipe;
-                                      or inputs_of=ID: the photo and paintings of an earlier run
+    POST   /api/runs                  multipart: content, style (one or more), mask (none or one per style),
+                                      options (JSON), recipe; or inputs_of=ID: the files of an earlier run
     GET    /api/runs                  the history, newest first
     GET    /api/runs/{id}             one run: status, settings, progress
     GET    /api/runs/{id}/events      server-sent events: progress and status
@@ -14,6 +14,7 @@
     DELETE /api/runs/{id}
 
 Errors are JSON `{"error": one line, "field": the form field}` with the right status code.
+Requests from other sites and for other host names are refused first (guard.py).
 """
 
 from __future__ import annotations
@@ -21,22 +22,28 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import FormData, UploadFile
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from nst_base.errors import NstError
 from nst_ort.options import StylizeOptions
-from nst_ort.schema import allowed_text, specs
-from nst_ort.studio.studio import FieldError, Studio
+from nst_ort.schema import Spec, allowed_text, specs
+from nst_ort.studio.guard import SameOrigin
+from nst_ort.studio.studio import FieldError, Studio, Upload
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD = 64 * 2**20  # bytes per file
 MAX_REQUEST = 4 * MAX_UPLOAD
+FILE_FIELDS = ("content", "style", "mask")  # a new run's form: its files ...
+TEXT_FIELDS = ("options", "recipe", "inputs_of")  # ... and the rest
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css"}
 
 
@@ -45,7 +52,8 @@ def error(message: str, status: int = 400, field: str = "") -> JSONResponse:
 
 
 def option_schema() -> list[dict[str, Any]]:
-    """What the form needs of each option: name, kind, default, limits, help."""
+    """What the form needs of each option: name, kind, default, limits, help (and the words of
+    an option that names a file, for a list to pick from)."""
     rows = []
     for spec in specs(StylizeOptions):
         option = spec.option
@@ -53,13 +61,42 @@ def option_schema() -> list[dict[str, Any]]:
             continue
         rows.append({"name": spec.name, "flag": spec.flag, "kind": spec.base_kind, "optional": spec.optional,
                      "default": option.describe_default(spec.default), "help": option.help,
-                     "choices": list(option.choices), "low": option.low, "high": option.high,
-                     "allowed": allowed_text(spec).replace("`", ""), "everyday": option.everyday, "picture": option.picture})
+                     "choices": list(option.choices), "words": list(option.words), "low": option.low,
+                     "high": option.high, "allowed": allowed(spec), "everyday": option.everyday, "picture": option.picture})
     return rows
 
 
-def create_app(studio: Studio, token: str | None = None) -> Starlette:
-    """The studio's routes over `studio`; with `token`, every request must carry it (?token=)."""
+def check_fields(form: FormData) -> None:
+    """Every field of a new run's form is one the studio takes, as a file or as text (FieldError)."""
+    for name, value in form.multi_items():
+        wanted = "file" if name in FILE_FIELDS else "text" if name in TEXT_FIELDS else None
+        if wanted is None:
+            raise FieldError(f"the studio takes no form field {name!r} (options go in the options JSON)", name)
+        if (wanted == "file") != isinstance(value, UploadFile):
+            raise FieldError(f"{name} must be {'an uploaded file' if wanted == 'file' else 'text'}", name)
+
+
+async def uploads(form: FormData, name: str) -> list[Upload]:
+    """The files of one form field, in order, each at most MAX_UPLOAD bytes."""
+    files = []
+    for item in form.getlist(name):
+        data = await item.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise FieldError(f"{item.filename} is larger than {MAX_UPLOAD // 2**20} MB", name, 413)
+        files.append((item.filename or "", data))
+    return files
+
+
+def allowed(spec: Spec) -> str:
+    """The allowed values in words; for an option naming a file, as the studio takes it."""
+    if spec.option.names_file:
+        return f"one of {', '.join(spec.option.words)} or the name of a photo, painting or mask uploaded with the run"
+    return allowed_text(spec).replace("`", "")
+
+
+def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[str]) -> Starlette:
+    """The studio's routes over `studio`, answering only to `hosts` (guard.served_hosts) and
+    to changes asked by its own page; with `token`, every request must carry it (?token=)."""
 
     def run_or_404(handler):
         async def wrapped(request: Request) -> Response:
@@ -70,7 +107,7 @@ def create_app(studio: Studio, token: str | None = None) -> Starlette:
             except KeyError:
                 return error("no such run", 404)
             except FieldError as problem:
-                return error(str(problem), 400, problem.field)
+                return error(str(problem), problem.status, problem.field)
             except NstError as problem:
                 return error(str(problem), 400)
         return wrapped
@@ -95,28 +132,22 @@ def create_app(studio: Studio, token: str | None = None) -> Starlette:
         if int(request.headers.get("content-length") or 0) > MAX_REQUEST:
             return error(f"the upload is larger than {MAX_REQUEST // 2**20} MB", 413)
         form = await request.form(max_files=16, max_fields=32)
-        content = form.get("content")
-        styles = [item for item in form.getlist("style") if hasattr(item, "read")]
+        check_fields(form)
         try:
             options = json.loads(form.get("options") or "{}")
         except ValueError:
             return error("options must be JSON", 400, "options")
         if not isinstance(options, dict):
             return error("options must be a JSON object", 400, "options")
-        uploads = []
-        for item in ([content] if hasattr(content, "read") else []) + styles:
-            data = await item.read(MAX_UPLOAD + 1)
-            if len(data) > MAX_UPLOAD:
-                return error(f"{item.filename} is larger than {MAX_UPLOAD // 2**20} MB", 413,
-                             "content" if item is content else "style")
-            uploads.append((item.filename or "", data))
-        first = uploads[0] if hasattr(content, "read") else ("", b"")
-        style_uploads = uploads[1:] if hasattr(content, "read") else uploads
-        if form.get("inputs_of"):  # run again: the photo and paintings of an earlier run
-            first, style_uploads = studio.inputs_of(str(form.get("inputs_of")))
+        contents, styles, masks = [await uploads(form, name) for name in FILE_FIELDS]
+        if len(contents) > 1:
+            return error("give one photo", 400, "content")
+        first = contents[0] if contents else ("", b"")
+        if form.get("inputs_of"):  # run again: the photo, paintings and masks of an earlier run
+            first, styles, masks = studio.inputs_of(str(form.get("inputs_of")))
         options = {key: value for key, value in options.items() if value not in (None, "")}
-        record = await asyncio.to_thread(studio.submit, first, style_uploads, options,
-                                         str(form.get("recipe") or "gatys"))
+        record = await asyncio.to_thread(studio.submit, first, styles, options, str(form.get("recipe") or "gatys"),
+                                         masks)
         return JSONResponse({"id": record.id}, status_code=201)
 
     async def one(request: Request) -> Response:
@@ -189,7 +220,7 @@ def create_app(studio: Studio, token: str | None = None) -> Starlette:
         Route("/api/runs/{id}/resume", run_or_404(resume), methods=["POST"]),
         Route("/api/runs/{id}/print", run_or_404(make_print), methods=["POST"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(SameOrigin, hosts=hosts)])
 
 
 def _sse(event: dict) -> str:

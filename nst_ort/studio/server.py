@@ -1,8 +1,11 @@
 """`nst serve`: the studio on this machine (the extra nst-ort[web]: Starlette and uvicorn).
 
 On 127.0.0.1 and a free port unless told otherwise; the first line printed is the URL. A
-LAN address (`--host 0.0.0.0`) is served only with a token in the URL. SIGTERM or Ctrl-C
-stops the server cleanly: the run under way keeps its best image and checkpoint.
+LAN address (`--host 0.0.0.0`) is served only with a token in the URL. Requests for another
+host name, and changes asked by another site, are refused (guard.py). One server per
+workspace: it holds the workspace's lock (nst_base.locks) while it runs, so a second is
+refused naming the first. SIGTERM or Ctrl-C stops the server cleanly: the run under way
+keeps its best image and checkpoint.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nst_base.errors import NstError
+from nst_base.locks import PathLocks
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -32,6 +36,7 @@ def serve(workspace: Path, models_dir: Path, host: str = "127.0.0.1", port: int 
     """Serve the studio until SIGTERM or Ctrl-C."""
     uvicorn = require_web()
     from nst_ort.studio.app import create_app
+    from nst_ort.studio.guard import served_hosts
     from nst_ort.studio.studio import Studio
     from nst_ort.studio.workspace import Workspace
 
@@ -45,8 +50,15 @@ def serve(workspace: Path, models_dir: Path, host: str = "127.0.0.1", port: int 
         raise NstError(f"cannot serve on {host}:{port}: {error.strerror}") from None
     bound = sock.getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    url = f"http://{shown}:{bound}/" + (f"?token={token}" if token else "")
-    studio = Studio(Workspace(workspace), models_dir, preview_seconds)
+    address = f"http://{f'[{shown}]' if ':' in shown else shown}:{bound}/"
+    url = address + (f"?token={token}" if token else "")
+    runs = Workspace(workspace)
+    try:  # held till the server ends (even by SIGKILL): one server, one queue per workspace
+        locks = PathLocks([runs.root], note=f"nst serve at {address}").acquire()
+    except NstError:
+        sock.close()
+        raise
+    studio = Studio(runs, models_dir, preview_seconds)
     studio.start()
     say(url)
     say(f"workspace: {workspace}; Ctrl-C stops the server (a run under way keeps its best image and checkpoint)")
@@ -54,8 +66,10 @@ def serve(workspace: Path, models_dir: Path, host: str = "127.0.0.1", port: int 
         import webbrowser
 
         webbrowser.open(url)
-    server = uvicorn.Server(uvicorn.Config(create_app(studio, token), log_level="warning", lifespan="off"))
+    app = create_app(studio, token, hosts=served_hosts(host, bound))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     try:
         server.run(sockets=[sock])
     finally:
         studio.close()
+        locks.release()

@@ -5,23 +5,32 @@ and a preview for pages that watch, stop and resume.
 A stop from the page ends the run as Ctrl-C does: the best image so far and a checkpoint are
 kept, and resume continues it exactly. Runs that a server restart interrupted are offered for
 resume; queued runs wait for the next start.
+
+No path from a request is ever opened: a run reads only the files uploaded with it, and an
+option that names a file (the schema's `names_file`: init) names one of those or one of its
+words, else it is refused before anything looks at it.
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from nst_base.errors import NstError
-from nst_ort.images import header_size, to_image
+from nst_ort.images import PIXEL_LIMIT, header_size, to_image
 from nst_ort.optimize import Progress
+from nst_ort.options import StylizeOptions
 from nst_ort.progress import format_seconds
+from nst_ort.schema import file_options
 from nst_ort.studio.workspace import RunRecord, Workspace, safe_name
 
 PREVIEW_SECONDS = 1.5  # at most one preview this often, and only while a page watches
@@ -34,20 +43,69 @@ class StopRequested(KeyboardInterrupt):
     """A stop from the page: the optimiser keeps its best image, as on Ctrl-C."""
 
 
-class FieldError(NstError):
-    """Bad input, with the form field it belongs to."""
+Upload = tuple[str, bytes]  # a file as sent: its name and its bytes
 
-    def __init__(self, message: str, field: str) -> None:
+
+class FieldError(NstError):
+    """Bad input, with the form field it belongs to (and the HTTP status to answer)."""
+
+    def __init__(self, message: str, field: str, status: int = 400) -> None:
         super().__init__(message)
-        self.field = field
+        self.field, self.status = field, status
 
 
 def field_of(message: str, fallback: str = "options") -> str:
-    """The option a one-line error names (`--style-weight must ...` -> style_weight)."""
+    """The option a one-line error names (`--style-weight must ...` -> style_weight,
+    `unknown option 'colour'` -> colour)."""
+    if message.startswith("unknown option '"):
+        return message.split("'")[1]
     for word in message.replace(":", " ").split():
         if word.startswith("--") and len(word) > 2:
             return word[2:].replace("-", "_").rstrip(",.")
     return fallback
+
+
+def naming_uploads(options: dict[str, Any], uploads: dict[str, str]) -> dict[str, Any]:
+    """`options` with each file option (init) naming an upload by its name in inputs/:
+    `uploads` maps the names a file was sent and stored under to the stored one. Any other
+    value (a path above all) is refused without being looked at, the same way whatever it is."""
+    named = dict(options)
+    for spec in file_options(StylizeOptions):
+        value = options.get(spec.name)
+        if value is None or value in spec.option.words:
+            continue
+        if not isinstance(value, str) or value not in uploads:
+            words = ", ".join(spec.option.words)
+            raise FieldError(f"{spec.flag} takes {words + ' or ' if words else ''}the name of a file uploaded with "
+                             f"the run (the photo, a painting, a mask): the studio opens no other file", spec.name)
+        named[spec.name] = uploads[value]
+    return named
+
+
+def unreadable(path: Path) -> str:
+    """Why an uploaded image cannot be read, in one line: the size it declares, if too large."""
+    size = declared_size(path)
+    if size is not None and size[0] * size[1] > 2 * PIXEL_LIMIT:  # where Pillow's bomb guard refuses it
+        return (f"{path.name} is too large: it declares {size[0]}x{size[1]} pixels, more than the "
+                f"{2 * PIXEL_LIMIT / 1e6:.0f} million an image may have")
+    return f"{path.name} is not an image file this studio can read"
+
+
+def declared_size(path: Path) -> tuple[int, int] | None:
+    """The size an image file declares in its header, read past Pillow's bomb guard (which
+    refuses such files without saying their size); None if no format reads the header."""
+    Image.init()
+    with path.open("rb") as file:
+        prefix = file.read(16)
+        for format_id in Image.ID:
+            factory, accept = Image.OPEN[format_id]
+            try:
+                if accept is None or accept(prefix) is True:
+                    file.seek(0)
+                    return factory(file, path.name).size
+            except Exception:  # noqa: BLE001 - not this format (each plugin fails in its own way)
+                continue
+    return None
 
 
 class Studio:
@@ -82,38 +140,39 @@ class Studio:
 
     # ---- what the page asks --------------------------------------------------------------------------
 
-    def submit(self, content: tuple[str, bytes], styles: list[tuple[str, bytes]], options: dict[str, Any],
-               recipe: str = "gatys") -> RunRecord:
-        """A new run from uploads and options, checked before it is queued (FieldError)."""
+    def submit(self, content: Upload, styles: list[Upload], options: dict[str, Any], recipe: str = "gatys",
+               masks: list[Upload] | None = None) -> RunRecord:
+        """A new run from uploads (the photo, the paintings, optionally one mask per painting, in
+        order) and options, checked before it is queued (FieldError)."""
+        masks = masks or []
         if not content[1]:
             raise FieldError("choose a photo", "content")
         if not styles:
             raise FieldError("choose at least one painting", "style")
-        settings = self._options(recipe, options)
-        run_id, folder = self.workspace.new_folder()
-        try:
-            content_name = safe_name(content[0], "content.png")
-            (folder / "inputs" / content_name).write_bytes(content[1])
-            style_names = []
-            for index, (name, data) in enumerate(styles):
-                style_name = f"{index + 1}_{safe_name(name, 'style.png')}"
-                (folder / "inputs" / style_name).write_bytes(data)
-                style_names.append(style_name)
-            record = RunRecord(run_id, content_name, style_names, dict(options), recipe)
-            self._check_inputs(record, settings)
-        except BaseException:
-            import shutil
-
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
+        if masks and len(masks) != len(styles):
+            raise FieldError(f"give one mask per painting, in the paintings' order: {len(styles)} painting(s), "
+                             f"{len(masks)} mask(s)", "mask")
+        files = [(content, safe_name(content[0], "content.png"))]
+        files += [(style, f"{index}_{safe_name(style[0], 'style.png')}") for index, style in enumerate(styles, 1)]
+        files += [(mask, f"mask{index}_{safe_name(mask[0], 'mask.png')}") for index, mask in enumerate(masks, 1)]
+        uploads = {sent: stored for (sent, _), stored in reversed(files)} | {stored: stored for _, stored in files}
+        options = naming_uploads(options, uploads)
+        with self._new_run() as (run_id, folder):
+            for (_, data), stored in files:
+                (folder / "inputs" / stored).write_bytes(data)
+            names = [stored for _, stored in files]
+            record = RunRecord(run_id, names[0], names[1:len(styles) + 1], options, recipe,
+                               masks=names[len(styles) + 1:])
+            self._check_inputs(record, self._settings(record))
         self.workspace.save(record)
         self.wake.set()
         return record
 
-    def inputs_of(self, run_id: str) -> tuple[tuple[str, bytes], list[tuple[str, bytes]]]:
-        """An earlier run's photo and paintings, as uploads (to run it again with changes)."""
-        content, styles = self.workspace.inputs(self.workspace.load(run_id))
-        return (content.name, content.read_bytes()), [(path.name.split("_", 1)[-1], path.read_bytes()) for path in styles]
+    def inputs_of(self, run_id: str) -> tuple[Upload, list[Upload], list[Upload]]:
+        """An earlier run's photo, paintings and masks, as uploads (to run it again with changes)."""
+        content, styles, masks = self.workspace.inputs(self.workspace.load(run_id))
+        as_sent = lambda paths: [(path.name.split("_", 1)[-1], path.read_bytes()) for path in paths]  # noqa: E731
+        return (content.name, content.read_bytes()), as_sent(styles), as_sent(masks)
 
     def make_print(self, parent_id: str, size: int, options: dict[str, Any]) -> RunRecord:
         """The upscale job of a finished run: its picture taken up to `size` px."""
@@ -122,14 +181,14 @@ class Studio:
         if parent.status != "done" or not result.is_file():
             raise FieldError("only a finished picture can be made into a print", "size")
         changes = {key: value for key, value in options.items() if key in ("time_budget", "max_memory", "iterations")}
-        self._print_job(parent, result, size, changes).options.validate()
-        run_id, folder = self.workspace.new_folder()
-        content, styles = self.workspace.inputs(parent)
-        for path in (content, *styles):
-            (folder / "inputs" / path.name).write_bytes(path.read_bytes())
-        (folder / "inputs" / "chosen.png").write_bytes(result.read_bytes())
-        record = RunRecord(run_id, parent.content, list(parent.styles), {"size": size, **changes}, parent.recipe,
-                           kind="print", parent=parent_id)
+        with self._new_run() as (run_id, folder):
+            content, styles, masks = self.workspace.inputs(parent)
+            for path in (content, *styles, *masks):  # a print's inputs lie beside its chosen picture
+                (folder / "inputs" / path.name).write_bytes(path.read_bytes())
+            (folder / "inputs" / "chosen.png").write_bytes(result.read_bytes())
+            record = RunRecord(run_id, parent.content, list(parent.styles), {"size": size, **changes}, parent.recipe,
+                               kind="print", parent=parent_id, masks=list(parent.masks))
+            self._print_job(record, folder / "inputs" / "chosen.png", size, changes).options.validate()
         self.workspace.save(record)
         self.wake.set()
         return record
@@ -212,14 +271,13 @@ class Studio:
         if record.resume and run_folder.checkpoint_file.is_file():
             runner = resume_runner(run_folder.path, self.models_dir, CHECKPOINT_EVERY, [reporter])
             return runner
-        content, styles = self.workspace.inputs(record)
+        content, styles, masks = self.workspace.inputs(record)
         outputs = Outputs(folder / "result.png", folder / "report.json")
         if record.kind == "print":
             job = replace(self._print_job(record, folder / "inputs" / "chosen.png", int(record.options["size"]),
                                           {k: v for k, v in record.options.items() if k != "size"}), outputs=outputs)
         else:
-            job = Job(content, styles, self._options(record.recipe, record.options), outputs=outputs,
-                      explicit_size="size" in record.options)
+            job = Job(content, styles, self._settings(record), masks, outputs, explicit_size="size" in record.options)
         runner = JobRunner(job, self.models_dir, run_folder, CHECKPOINT_EVERY, [reporter])
         runner.claim(restart=True)
         runner.check_memory()
@@ -228,33 +286,50 @@ class Studio:
     def _print_job(self, record: RunRecord, chosen: Path, size: int, changes: dict):
         from nst_ort.job import Outputs, upscale_job
 
-        content, styles = self.workspace.inputs(record)
+        content, styles, _ = self.workspace.inputs(record)  # its masks are found beside `chosen`
         try:
             return upscale_job(chosen, size, Outputs(), content, styles, **changes)
         except NstError as error:
             raise FieldError(str(error), field_of(str(error), "size")) from None
 
-    def _options(self, recipe: str, options: dict[str, Any]):
+    def _settings(self, record: RunRecord) -> StylizeOptions:
+        """A run's options, validated, its file options (init) taken to the files uploaded with it."""
         from nst_ort.recipes import recipe_options
 
+        options = dict(record.options)
+        for spec in file_options(StylizeOptions):
+            value = options.get(spec.name)
+            if value is not None and value not in spec.option.words:
+                options[spec.name] = str(self.workspace.runs / record.id / "inputs" / safe_name(value, "missing"))
         try:
-            settings = recipe_options(recipe, None, **options)
+            settings = recipe_options(record.recipe, None, **options)
             settings.validate()
         except NstError as error:
             raise FieldError(str(error), field_of(str(error))) from None
         return settings
 
+    @contextmanager
+    def _new_run(self) -> Iterator[tuple[str, Path]]:
+        """A new run's folder, removed again if what is put in it is refused."""
+        run_id, folder = self.workspace.new_folder()
+        try:
+            yield run_id, folder
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
     def _check_inputs(self, record: RunRecord, settings) -> None:
         """Images that are images, and a plan that fits, before the run is queued."""
         from nst_ort.job import Job, JobRunner
 
-        content, styles = self.workspace.inputs(record)
-        for path, name in [(content, "content"), *((style, "style") for style in styles)]:
+        content, styles, masks = self.workspace.inputs(record)
+        named = [(content, "content"), *((style, "style") for style in styles), *((mask, "mask") for mask in masks)]
+        for path, name in named:
             try:
                 header_size(path)
             except NstError:
-                raise FieldError(f"{path.name} is not an image file this studio can read", name) from None
-        job = Job(content, styles, settings, explicit_size="size" in record.options)
+                raise FieldError(unreadable(path), name) from None
+        job = Job(content, styles, settings, masks, explicit_size="size" in record.options)
         try:
             JobRunner(job, self.models_dir).check_memory()
         except NstError as error:

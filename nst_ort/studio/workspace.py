@@ -1,7 +1,7 @@
 """The studio's workspace: one folder per run under WORKSPACE/runs/, all the studio ever writes.
 
     runs/ID/studio.json      what the run is and where it stands (status, options, progress)
-    runs/ID/inputs/          the uploaded photo and paintings (their own names, made safe)
+    runs/ID/inputs/          the uploaded photo, paintings and masks (their own names, made safe)
     runs/ID/result.png       the picture (the best so far once stopped), with its settings
     runs/ID/report.json      its report
     runs/ID/preview.jpg      the latest preview while a page watches
@@ -67,6 +67,7 @@ class RunRecord:
     error: str = ""
     progress: dict[str, Any] = field(default_factory=dict)
     resume: bool = False  # continue from its run folder when it next runs
+    masks: list[str] = field(default_factory=list)  # file names in inputs/, one per style (or none)
 
     def public(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if key != "resume"}
@@ -115,9 +116,11 @@ class Workspace:
                 continue
         return sorted(records, key=lambda record: record.created, reverse=True)
 
-    def inputs(self, record: RunRecord) -> tuple[Path, tuple[Path, ...]]:
+    def inputs(self, record: RunRecord) -> tuple[Path, tuple[Path, ...], tuple[Path, ...]]:
+        """A run's photo, paintings and masks."""
         folder = self.runs / record.id / "inputs"
-        return folder / record.content, tuple(folder / name for name in record.styles)
+        return (folder / record.content, tuple(folder / name for name in record.styles),
+                tuple(folder / name for name in record.masks))
 
     def picture(self, run_id: str) -> Path | None:
         """The final image, else the latest preview."""

@@ -44,6 +44,14 @@ function field(option) {
   } else {
     input = document.createElement("input");
     input.placeholder = option.default;
+    if (option.words.length) {  // an option naming a file: its words, or an uploaded file's name
+      const words = document.createElement("datalist");
+      words.id = "words-" + option.name;
+      for (const word of option.words)
+        words.appendChild(Object.assign(document.createElement("option"), { value: word }));
+      input.setAttribute("list", words.id);
+      label.appendChild(words);
+    }
   }
   input.name = option.name; input.dataset.option = option.name; input.id = "option-" + option.name;
   label.appendChild(input);
@@ -98,7 +106,9 @@ async function start(event) {
       const body = new FormData();
       if ($("content").files[0]) body.append("content", $("content").files[0]);
       for (const file of request.paintings) body.append("style", file);
-      if (againFrom && !$("content").files[0] && !request.paintings.length) body.append("inputs_of", againFrom);
+      for (const file of $("mask").files) body.append("mask", file);
+      const picked = $("content").files.length || request.paintings.length || $("mask").files.length;
+      if (againFrom && !picked) body.append("inputs_of", againFrom);
       body.append("options", JSON.stringify(request.options));
       body.append("recipe", $("recipe").value);
       const { id } = await api("POST", "/api/runs", body);
