@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from nst_base.errors import NstError
-from nst_ort.images import PIXEL_LIMIT, header_size, to_image
+from nst_ort.images import check_decodable, header_size, to_image
 from nst_ort.optimize import Progress
 from nst_ort.options import StylizeOptions
 from nst_ort.progress import format_seconds
@@ -80,32 +79,6 @@ def naming_uploads(options: dict[str, Any], uploads: dict[str, str]) -> dict[str
                              f"the run (the photo, a painting, a mask): the studio opens no other file", spec.name)
         named[spec.name] = uploads[value]
     return named
-
-
-def unreadable(path: Path) -> str:
-    """Why an uploaded image cannot be read, in one line: the size it declares, if too large."""
-    size = declared_size(path)
-    if size is not None and size[0] * size[1] > 2 * PIXEL_LIMIT:  # where Pillow's bomb guard refuses it
-        return (f"{path.name} is too large: it declares {size[0]}x{size[1]} pixels, more than the "
-                f"{2 * PIXEL_LIMIT / 1e6:.0f} million an image may have")
-    return f"{path.name} is not an image file this studio can read"
-
-
-def declared_size(path: Path) -> tuple[int, int] | None:
-    """The size an image file declares in its header, read past Pillow's bomb guard (which
-    refuses such files without saying their size); None if no format reads the header."""
-    Image.init()
-    with path.open("rb") as file:
-        prefix = file.read(16)
-        for format_id in Image.ID:
-            factory, accept = Image.OPEN[format_id]
-            try:
-                if accept is None or accept(prefix) is True:
-                    file.seek(0)
-                    return factory(file, path.name).size
-            except Exception:  # noqa: BLE001 - not this format (each plugin fails in its own way)
-                continue
-    return None
 
 
 class Studio:
@@ -326,9 +299,13 @@ class Studio:
         named = [(content, "content"), *((style, "style") for style in styles), *((mask, "mask") for mask in masks)]
         for path, name in named:
             try:
-                header_size(path)
+                size = header_size(path)
             except NstError:
-                raise FieldError(unreadable(path), name) from None
+                raise FieldError(f"{path.name} is not an image file this studio can read", name) from None
+            try:
+                check_decodable(path, size, limit=None)  # the one decode guard, as the command line's
+            except NstError as error:
+                raise FieldError(str(error).replace(str(path), path.name), name) from None
         job = Job(content, styles, settings, masks, explicit_size="size" in record.options)
         try:
             JobRunner(job, self.models_dir).check_memory()
