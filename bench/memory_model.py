@@ -36,6 +36,7 @@ from bench import write_page_block  # noqa: E402
 
 IMAGES = ROOT.parent / "shared" / "images"
 PHOTO, PAINTING = IMAGES / "content" / "sunset_by_the_pier.jpg", IMAGES / "style" / "great_wave_met_large.jpg"
+WHOLE_PHOTO, WHOLE_PAINTING = IMAGES / "content" / "tubingen.jpg", IMAGES / "style" / "starry_night.jpg"  # the defaults' run
 WORK = ROOT / "bench" / "results" / "memory_model"
 REPORT = ROOT / "docs" / "bench" / "memory_model.json"
 PAGE = ROOT / "docs" / "print.md"
@@ -168,6 +169,54 @@ def run(args: argparse.Namespace) -> None:
                 print(json.dumps(case), flush=True)
 
 
+WHOLE_EXTRAS = ("--gif", "--checkpoint-every", "10s", "--save-every", "10")  # what a long or studio run also does
+
+
+def run_whole(python: str, label: str, size: int, threads: int) -> dict:
+    """One whole `nst stylize` run with the defaults (every level, every iteration, the full
+    L-BFGS history) that also records a GIF, writes checkpoints every 10 s and the image every
+    10 iterations, as a long run or the studio's previews do: each level's peak and estimate."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    name = f"whole_{label}_{size}_{threads}"
+    report = WORK / f"{name}.json"
+    extras = [option if option != "--gif" else f"--gif={WORK / name}.gif" for option in WHOLE_EXTRAS]
+    command = [python, "-m", "nst_ort", "stylize", str(WHOLE_PHOTO), str(WHOLE_PAINTING), "-o", str(WORK / f"{name}.png"),
+               "--size", str(size), "--threads", str(threads), "--report", str(report), "--quiet", "--restart",
+               *extras]
+    began = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()}")
+    data = json.loads(report.read_text())
+    found = data["versions"]
+    return {"python_label": label, "onnxruntime": found.get("onnxruntime") or found["onnxruntime-training-cpu"],
+            "size": size, "threads": threads, "seconds": round(time.perf_counter() - began, 1),
+            "levels": [{"plan": level["plan"], "iterations": level["iterations"], "history": level["history"],
+                        "estimated_peak_bytes": level["estimated_peak_bytes"],
+                        "peak_rss_bytes": level["peak_rss_bytes"]} for level in data["levels"]]}
+
+
+def whole(args: argparse.Namespace) -> None:
+    data = json.loads(REPORT.read_text()) if REPORT.exists() else {"cases": []}
+    runs = data.setdefault("whole_runs", [])
+    done = {(run["python_label"], run["size"], run["threads"]) for run in runs}
+    for size in map(int, args.whole.split(",")):
+        for label, python in (item.split("=", 1) for item in args.pythons.split(",")):
+            for threads in map(int, args.threads.split(",")):
+                if (label, size, threads) in done or not (ROOT / python).exists():
+                    continue
+                runs.append(run_whole(str(ROOT / python), label, size, threads))
+                REPORT.write_text(json.dumps(data, indent=1) + "\n")
+                print(json.dumps(runs[-1]), flush=True)
+
+
+def whole_levels(data: dict) -> list[dict]:
+    """Each level of the whole runs as a case of its own (untiled, portable, all its pairs held)."""
+    return [{**level, "engine": "portable", "tile": 0, "pairs_held": min(level["iterations"], level["history"]),
+             "onnxruntime": run["onnxruntime"], "size": run["size"], "threads": run["threads"]}
+            for run in data.get("whole_runs", []) for level in run["levels"]]
+
+
 def plan_request(case: dict):
     """The plan's request for a measured case (the default layers, one style, L-BFGS)."""
     from nst_graphs.loss_graph import DEFAULT_LOSS_LAYERS
@@ -272,16 +321,19 @@ def table(data: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["run", "fit", "page"])
+    parser.add_argument("step", choices=["run", "whole", "fit", "page"])
     parser.add_argument("--pythons", default=PYTHONS, help="label=python,... (label 'training' adds its engine)")
     parser.add_argument("--threads", default="1,2,4,8,16")
     parser.add_argument("--untiled", default="384,640,896", help="long sides run untiled")
     parser.add_argument("--tiled", default="512,640,896", help="long sides run in tiles")
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--iterations", type=int, default=2)
+    parser.add_argument("--whole", default="256,533", help="long sides of the whole runs ('whole' step)")
     args = parser.parse_args()
     if args.step == "run":
         run(args)
+    elif args.step == "whole":
+        whole(args)
     elif args.step == "fit":
         print(json.dumps(fit(json.loads(REPORT.read_text())["cases"]), indent=1))
     else:
