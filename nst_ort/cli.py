@@ -46,6 +46,7 @@ CheckpointEvery = Annotated[str, Opt(
 Restart = Annotated[bool, Opt(help="Start over even if an unfinished run of this output is kept")]
 Quiet = Annotated[bool, Opt("--quiet", "-q", help="No progress output")]
 REPLACED = "an existing file is replaced (atomically) when the run ends"
+CONFIRM_ITEMS = 100  # `nst batch`: more items than this need --yes
 EVERY = show_seconds(DEFAULT_CHECKPOINT_EVERY)
 
 
@@ -422,6 +423,7 @@ def batch(
                                                "tcp://host:8786 (needs nst-ort[cluster])")] = None,
     shared_fs: Annotated[bool, Opt(help="With --cluster: the workers read inputs and models by path (a shared "
                                         "file system) instead of receiving them")] = False,
+    yes: Annotated[bool, Opt("--yes", "-y", help=f"Start a batch of more than {CONFIRM_ITEMS} items")] = False,
     quiet: Quiet = False,
     models_dir: ModelsDir = None,
     options: Optional[dict] = None,
@@ -429,8 +431,9 @@ def batch(
     """Many pictures unattended: every photo x painting of two folders, or the rows of a plan
     file; a list of values (--style-weight 1,2,4) makes a grid. A rerun skips finished items
     and resumes stopped ones; the exit code is the number of items that failed."""
-    from nst_ort.batch.plan import from_folders, from_plan
+    from nst_ort.batch.plan import from_folders, from_plan, guess_seconds, unique
     from nst_ort.batch.run import Batch
+    from nst_ort.progress import format_seconds
     from nst_ort.signals import StopSignals
 
     if (plan is None) == (content is None or style is None):
@@ -439,20 +442,27 @@ def batch(
         raise NstError(f"--workers must be between 1 and 64, not {workers}")
     given = options or {}
     items = from_plan(plan, given, recipe) if plan is not None else from_folders(content, style, given, recipe)
+    items, repeats = unique(items)
+    if len(items) > CONFIRM_ITEMS and not yes:
+        raise NstError(f"{len(items)} items, roughly {format_seconds(guess_seconds(items))} of computing on 2 cores: "
+                       f"add --yes to start a batch of more than {CONFIRM_ITEMS}")
     out = resolve_output(output_dir)
     if out.exists() and not out.is_dir():
         raise NstError(f"-o {out} is a file: give a folder")
     batch_run = Batch(items, out, _models_dir(models_dir), workers, cluster, shared_fs)
-    if not quiet:
-        where = f"the cluster at {cluster}" if cluster else f"{workers} worker{'s' if workers > 1 else ''}"
-        say(f"batch: {len(items)} items into {out}, {where}")
-    with StopSignals(notify=say) as stop:
-        try:
-            results = batch_run.run(_silent if quiet else say)
-        except KeyboardInterrupt:
-            say(f"stopped: finished items are kept in {out}; run the same command again to continue")
-            raise typer.Exit(stop.exit_code) from None
-    batch_run.write_sheets()
+    with batch_run.claim():
+        if repeats:
+            say(f"warning: {repeats}")
+        if not quiet:
+            where = f"the cluster at {cluster}" if cluster else f"{workers} worker{'s' if workers > 1 else ''}"
+            say(f"batch: {len(items)} items into {out}, {where}")
+        with StopSignals(notify=say) as stop:
+            try:
+                results = batch_run.run(_silent if quiet else say)
+            except KeyboardInterrupt:
+                say(f"stopped: finished items are kept in {out}; run the same command again to continue")
+                raise typer.Exit(stop.exit_code) from None
+        batch_run.write_sheets()
     failed = [result for result in results if result.status == "failed"]
     if not quiet or failed:
         say(f"{len(results) - len(failed)} of {len(results)} items done ({sum(r.status == 'skipped' for r in results)} "

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from nst_base.cores import usable_cores
 from nst_base.errors import NstError
 
@@ -16,8 +18,12 @@ def require_distributed():
 
 
 def connect(address: str):
-    """A client of the scheduler at `address`; one line if it cannot be reached."""
+    """A client of the scheduler at `address`; one line if it cannot be reached. Dask's own log
+    (reconnecting, tracebacks) is silenced: the front ends say what became of the run in one line."""
     distributed = require_distributed()
+    for name in ["distributed", *logging.root.manager.loggerDict]:  # Dask's config gives some a level of their own
+        if name.split(".")[0] == "distributed":
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         return distributed.Client(address, timeout="10s")
     except (OSError, TimeoutError) as error:

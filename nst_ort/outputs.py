@@ -8,7 +8,7 @@ of the user's. Every front end checks its outputs here before it starts.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from nst_base.errors import NstError
@@ -58,3 +58,21 @@ def check_distinct(outputs: dict[str, Path]) -> None:
         if key in seen:
             raise NstError(f"{option} and {seen[key]} are the same file {path}")
         seen[key] = option
+
+
+def check_own_folder(folder: Path, marker: str, option: str = "-o",
+                     ours: Callable[[Path], bool] = lambda entry: True) -> None:
+    """Refuse before any work an output folder nst-ort may not write into: it must be new,
+    empty, or hold the `marker` file nst-ort leaves in the folders it writes, and only
+    entries `ours` accepts."""
+    folder = Path(folder)
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise NstError(f"{option} {folder} is a file: give a folder")
+    entries = sorted(folder.iterdir())
+    if not entries or ((folder / marker).is_file() and all(ours(entry) for entry in entries)):
+        return
+    foreign = next((entry for entry in entries if not ours(entry)), entries[0])
+    raise NstError(f"{option} {folder} holds files nst-ort did not write ({foreign.name}, ...): "
+                   f"give a new or empty folder")

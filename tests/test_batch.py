@@ -222,3 +222,157 @@ def test_bad_rows_and_files_fail_one_line_each_and_the_rest_go_on(tiny_models_di
     assert any("--style-weight must be > 0" in line for line in failed)
     assert any("image not found" in line and "missing.png" in line for line in failed)
     assert len(list((tmp_path / "out").glob("*__*.png"))) == 1
+
+
+# ---- the output folder: the user's files, one batch at a time (issue 31) ------------------------------
+
+def _plan(path: Path, contents: Path, styles: Path, pairs: str) -> Path:
+    """A CSV plan of content x style pairs given as 'ax,ay,bx'."""
+    path.write_text("content,style\n" + "".join(f"{contents / (p[0] + '.png')},{styles / (p[1] + '.png')}\n"
+                                                 for p in pairs.split(",")))
+    return path
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_a_folder_of_the_users_files_is_refused_before_any_work(tiny_models_dir, folders, tmp_path):
+    contents, styles = folders
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "index.csv").write_text("my own spreadsheet\n")
+    (out / "a__x.png").write_bytes(b"my own picture")
+    (out / "b__y.json").write_text('{"interrupted": true}')
+    before = _snapshot(out)
+    result = nst("batch", "--content", contents, "--style", styles, "-o", out, *SMALL, models_dir=tiny_models_dir)
+    _one_line_error(result, f"-o {out} holds files nst-ort did not write")
+    assert result.returncode == 1
+    assert _snapshot(out) == before and sorted(p.name for p in out.iterdir()) == sorted(before)
+
+
+def test_a_file_the_batch_did_not_write_is_never_replaced_even_in_its_own_folder(tiny_models_dir, folders, tmp_path):
+    contents, styles = folders
+    out = tmp_path / "out"
+    first = nst("batch", _plan(tmp_path / "one.csv", contents, styles, "ax"), "-o", out, *SMALL,
+                models_dir=tiny_models_dir)
+    assert first.returncode == 0, first.stderr
+    (out / "a__y.png").write_bytes(b"dropped in by the user")  # a name the next plan wants
+    (out / "a__x.json").write_text('{"mine": true}')  # a finished result's report, replaced by the user
+    mine = _snapshot(out)
+    result = nst("batch", _plan(tmp_path / "three.csv", contents, styles, "ax,ay,bx"), "-o", out, *SMALL,
+                 models_dir=tiny_models_dir)
+    assert result.returncode == 2, result.stderr
+    failed = [line for line in result.stderr.splitlines() if ": failed (" in line]
+    assert len(failed) == 2 and "Traceback" not in result.stderr
+    assert any("a__y.png" in line and "did not write" in line for line in failed), failed
+    assert any("a__x.json" in line and "did not write" in line for line in failed), failed
+    assert all(_snapshot(out)[name] == data for name, data in mine.items() if name.startswith("a__"))
+    assert (out / "b__x.png").is_file()
+    (out / "index.csv").write_text("my notes\n")  # a batch-wide file: the batch is refused
+    again = nst("batch", _plan(tmp_path / "three.csv", contents, styles, "ax,ay,bx"), "-o", out, *SMALL,
+                models_dir=tiny_models_dir)
+    _one_line_error(again, "index.csv")
+    assert (out / "index.csv").read_text() == "my notes\n"
+
+
+def test_a_second_batch_into_one_folder_is_refused_at_once_naming_the_first(tiny_models_dir, folders, tmp_path):
+    import subprocess
+
+    contents, styles = folders
+    out = tmp_path / "out"
+    args = ["batch", "--content", contents, "--style", styles, "-o", out, "--size", "96", "--iterations", "400",
+            "--scales", "2", "--threads", "1"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir))
+    first = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, env=env,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        for line in first.stderr:  # printed once the folder is claimed
+            if line.startswith("batch: 4 items"):
+                break
+        second = nst(*args, models_dir=tiny_models_dir)
+        assert first.poll() is None, "the first batch ended before the second one started"
+    finally:
+        first.kill()  # SIGKILL: its lock goes with it
+        first.communicate()
+    _one_line_error(second, f"is in use by another nst-ort run (process {first.pid})")
+    assert second.returncode == 1 and second.stderr.count("\n") == 1, second.stderr
+    third = nst(*args[:7], *SMALL, models_dir=tiny_models_dir)  # the same items, quicker (the one killed resumes)
+    assert third.returncode == 0, third.stderr
+    rows = json.loads((out / "index.json").read_text())
+    assert len(rows) == 4 and {row["status"] for row in rows} <= {"done", "skipped"}
+
+
+def test_a_repeated_plan_row_runs_once_with_a_warning(tiny_models_dir, folders, tmp_path):
+    contents, styles = folders
+    plan = _plan(tmp_path / "plan.csv", contents, styles, "ax,bx,ax")
+    result = nst("batch", plan, "-o", tmp_path / "out", *SMALL, models_dir=tiny_models_dir)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "plan.csv row 3" in warnings[0] and "row 1" in warnings[0], result.stderr
+    assert "2 of 2 items done (0 finished before)" in result.stderr
+    assert [row["status"] for row in json.loads((tmp_path / "out" / "index.json").read_text())] == ["done"] * 2
+
+
+def test_a_batch_of_more_than_100_items_needs_yes(tiny_models_dir, folders, tmp_path):
+    contents, styles = folders
+    out = tmp_path / "out"
+    weights = ",".join(str(w) for w in range(1, 27))  # 2 photos x 2 paintings x 26 weights
+    result = nst("batch", "--content", contents, "--style", styles, "-o", out, *SMALL, "--style-weight", weights,
+                 models_dir=tiny_models_dir)
+    _one_line_error(result, "104 items")
+    assert "--yes" in result.stderr and not out.exists()
+    plan = tmp_path / "plan.csv"
+    plan.write_text("content,style\n" + "".join(f"p{n}.png,\n" for n in range(101)))  # rows that fail at once
+    started = nst("batch", plan, "-o", out, "--yes", models_dir=tiny_models_dir)
+    assert started.returncode == 100 and started.stderr.count("a row needs a content and a style") == 101
+
+
+def test_a_scheduler_killed_mid_batch_ends_it_in_one_line_and_a_local_rerun_finishes(tiny_models_dir, folders,
+                                                                                     tmp_path):
+    """A scheduler and its workers in processes of their own; the scheduler SIGKILLed once an item is done."""
+    import contextlib
+    import subprocess
+
+    distributed = pytest.importorskip("distributed")
+    contents, styles = folders
+    out, address_file = tmp_path / "out", tmp_path / "scheduler.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir))
+    quiet = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", "0", "--no-dashboard", "--scheduler-file", address_file], **quiet)
+    workers = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", address_file,
+                                "--nworkers", "2", "--nthreads", "1", "--no-dashboard"], **quiet)
+    args = ["batch", "--content", contents, "--style", styles, "-o", out, "--size", "64", "--iterations", "150",
+            "--scales", "1", "--threads", "1"]
+    try:
+        with distributed.Client(scheduler_file=str(address_file), timeout="60s") as client:
+            client.wait_for_workers(2, timeout=60)
+            address = client.scheduler.address
+        batch = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args), "--cluster", address], cwd=ROOT,
+                                 env=env, stderr=subprocess.PIPE, text=True)
+        for line in batch.stderr:
+            if line.startswith("[1/4]"):
+                break
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        try:
+            rest = batch.communicate(timeout=90)[1]
+        finally:
+            batch.kill()
+        assert time.monotonic() - killed < 90
+    finally:
+        for process in (scheduler, workers):  # each in a session of its own: its group is its processes
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert batch.returncode == 1, rest
+    lines = [line for line in rest.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: lost the Dask scheduler at ") and "Traceback" not in rest, rest
+    assert "internal error" not in rest and "distributed." not in rest, rest
+    done = [row["name"] for row in json.loads((out / "index.json").read_text()) if row["status"] == "done"]
+    assert 1 <= len(done) < 4 and all((out / f"{name}.png").is_file() for name in done)
+    again = nst(*args, models_dir=tiny_models_dir)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("skipped") == len(done)
+    assert all(row["status"] in ("done", "skipped") for row in json.loads((out / "index.json").read_text()))

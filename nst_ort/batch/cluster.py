@@ -5,11 +5,14 @@ The client sends each item's inputs with it as bytes, or names them by path with
 of its own, with its share of that machine's cores and memory, and sends the picture and
 its report back; the client writes them atomically into the output folder. A worker lost
 mid-item means Dask runs the item again on another: nothing is lost, and an item never
-half-written.
+half-written. A lost scheduler ends the batch in one line (once Dask gave up reconnecting):
+the items finished are kept, and a rerun, here or on another cluster, does the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import tempfile
 import time
 import uuid
@@ -19,12 +22,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from nst_base.errors import NstError
-from nst_base.files import atomic_file
 from nst_ort.batch.plan import BatchItem
-from nst_ort.batch.run import Batch, ItemResult, finished
-from nst_ort.cluster import connect, require_distributed, task_slots, worker_share
+from nst_ort.batch.run import Batch, ItemResult
+from nst_ort.cluster import connect, task_slots, worker_share
 
 RETRIES = 3  # times an item is sent when its task is lost with a worker
+RECONNECT_SECONDS = 30.0  # at most this long waiting for Dask to reconnect to a lost scheduler
+POLL_SECONDS = 2.0  # how often the connection is checked while no item ends
 
 def run_remote(item: BatchItem, name: str, inputs: dict[str, bytes] | None, models_dir: str | None) -> dict:
     """On a worker: the item's inputs written to a folder of its own (unless on a shared file
@@ -50,72 +54,82 @@ def run_remote(item: BatchItem, name: str, inputs: dict[str, bytes] | None, mode
                 "report": report.read_bytes() if report.is_file() else None}
 
 
-def run_on_cluster(batch: Batch, address: str, shared_fs: bool, say: Callable[[str], None],
-                   record: Callable[[ItemResult, dict, float], None], results: dict) -> None:
-    """Every item not finished yet, on the cluster at `address`; results written as they come.
+def run_on_cluster(batch: Batch, todo: list[tuple[BatchItem, str]], say: Callable[[str], None],
+                   record: Callable[[ItemResult], None]) -> None:
+    """The items `todo` on the batch's cluster; results written and recorded as they come.
 
     Items go out a few at a time (twice the cluster's task slots), each with its inputs'
     bytes: the scheduler holds no more than that, Dask can always run a task again (nothing
     it needs lives only on one worker), and an item whose task was lost with its worker
-    is sent again, up to RETRIES times."""
-    distributed = require_distributed()
+    is sent again, up to RETRIES times. A lost scheduler is a one-line NstError."""
+    address = batch.cluster
     client = connect(address)
-    started = time.perf_counter()
-    queue: deque[tuple[BatchItem, str, int]] = deque()
+    waiting: deque[tuple[BatchItem, str, int]] = deque()
     in_flight: dict = {}
+    ended: queue.Queue = queue.Queue()  # futures as they end (done, failed or cancelled)
     try:
-        for item, name in zip(batch.items, batch.names):
+        for item, name in todo:
             missing = next((path for path in (item.content, *item.styles) if not Path(path).is_file()), None)
-            if item.problem:
-                record(ItemResult(name, "failed", error=item.problem), results, started)
-            elif finished(batch.out_dir / f"{name}.json") and (batch.out_dir / f"{name}.png").is_file():
-                record(ItemResult(name, "skipped"), results, started)
-            elif missing is not None:
-                record(ItemResult(name, "failed", error=f"image not found: {missing}"), results, started)
+            if missing is not None:
+                record(ItemResult(name, "failed", error=f"image not found: {missing}"))
             else:
-                queue.append((item, name, 1))
+                waiting.append((item, name, 1))
         window = 2 * task_slots(client)
-        say(f"on {address}: {len(client.scheduler_info()['workers'])} workers, {len(queue)} items")
-        models = str(batch.models_dir) if shared_fs else None
-        completed = distributed.as_completed()
+        say(f"on {address}: {len(client.scheduler_info()['workers'])} workers, {len(waiting)} items")
+        models = str(batch.models_dir) if batch.shared_fs else None
 
         def send() -> None:
-            while queue and len(in_flight) < window:
-                item, name, attempt = queue.popleft()
-                inputs = None if shared_fs else {str(path): Path(path).read_bytes() for path in (item.content, *item.styles)}
+            while waiting and len(in_flight) < window:
+                _check_connected(client, batch)
+                item, name, attempt = waiting.popleft()
+                inputs = None if batch.shared_fs else {str(path): Path(path).read_bytes()
+                                                       for path in (item.content, *item.styles)}
                 key = f"nst-{name}-{uuid.uuid4().hex[:8]}"  # unique: a rerun's items are new tasks
                 future = client.submit(run_remote, item, name, inputs, models, key=key, pure=False)
                 in_flight[future] = (item, name, attempt)
-                completed.add(future)
+                future.add_done_callback(ended.put)
 
         send()
-        for future in completed:
+        while in_flight:
+            try:
+                future = ended.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                _check_connected(client, batch)
+                continue
             item, name, attempt = in_flight.pop(future)
             try:
                 answer = future.result()
-            except Exception as error:  # noqa: BLE001 - lost with its workers, or a worker-side bug
+            except Exception as error:  # noqa: BLE001 - lost with its workers or its scheduler, or a worker-side bug
+                _check_connected(client, batch)
                 if attempt < RETRIES and not isinstance(error, NstError):
                     say(f"{name}: its task was lost ({type(error).__name__}); sending it again")
-                    queue.appendleft((item, name, attempt + 1))
+                    waiting.appendleft((item, name, attempt + 1))
                 else:
-                    reason = f"{type(error).__name__}: {error}".splitlines()[0]
-                    record(ItemResult(name, "failed", error=reason), results, started)
+                    record(ItemResult(name, "failed", error=f"{type(error).__name__}: {error}".splitlines()[0]))
                 send()
                 continue
-            _write(batch.out_dir, name, answer)
-            record(answer["result"], results, started)
+            for suffix, key in ((".png", "picture"), (".json", "report")):  # the report last: it says "finished"
+                if answer.get(key) is not None:
+                    batch.folder.write(f"{name}{suffix}", answer[key])
+            record(answer["result"])
             send()
     except KeyboardInterrupt:
-        client.cancel(list(in_flight))
+        if client.status == "running":
+            with contextlib.suppress(Exception):
+                client.cancel(list(in_flight))
         raise
     finally:
-        client.close()
+        with contextlib.suppress(Exception):  # a lost scheduler: nothing to tell it
+            client.close(timeout=5)
 
 
-def _write(out_dir: Path, name: str, answer: dict) -> None:
-    """The picture, then its report (the report says the item is finished), each atomically."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for suffix, key in ((".png", "picture"), (".json", "report")):
-        if answer.get(key) is not None:
-            with atomic_file(out_dir / f"{name}{suffix}") as tmp:
-                tmp.write_bytes(answer[key])
+def _check_connected(client, batch: Batch) -> None:
+    """Go on while the client is connected to its scheduler (waiting while Dask reconnects to
+    one that was lost for a moment); a one-line NstError once it is lost for good."""
+    deadline = time.monotonic() + RECONNECT_SECONDS
+    while client.status == "connecting" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if client.status != "running":
+        raise NstError(f"lost the Dask scheduler at {batch.cluster}: the items finished are kept in "
+                       f"{batch.out_dir}; run the same command again (on this machine, or with --cluster on a "
+                       f"running scheduler) to do the rest")

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from nst_base.errors import NstError
+from nst_ort.budget import FIRST_GUESS_SECONDS_PER_PIXEL
 from nst_ort.options import StylizeOptions
+from nst_ort.recipes import recipe_options
 from nst_ort.schema import specs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -79,6 +81,33 @@ def names(items: list[BatchItem]) -> list[str]:
     labels = [item.label(varying) for item in items]
     counts = {label: labels.count(label) for label in labels}
     return [label if counts[label] == 1 else f"{label}__{item.identity()}" for label, item in zip(labels, items)]
+
+
+def unique(items: list[BatchItem]) -> tuple[list[BatchItem], str]:
+    """The items with each repeat left out (the first kept), and a one-line warning naming the
+    repeats ('' when there are none)."""
+    first: dict[str, BatchItem] = {}
+    repeats = []
+    for item in items:
+        kept = first.setdefault(item.identity(), item)
+        if kept is not item:
+            repeats.append(f"{item.row} repeats {kept.row}")
+    shown = "; ".join(repeats[:5]) + (f" and {len(repeats) - 5} more" if len(repeats) > 5 else "")
+    return list(first.values()), f"{shown}: each runs once" if repeats else ""
+
+
+def guess_seconds(items: list[BatchItem]) -> float:
+    """A rough guess of a batch's computing time: each item's iterations x pixels per level (a
+    4:3 picture) at the first-guess speed (budget.py, 2 threads), or its time budget."""
+    total = 0.0
+    for item in items:
+        try:
+            options = recipe_options(item.recipe, None, **item.options)
+        except NstError:
+            continue  # fails at once when it runs
+        total += options.time_budget or sum(level.iterations * level.long_side ** 2 * 3 / 4
+                                            for level in options.schedule()) * FIRST_GUESS_SECONDS_PER_PIXEL
+    return total
 
 
 def option_specs() -> dict[str, Any]:

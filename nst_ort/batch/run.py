@@ -6,9 +6,12 @@ in worker processes, its outputs named predictably in the output folder:
     OUT/.runs/NAME.nst-run   its run folder while it runs; a stopped item resumes from it
     OUT/index.json, OUT/index.csv   every item's status, time, loss, peak memory, error
     OUT/sheet_CONTENT.png          a contact sheet per content
+    OUT/.nst-ort-batch.jsonl       the batch's marker: what it wrote (batch/folder.py)
 
 An item whose report says it finished is skipped on a rerun; one that fails (a bad image, a
-bad value, no memory) is recorded with its one-line reason and the rest go on.
+bad value, no memory) is recorded with its one-line reason and the rest go on. The folder is
+the batch's alone while it runs, and a file there that the batch did not write is never
+replaced: its item fails in one line instead.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from PIL import Image
 
 from nst_base.cores import usable_cores
 from nst_base.errors import NstError
-from nst_base.files import atomic_file
+from nst_ort.batch.folder import BatchFolder
 from nst_ort.batch.plan import BatchItem, names
 from nst_ort.memory import available_bytes
 from nst_ort.progress import format_seconds
@@ -60,18 +63,14 @@ def finished(report: Path) -> bool:
 
 
 def run_item(item: BatchItem, name: str, out_dir: Path, models_dir: Path, machine: dict) -> ItemResult:
-    """One item in this process, as `nst stylize` runs it: its outputs and run folder locked,
-    its plan made, resumed where a stopped batch left it. `machine`: threads and memory for it
-    when the item does not set them."""
+    """One item that Batch.triage lets run, in this process, as `nst stylize` runs it: its
+    outputs and run folder locked, its plan made, resumed where a stopped batch left it.
+    `machine`: threads and memory for it when the item does not set them."""
     from nst_ort.job import DEFAULT_CHECKPOINT_EVERY, Job, JobRunner, Outputs, resume_runner
     from nst_ort.recipes import recipe_options
     from nst_ort.runstate import RunFolder
 
     image, report = out_dir / f"{name}.png", out_dir / f"{name}.json"
-    if item.problem:
-        return ItemResult(name, "failed", error=item.problem)
-    if finished(report) and image.is_file():
-        return ItemResult(name, "skipped")
     started = time.perf_counter()
     folder = RunFolder(out_dir / RUNS / f"{name}.nst-run")
     runner = None
@@ -102,6 +101,11 @@ def run_item(item: BatchItem, name: str, out_dir: Path, models_dir: Path, machin
             runner.release()
 
 
+def item_files(name: str) -> list[str]:
+    """The files an item writes in the output folder."""
+    return [f"{name}.png", f"{name}.json"]
+
+
 @dataclass
 class Batch:
     """A batch's items and where its results go."""
@@ -115,6 +119,26 @@ class Batch:
 
     def __post_init__(self) -> None:
         self.names = names(self.items)
+        self.folder = BatchFolder(self.out_dir)
+
+    def claim(self) -> BatchFolder:
+        """The output folder, before any work: locked for this batch, and checked (batch/folder.py)."""
+        sheets = {f"sheet_{item.content.stem}.png" for item in self.items}
+        return self.folder.claim(["index.json", "index.csv", *sorted(sheets)])
+
+    def triage(self, item: BatchItem, name: str) -> ItemResult | None:
+        """What becomes of an item without running it: a bad row fails, a finished item is
+        skipped, one whose picture or report in the folder the batch did not write fails (that
+        file is never replaced); None: it runs."""
+        if item.problem:
+            return ItemResult(name, "failed", error=item.problem)
+        if finished(self.out_dir / f"{name}.json") and (self.out_dir / f"{name}.png").is_file():
+            return ItemResult(name, "skipped")
+        taken = self.folder.foreign(item_files(name))
+        if taken is not None:
+            return ItemResult(name, "failed", error=f"{taken} is in the way: nst batch did not write it "
+                                                    f"(move it away to run this item)")
+        return None
 
     def machine(self) -> dict:
         """Each item's share of the machine: the cores divided among the workers, and the memory
@@ -127,20 +151,25 @@ class Batch:
         return share
 
     def run(self, say: Callable[[str], None] = lambda line: None) -> list[ItemResult]:
-        """Every item not finished yet; results recorded in the index as they come."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        """Every item not finished yet (in a folder `claim` holds); results recorded in the index
+        as they come."""
         results: dict[str, ItemResult] = {}
         machine, started = self.machine(), time.perf_counter()
-        todo = list(zip(self.items, self.names))
+        todo = []
+        for item, name in zip(self.items, self.names):
+            result = self.triage(item, name)
+            if result is None:
+                todo.append((item, name))
+            else:
+                self._record(result, results, started, say, index=False)
         try:
             if self.cluster is not None:
                 from nst_ort.batch.cluster import run_on_cluster
 
-                run_on_cluster(self, self.cluster, self.shared_fs, say,
-                               lambda result, done, since: self._record(result, done, since, say), results)
+                run_on_cluster(self, todo, say, lambda result: self._record(result, results, started, say))
             elif self.workers == 1:
                 for item, name in todo:
-                    self._record(run_item(item, name, self.out_dir, self.models_dir, machine), results, started, say)
+                    self._ran(run_item(item, name, self.out_dir, self.models_dir, machine), results, started, say)
                     if results[name].status == "stopped":  # a stop signal: the batch stops with it
                         raise KeyboardInterrupt
             else:
@@ -162,18 +191,29 @@ class Batch:
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
-                        self._record(future.result(), results, started, say)
+                        self._ran(future.result(), results, started, say)
             except KeyboardInterrupt:
                 for future in pending:
                     future.cancel()
                 for child in active_children():  # as Ctrl-C would: each keeps its best image and checkpoint
                     with contextlib.suppress(OSError):
                         os.kill(child.pid, signal.SIGINT)
+                for future in pending:  # the items under way, stopped: their pictures are the batch's
+                    with contextlib.suppress(Exception):
+                        if not future.cancelled():
+                            self._ran(future.result(), results, started, say)
                 raise
 
-    def _record(self, result: ItemResult, results: dict, started: float, say: Callable[[str], None]) -> None:
+    def _ran(self, result: ItemResult, results: dict, started: float, say: Callable[[str], None]) -> None:
+        """An item run here or in a worker process: the files it wrote recorded as the batch's."""
+        self.folder.record(item_files(result.name))
+        self._record(result, results, started, say)
+
+    def _record(self, result: ItemResult, results: dict, started: float, say: Callable[[str], None],
+                index: bool = True) -> None:
         results[result.name] = result
-        self.write_index(results)
+        if index:
+            self.write_index(results)
         count, total = len(results), len(self.items)
         ran = [r.seconds for r in results.values() if r.status in ("done", "failed")]
         eta = format_seconds((total - count) * sum(ran) / len(ran) / self.workers) if ran else "?"
@@ -191,18 +231,15 @@ class Batch:
             rows.append({"name": name, "content": str(item.content), "styles": ";".join(map(str, item.styles)),
                          "recipe": item.recipe, "options": json.dumps(item.options, default=str),
                          **{key: value for key, value in asdict(result).items() if key != "name"}})
-        with atomic_file(self.out_dir / "index.json") as tmp:
-            tmp.write_text(json.dumps(rows, indent=1) + "\n")
+        self.folder.write("index.json", (json.dumps(rows, indent=1) + "\n").encode())
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["name"])
         writer.writeheader()
         writer.writerows(rows)
-        with atomic_file(self.out_dir / "index.csv") as tmp:
-            tmp.write_text(text.getvalue())
+        self.folder.write("index.csv", text.getvalue().encode())
 
     def write_sheets(self) -> list[Path]:
         """A contact sheet per content: the photo, then each finished result with its style and options."""
-        from nst_ort.images import save_image
         from nst_ort.sheet import contact_sheet
 
         written = []
@@ -220,7 +257,8 @@ class Batch:
                 continue
             with Image.open(content) as photo:
                 cells.insert(0, (f"content: {content.name}", photo.convert("RGB")))
-            sheet = self.out_dir / f"sheet_{content.stem}.png"
-            save_image(contact_sheet(cells, min(len(cells), 5), cell_side=192), sheet)
-            written.append(sheet)
+            sheet, picture = f"sheet_{content.stem}.png", io.BytesIO()
+            contact_sheet(cells, min(len(cells), 5), cell_side=192).save(picture, format="PNG")
+            self.folder.write(sheet, picture.getvalue())
+            written.append(self.out_dir / sheet)
         return written

@@ -17,6 +17,7 @@ from PIL import Image
 from nst_base.errors import NstError
 from nst_base.files import atomic_dir, atomic_file
 from nst_ort.images import check_decodable, header_size, load_image
+from nst_ort.outputs import check_own_folder
 from nst_ort.video import require
 
 # output suffix -> (container, video codec, audio codec); the container is named because the
@@ -184,16 +185,9 @@ def write_clip(frames: Iterable[np.ndarray], output: Path, fps: float,
 def check_frame_folder(output: Path) -> None:
     """An output folder of frames must be new, empty, or one nst-ort wrote before (its frames
     and marker only): nst-ort never writes among, or removes, files it did not make."""
-    if not output.exists():
-        return
-    if not output.is_dir():
+    if output.exists() and not output.is_dir():
         raise NstError(f"-o {output} is a file: give a folder name (no suffix) for PNG frames")
-    entries = sorted(output.iterdir())
-    if not entries or ((output / FRAMES_MARKER).is_file() and all(_is_ours(entry) for entry in entries)):
-        return
-    foreign = next((entry for entry in entries if not _is_ours(entry)), entries[0])
-    raise NstError(f"-o {output} holds files nst-ort did not write ({foreign.name}, ...): "
-                   f"give a new or empty folder")
+    check_own_folder(output, FRAMES_MARKER, ours=_is_ours)
 
 
 def _is_ours(path: Path) -> bool:
