@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -196,10 +197,42 @@ def run_whole(python: str, label: str, size: int, threads: int) -> dict:
                         "peak_rss_bytes": level["peak_rss_bytes"]} for level in data["levels"]]}
 
 
+def run_studio(python: str, label: str, size: int) -> dict:
+    """The same whole run made in the studio: a real `nst serve` (the run in its worker thread,
+    beside the web server) with a client watching its events, so previews are written all along."""
+    import httpx
+
+    workspace = WORK / f"studio_{label}_{size}"
+    shutil.rmtree(workspace, ignore_errors=True)
+    server = subprocess.Popen([python, "-m", "nst_ort", "serve", "--workspace", str(workspace), "--preview-every", "1"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    began = time.perf_counter()
+    try:
+        url = server.stdout.readline().strip()
+        with httpx.Client(base_url=url, timeout=None) as client:
+            files = [("content", (WHOLE_PHOTO.name, WHOLE_PHOTO.read_bytes())),
+                     ("style", (WHOLE_PAINTING.name, WHOLE_PAINTING.read_bytes()))]
+            created = client.post("/api/runs", files=files, data={"options": json.dumps({"size": size, "threads": 2})})
+            run_id = created.json()["id"]
+            with client.stream("GET", f"/api/runs/{run_id}/events") as events:  # a page watching
+                for line in events.iter_lines():
+                    if line.startswith("data:") and json.loads(line[5:]).get("status") in ("done", "failed", "stopped"):
+                        break
+        data = json.loads((workspace / "runs" / run_id / "report.json").read_text())
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    found = data["versions"]
+    return {"python_label": label, "onnxruntime": found.get("onnxruntime") or found["onnxruntime-training-cpu"],
+            "size": size, "threads": 2, "studio": True, "seconds": round(time.perf_counter() - began, 1),
+            "levels": [{key: level[key] for key in ("plan", "iterations", "history", "estimated_peak_bytes",
+                                                    "peak_rss_bytes")} for level in data["levels"]]}
+
+
 def whole(args: argparse.Namespace) -> None:
     data = json.loads(REPORT.read_text()) if REPORT.exists() else {"cases": []}
     runs = data.setdefault("whole_runs", [])
-    done = {(run["python_label"], run["size"], run["threads"]) for run in runs}
+    done = {(run["python_label"], run["size"], run["threads"]) for run in runs if not run.get("studio")}
     for size in map(int, args.whole.split(",")):
         for label, python in (item.split("=", 1) for item in args.pythons.split(",")):
             for threads in map(int, args.threads.split(",")):
@@ -210,11 +243,38 @@ def whole(args: argparse.Namespace) -> None:
                 print(json.dumps(runs[-1]), flush=True)
 
 
+def studio(args: argparse.Namespace) -> None:
+    data = json.loads(REPORT.read_text()) if REPORT.exists() else {"cases": []}
+    runs = data.setdefault("whole_runs", [])
+    done = {(run["python_label"], run["size"]) for run in runs if run.get("studio")}
+    for size in map(int, args.whole.split(",")):
+        for label, python in (item.split("=", 1) for item in args.pythons.split(",")):
+            if (label, size) in done or not (ROOT / python).exists():
+                continue
+            runs.append(run_studio(str(ROOT / python), label, size))
+            REPORT.write_text(json.dumps(data, indent=1) + "\n")
+            print(json.dumps(runs[-1]), flush=True)
+
+
 def whole_levels(data: dict) -> list[dict]:
     """Each level of the whole runs as a case of its own (untiled, portable, all its pairs held)."""
     return [{**level, "engine": "portable", "tile": 0, "pairs_held": min(level["iterations"], level["history"]),
-             "onnxruntime": run["onnxruntime"], "size": run["size"], "threads": run["threads"]}
+             "onnxruntime": run["onnxruntime"], "size": max(map(int, level["plan"].split()[0].split("x"))),
+             "threads": run["threads"], "whole_run": run["size"], "studio": run.get("studio", False)}
             for run in data.get("whole_runs", []) for level in run["levels"]]
+
+
+def whole_table(data: dict) -> str:
+    """Rows: each level of each whole run, its measured peak against the current plan's estimate."""
+    lines = ["| onnxruntime | run | level | iterations | measured peak | estimate | above the peak |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for case in whole_levels(data):
+        estimate, peak = estimate_for(case), case["peak_rss_bytes"]
+        where = " in the studio" if case["studio"] else ""
+        lines.append(f"| {case['onnxruntime']} | {case['whole_run']} px{where} | {case['plan'].split()[0]} | "
+                     f"{case['iterations']} | {peak / 2**20:.0f} MiB | {estimate / 2**20:.0f} MiB | "
+                     f"{(estimate - peak) / peak:+.0%} |")
+    return "\n".join(lines)
 
 
 def plan_request(case: dict):
@@ -307,9 +367,9 @@ def table(data: dict) -> str:
                  "OS threads.")
     from nst_ort import plan
 
-    tightest = fit(cases)
+    tightest = fit(cases + whole_levels(data))
     lines.append("")
-    lines.append(f"The tightest constants for these runs and the larger ones below (`bench/memory_model.py fit`): "
+    lines.append(f"The tightest constants for these runs, the whole runs and the larger ones below (`bench/memory_model.py fit`): "
                  f"fixed {tightest['fixed_gib']:.3f} GiB, session {tightest['session_bytes_per_pixel']} bytes per "
                  f"pixel, tiled engine {tightest['tiled_engine_gib']:.2f} GiB more, training engine "
                  f"{tightest['training_factor']:.2f}x the bytes per pixel (largest over-estimate "
@@ -321,7 +381,7 @@ def table(data: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=["run", "whole", "fit", "page"])
+    parser.add_argument("step", choices=["run", "whole", "studio", "fit", "page"])
     parser.add_argument("--pythons", default=PYTHONS, help="label=python,... (label 'training' adds its engine)")
     parser.add_argument("--threads", default="1,2,4,8,16")
     parser.add_argument("--untiled", default="384,640,896", help="long sides run untiled")
@@ -334,11 +394,15 @@ def main() -> None:
         run(args)
     elif args.step == "whole":
         whole(args)
+    elif args.step == "studio":
+        studio(args)
     elif args.step == "fit":
-        print(json.dumps(fit(json.loads(REPORT.read_text())["cases"]), indent=1))
+        data = json.loads(REPORT.read_text())
+        print(json.dumps(fit(data["cases"] + whole_levels(data)), indent=1))
     else:
         write_page_block("memory-model", PAGE, table, REPORT)
         write_page_block("memory-larger", PAGE, larger_table, REPORT)
+        write_page_block("memory-whole", PAGE, whole_table, REPORT)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import pytest
 
 from nst_base.errors import NstError
 from nst_ort.memory import parse_size_bytes
-from bench.memory_model import LARGER_RUNS
+from bench.memory_model import LARGER_RUNS, whole_levels
 from nst_ort.plan import RUN_FIXED_BYTES, PlanRequest, plan_run
 
 VGG16_CHANNELS = {"relu4_2": 512}
@@ -116,14 +116,24 @@ def test_plan_table_in_the_docs_is_generated_from_the_plan():
 
 
 BENCH = Path(__file__).resolve().parent.parent / "docs" / "bench"
-# bench/memory_model.py's cases, and bench/style_losses.py --memory's (each style loss)
-MEASURED = {"cases": [*json.loads((BENCH / "memory_model.json").read_text())["cases"],
+# bench/memory_model.py's cases and every level of its whole runs, and bench/style_losses.py --memory's (each style loss)
+MODEL = json.loads((BENCH / "memory_model.json").read_text())
+MEASURED = {"cases": [*MODEL["cases"], *whole_levels(MODEL),
                       *json.loads((BENCH / "style_losses_speed.json").read_text()).get("memory", [])]}
 
 
 def _case_id(case: dict) -> str:
     return f"ort{case['onnxruntime']}-{case['engine']}-{case['size']}{'-tile' + str(case['tile']) if case['tile'] else ''}" \
-           f"-{case['threads']}thr" + (f"-{case['loss']}" if "loss" in case else "")
+           f"-{case['threads']}thr" + (f"-{case['loss']}" if "loss" in case else "") \
+           + (f"-whole{case['whole_run']}" if "whole_run" in case else "") + ("-studio" if case.get("studio") else "")
+
+
+def test_whole_runs_are_measured():
+    """Whole runs (every iteration, the full L-BFGS history, a GIF, checkpoints and saved images)
+    are part of what the plan is checked against, on every onnxruntime nst-ort installs."""
+    levels = whole_levels(MODEL)
+    assert {case["onnxruntime"] for case in levels} >= {case["onnxruntime"] for case in MODEL["cases"]}
+    assert all(case["pairs_held"] == case["history"] for case in levels)
 
 
 @pytest.mark.parametrize("case", MEASURED["cases"], ids=_case_id)

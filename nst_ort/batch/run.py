@@ -35,6 +35,7 @@ from nst_base.cores import usable_cores
 from nst_base.errors import NstError
 from nst_ort.batch.folder import BatchFolder
 from nst_ort.batch.plan import BatchItem, names
+from nst_ort.images import load_image
 from nst_ort.memory import available_bytes
 from nst_ort.progress import format_seconds
 
@@ -255,8 +256,7 @@ class Batch:
                         cells.append((name[len(content.stem) + 2:] or name, picture.convert("RGB")))
             if not cells or not content.is_file():
                 continue
-            with Image.open(content) as photo:
-                cells.insert(0, (f"content: {content.name}", photo.convert("RGB")))
+            cells.insert(0, (f"content: {content.name}", load_image(content, limit=None)))  # through the decode guard
             sheet, picture = f"sheet_{content.stem}.png", io.BytesIO()
             contact_sheet(cells, min(len(cells), 5), cell_side=192).save(picture, format="PNG")
             self.folder.write(sheet, picture.getvalue())
