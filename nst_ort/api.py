@@ -89,11 +89,16 @@ def _run_to_the_end(runner) -> StylizeResult:
 
 
 def resume(run_dir: str | Path, *, models_dir: Path | None = None, on_progress: ProgressCallback | None = None,
-           notify: Callable[[str], None] = lambda message: None, checkpoint_every: float = 300.0) -> StylizeResult:
+           notify: Callable[[str], None] = lambda message: None, checkpoint_every: float = 300.0,
+           output: str | Path | None = None, gif: str | Path | None = None,
+           report: str | Path | None = None) -> StylizeResult:
     """Continue the interrupted run kept in `run_dir` (by `nst stylize` or `stylize(checkpoint=...)`);
-    writes the outputs it was started with and returns the result."""
+    writes the outputs it was started with (only beside the run folder; `output`, `gif` and
+    `report` name any other place, as `nst resume -o/--gif/--report` do) and returns the result."""
     from nst_ort.job import resume_runner
 
     models_dir = models_dir if models_dir is not None else default_models_dir()
-    runner = resume_runner(Path(run_dir), models_dir, checkpoint_every, [on_progress] if on_progress else [], notify)
+    given = {key: Path(value) for key, value in (("image", output), ("gif", gif), ("report", report)) if value is not None}
+    runner = resume_runner(Path(run_dir), models_dir, checkpoint_every, [on_progress] if on_progress else [], notify,
+                           outputs=given)
     return _run_to_the_end(runner)

@@ -117,16 +117,26 @@ def test_two_worker_processes_make_the_same_pictures_as_one(tiny_models_dir, fol
         assert np.array_equal(np.asarray(Image.open(outs[1] / name)), np.asarray(Image.open(outs[2] / name))), name
 
 
-def test_a_stopped_batch_keeps_what_is_finished_and_resumes_the_item_it_stopped(tiny_models_dir, folders, tmp_path):
+def long_batch(folders, out: Path) -> list:
+    """The arguments of a batch of 4 slow items into `out`."""
+    contents, styles = folders
+    return ["batch", "--content", contents, "--style", styles, "-o", out, "--size", "96", "--iterations", "400",
+            "--scales", "2", "--threads", "1"]
+
+
+def start(args: list, models_dir: Path):
+    """`nst ARGS` started as a user would; its stderr read by the caller."""
     import subprocess
 
-    contents, styles = folders
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(models_dir))
+    return subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, env=env,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_a_stopped_batch_keeps_what_is_finished_and_resumes_the_item_it_stopped(tiny_models_dir, folders, tmp_path):
     out = tmp_path / "out"
-    args = ["batch", "--content", contents, "--style", styles, "-o", out, "--size", "96", "--iterations", "400",
-            "--scales", "2", "--threads", "1"]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir))
-    process = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, env=env,
-                               stderr=subprocess.PIPE, text=True)
+    args = long_batch(folders, out)
+    process = start(args, tiny_models_dir)
     for line in process.stderr:  # the first item finished: stop during the second
         if line.startswith("[1/4]"):
             time.sleep(0.3)
@@ -277,15 +287,9 @@ def test_a_file_the_batch_did_not_write_is_never_replaced_even_in_its_own_folder
 
 
 def test_a_second_batch_into_one_folder_is_refused_at_once_naming_the_first(tiny_models_dir, folders, tmp_path):
-    import subprocess
-
-    contents, styles = folders
     out = tmp_path / "out"
-    args = ["batch", "--content", contents, "--style", styles, "-o", out, "--size", "96", "--iterations", "400",
-            "--scales", "2", "--threads", "1"]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir))
-    first = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, env=env,
-                             stderr=subprocess.PIPE, text=True)
+    args = long_batch(folders, out)
+    first = start(args, tiny_models_dir)
     try:
         for line in first.stderr:  # printed once the folder is claimed
             if line.startswith("batch: 4 items"):

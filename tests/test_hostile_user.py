@@ -229,3 +229,15 @@ def test_a_stop_while_the_command_loads_is_one_line(tiny_models_dir, pictures, t
     assert process.returncode == code, rest
     assert rest.strip().splitlines() == [f"stopped by {name}: nothing was written"]
     assert not (tmp_path / "o.png").exists()
+
+
+def test_the_python_api_resumes_with_outputs_named_as_the_cli_does(tiny_models_dir, stopped, tmp_path):
+    import nst_ort
+
+    far = tmp_path / "far"
+    run_dir = crafted(stopped, tmp_path, str(far / "x.png"))
+    with pytest.raises(NstError, match="where the run folder is"):
+        nst_ort.resume(run_dir, models_dir=tiny_models_dir)
+    chosen = tmp_path / "chosen.png"
+    nst_ort.resume(run_dir, models_dir=tiny_models_dir, output=chosen)
+    assert chosen.is_file() and not far.exists() and not run_dir.exists()
