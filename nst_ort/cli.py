@@ -495,7 +495,8 @@ def serve(
     with StopSignals() as stop:  # uvicorn handles the signal, then passes it on: recorded here, not raised
         stop.interruptible = False
         serve_studio(resolve_output(workspace) if workspace else default_workspace(), _models_dir(models_dir), host,
-                     port, open_browser, preview_every, say=lambda line: typer.echo(line))
+                     port, open_browser, preview_every, say=lambda line: typer.echo(line),
+                     stopped=lambda: stop.received is not None)
     if stop.received is not None:
         say(f"studio stopped ({signal.Signals(stop.received).name}); a run under way kept its best image and "
             f"checkpoint: resume it from the history")

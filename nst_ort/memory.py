@@ -44,26 +44,6 @@ def reset_peak_rss() -> bool:
         return False
 
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-MMAP_THRESHOLD = 128 * 2**10  # its default before it adapts
-
-
-def return_freed_memory() -> bool:
-    """Pin glibc's mmap threshold at its default, which stops it adapting. glibc raises the
-    threshold once a large block is freed, and from then on keeps freed image-sized arrays in
-    its heap, where they pile up over a run's iterations: whole runs peaked 5-10% above their
-    first iterations. Pinned, each large array is a mapping of its own, handed back to the
-    system when freed. False where the C library has no mallopt (macOS, Windows, musl)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        return bool(ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-    except (OSError, AttributeError):
-        return False
-
-
 def available_bytes(meminfo: Path = MEMINFO) -> int | None:
     """Memory a new allocation can get without swapping: Linux's MemAvailable; elsewhere half
     the physical memory (a cautious guess); None where neither is known."""

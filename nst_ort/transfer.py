@@ -22,7 +22,7 @@ from nst_ort.engines.features import FeatureExtractor
 from nst_ort.engines.tiled import TileCallback, TiledEngine, TiledFeatures
 from nst_ort.images import fit_long_side, load_image, resize_pixels, to_array, to_image
 from nst_ort.masks import check_masks, mask_array
-from nst_ort.memory import available_bytes, peak_rss_bytes, reset_peak_rss, return_freed_memory
+from nst_ort.memory import available_bytes, peak_rss_bytes, reset_peak_rss
 from nst_ort.optimize import Outcome, Progress, ProgressCallback, optimize
 from nst_ort.options import StylizeOptions
 from nst_ort.plan import PlanRequest, RunPlan, plan_run
@@ -201,7 +201,6 @@ def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedMode
     """
     if not styles:
         raise NstError("at least one style image is needed")
-    return_freed_memory()  # a whole run's peak stays that of its first iterations (the plan's)
     if masks:
         check_masks(list(masks), len(styles))
     _check_layers(options, model)

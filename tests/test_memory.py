@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -117,8 +115,7 @@ def test_plan_table_in_the_docs_is_generated_from_the_plan():
     assert read_block("plan", plan_table.PAGE) == plan_table.markdown_table()
 
 
-ROOT_DIR = Path(__file__).resolve().parent.parent
-BENCH = ROOT_DIR / "docs" / "bench"
+BENCH = Path(__file__).resolve().parent.parent / "docs" / "bench"
 # bench/memory_model.py's cases and every level of its whole runs, and bench/style_losses.py --memory's (each style loss)
 MODEL = json.loads((BENCH / "memory_model.json").read_text())
 MEASURED = {"cases": [*MODEL["cases"], *whole_levels(MODEL),
@@ -169,37 +166,3 @@ def test_the_estimate_covers_the_larger_runs(run):
     estimate = run.estimate()
     assert run.peak_bytes <= estimate <= 1.3 * run.peak_bytes, f"{estimate / 2**30:.2f} GiB"
 
-
-PROBE = """
-import sys
-import numpy as np
-from nst_ort.memory import return_freed_memory
-
-def rss_mib():
-    return next(int(line.split()[1]) / 1024 for line in open("/proc/self/status") if line.startswith("VmRSS"))
-
-if sys.argv[1] == "pinned":
-    assert return_freed_memory()
-np.ones(4 << 20, np.uint8)  # a large block freed: glibc raises its mmap threshold (unless pinned)
-before = rss_mib()
-arrays = [np.ones(2 << 20, np.uint8) for _ in range(40)]  # image-sized arrays, as an iteration makes
-keep = np.ones(64 << 10, np.uint8)  # a later allocation holds the heap's top
-del arrays
-print(rss_mib() - before)
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
-def test_freed_image_sized_arrays_go_back_to_the_system():
-    """What kept whole runs above the plan: glibc keeps freed 2 MB arrays in its heap once it has
-    raised its mmap threshold (80 MB held here); with the threshold pinned they go back."""
-    import subprocess
-
-    def held(mode: str) -> float:
-        done = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, cwd=ROOT_DIR,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT_DIR)))
-        assert done.returncode == 0, done.stderr
-        return float(done.stdout)
-
-    assert held("adapting") > 40  # the case the pin is for exists on this C library
-    assert held("pinned") < 8

@@ -439,3 +439,28 @@ def test_a_second_server_on_a_workspace_is_refused_naming_the_first(tiny_models_
     finally:
         third.terminate()
         third.wait(timeout=60)
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.8, 2.0])
+def test_a_stop_at_any_moment_of_the_start_ends_the_server(tiny_models_dir, tmp_path, delay):
+    """SIGTERM while the server starts (before uvicorn handles signals, or after) ends it: the
+    URL is printed only once uvicorn answers, and a stop before that is not lost."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.test_cli import ROOT
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir),
+               NST_LOCK_DIR=str(tmp_path / "locks"))
+    server = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--workspace", str(tmp_path / "workspace")],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    server.send_signal(signal.SIGTERM)
+    try:
+        out, err = server.communicate(timeout=60)
+    finally:
+        server.kill()
+    assert server.returncode == 143, (out, err)
+    assert "Traceback" not in err

@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib.util
 import secrets
 import socket
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,8 +34,10 @@ def require_web():
 
 
 def serve(workspace: Path, models_dir: Path, host: str = "127.0.0.1", port: int = 0, open_browser: bool = False,
-          preview_seconds: float = 1.5, say: Callable[[str], None] = print) -> None:
-    """Serve the studio until SIGTERM or Ctrl-C."""
+          preview_seconds: float = 1.5, say: Callable[[str], None] = print,
+          stopped: Callable[[], bool] = lambda: False) -> None:
+    """Serve the studio until SIGTERM or Ctrl-C. The URL is printed once the server answers;
+    `stopped` tells whether a stop came before the server took over the signals (it then ends)."""
     uvicorn = require_web()
     from nst_ort.studio.app import create_app
     from nst_ort.studio.guard import served_hosts
@@ -59,16 +63,27 @@ def serve(workspace: Path, models_dir: Path, host: str = "127.0.0.1", port: int 
         sock.close()
         raise
     studio = Studio(runs, models_dir, preview_seconds)
-    studio.start()
-    say(url)
-    say(f"workspace: {workspace}; Ctrl-C stops the server (a run under way keeps its best image and checkpoint)")
-    if open_browser:
-        import webbrowser
-
-        webbrowser.open(url)
     app = create_app(studio, token, hosts=served_hosts(host, bound))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+
+    def announce() -> None:
+        """Once uvicorn answers (and handles the signals): the URL, or the end if a stop came first."""
+        while not server.started and not server.should_exit:
+            time.sleep(0.02)
+        if stopped():
+            server.should_exit = True
+        elif server.started:
+            say(url)
+            say(f"workspace: {workspace}; Ctrl-C stops the server (a run under way keeps its best image and "
+                f"checkpoint)")
+            if open_browser:
+                import webbrowser
+
+                webbrowser.open(url)
+
+    studio.start()
     try:
+        threading.Thread(target=announce, name="announce", daemon=True).start()
         server.run(sockets=[sock])
     finally:
         studio.close()
