@@ -136,7 +136,9 @@ def load_image(path: Path, limit: int | None = PIXEL_LIMIT, draft_long_side: int
             image.draft("RGB", fit_long_side(image.size, draft_long_side))
         check_decodable(path, image.size, limit, memory_limit)
         try:
-            image.load()
+            with warnings.catch_warnings():  # the guard above decided; Pillow's own bomb warning is noise here
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image.load()
             return _to_rgb(ImageOps.exif_transpose(image))
         except (OSError, SyntaxError, ValueError) as error:
             raise NstError(f"{path} is corrupt or truncated: {error}") from None
