@@ -110,17 +110,18 @@ class Job:
             options = from_json(StylizeOptions, _field(data, "options", dict))
             outputs = _field(data, "outputs", dict)
             output = lambda key: _path(outputs.get(key), f"outputs.{key}", optional=True)  # noqa: E731
-            number = lambda key: int(_field(outputs, key, int))  # noqa: E731
+            number = lambda key: _field(outputs, key, int)  # noqa: E731
             return cls(_path(data.get("content"), "content"), _paths(data, "styles"), options, _paths(data, "masks"),
                        Outputs(output("image"), output("report"), output("gif"), number("gif_every"),
                                number("gif_frame_ms"), number("save_every"),
                                bool(outputs.get("record_paths", False))),
-                       bool(_field(data, "explicit_size", bool)))
+                       _field(data, "explicit_size", bool))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise NstError(f"the run description is damaged ({error}): cannot resume") from None
 
 
 def _field(data: dict, key: str, kind: type):
+    """`data[key]`, which must be a `kind` (ValueError naming the key otherwise)."""
     if not isinstance(data, dict) or key not in data:
         raise ValueError(f"{key} is missing")
     value = data[key]
@@ -130,6 +131,7 @@ def _field(data: dict, key: str, kind: type):
 
 
 def _path(value, key: str, optional: bool = False) -> Path | None:
+    """A path given as text (ValueError naming the key otherwise)."""
     if value is None and optional:
         return None
     if not isinstance(value, str) or not value:
