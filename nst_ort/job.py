@@ -333,19 +333,28 @@ class JobRunner:
 OUTPUT_FLAGS = {"image": "-o", "gif": "--gif", "report": "--report"}  # Outputs field -> the flag naming it
 
 
+def _place(folder: Path) -> Path:
+    """Where a run folder sits: the only place its run.json may send outputs."""
+    return Path(resolve_output(folder)).parent.resolve()
+
+
+def _in_place(path: Path, place: Path) -> bool:
+    return resolve_output(path).parent.resolve() == place
+
+
 def own_outputs(outputs: Outputs, folder: Path, given: dict[str, Path]) -> Outputs:
     """The outputs a resumed run writes: those `given` now (`nst resume -o/--gif/--report`),
     else the ones run.json names, which may only be the run folder's own place: the folder it
     sits in (`print.png.nst-run` -> `print.png`). Relative paths are taken from there. A
     crafted run.json cannot send a result anywhere else."""
-    place = Path(resolve_output(folder)).parent.resolve()
+    place = _place(folder)
     chosen = {}
     for key, flag in OUTPUT_FLAGS.items():
         if given.get(key) is not None:
             chosen[key] = resolve_output(given[key])
         elif (recorded := getattr(outputs, key)) is not None:
             path = resolve_output(place / recorded)
-            if path.parent.resolve() != place:
+            if not _in_place(path, place):
                 raise NstError(f"{folder / RUN_FILE} names {path} as its output ({flag}), outside {place} where the "
                                f"run folder is: pass `nst resume {folder} {flag} {path}` to write there")
             chosen[key] = path
@@ -355,9 +364,9 @@ def own_outputs(outputs: Outputs, folder: Path, given: dict[str, Path]) -> Outpu
 def resume_command(folder: Path, outputs: Outputs) -> str:
     """The `nst resume` line that continues a run kept in `folder`: with -o, --gif or --report
     for each output that is not in the folder's own place (own_outputs)."""
-    place = Path(resolve_output(folder)).parent.resolve()
+    place = _place(folder)
     flags = [f"{flag} {path}" for key, flag in OUTPUT_FLAGS.items()
-             if (path := getattr(outputs, key)) is not None and resolve_output(path).parent.resolve() != place]
+             if (path := getattr(outputs, key)) is not None and not _in_place(path, place)]
     return " ".join(["nst resume", str(folder), *flags])
 
 
