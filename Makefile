@@ -63,11 +63,11 @@ test-training: $(BIN)/nst browser
 	$(BIN)/python -m pytest -q
 
 test-portable: $(PORTABLE)/nst
-	$(PORTABLE)/python -c "import onnxruntime, nst_ort.engines.ort_training as t; print('plain onnxruntime', onnxruntime.__version__); assert not t.available()"
+	$(PORTABLE)/python -c "import onnxruntime, nst_ort.platform.ort_training as t; print('plain onnxruntime', onnxruntime.__version__); assert not t.available()"
 	$(PORTABLE)/python -m pytest -q -m "not network and not print"
 
 test-oldest: $(OLDEST)/nst
-	$(OLDEST)/python -c "import sys, numpy, onnxruntime, nst_ort.engines.ort_training as t; print('python', sys.version.split()[0], 'onnxruntime', onnxruntime.__version__, 'numpy', numpy.__version__); assert sys.version_info[:2] == (3, 9) and onnxruntime.__version__.startswith('1.16.') and numpy.__version__.startswith('1.') and not t.available()"
+	$(OLDEST)/python -c "import sys, numpy, onnxruntime, nst_ort.platform.ort_training as t; print('python', sys.version.split()[0], 'onnxruntime', onnxruntime.__version__, 'numpy', numpy.__version__); assert sys.version_info[:2] == (3, 9) and onnxruntime.__version__.startswith('1.16.') and numpy.__version__.startswith('1.') and not t.available()"
 	$(OLDEST)/python -m pytest -q -m "not network and not print"
 
 test-fast: $(BIN)/nst

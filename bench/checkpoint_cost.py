@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/checkpoint_cost.py [--sizes 533x400,6000x4500] [--history 10]
 
-The state is what a run keeps (nst_ort/runstate.py): the pixels, the best image and an
+The state is what a run keeps (nst_ort/jobs/run_folder.py): the pixels, the best image and an
 L-BFGS state with a full history of correction pairs (float32), filled with random values
 (the cost does not depend on them). Writes go to --folder (default: a temp folder beside the
 repository, on the same disk as a run's output). Prints a markdown table; JSON in bench/results/.
@@ -22,8 +22,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nst_ort.optimize import Snapshot  # noqa: E402
-from nst_ort.runstate import Checkpoint, RunFolder  # noqa: E402
+from nst_ort.core.optimize import Snapshot  # noqa: E402
+from nst_ort.core.checkpoint import Checkpoint  # noqa: E402
+from nst_ort.jobs.run_folder import RunFolder  # noqa: E402
 
 
 def lbfgs_state(width: int, height: int, history: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

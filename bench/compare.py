@@ -73,7 +73,7 @@ def nst_command() -> list[str]:
 
 def ensure_model(models_dir: Path, net: str, pool: str) -> Path:
     """features.onnx of the exported model, running `nst export` first when it is missing."""
-    from export.pipeline import model_name
+    from nst_base.manifest import model_name
 
     folder = models_dir / model_name(net, pool)
     if not (folder / "manifest.json").is_file():
@@ -172,14 +172,14 @@ def compare_arrays(ours_loss: float, ours_grad: np.ndarray, loss: float, grad: n
 def run_check(args, features: Path, torch_python: Path) -> dict:
     """Our engines vs PyTorch autograd on one image, with our targets and weights."""
     from nst_base.model_store import open_model
-    from nst_ort.engines.factory import make_engine
-    from nst_ort.engines.features import FeatureExtractor
-    from nst_ort.targets import LossWeights, loss_inputs
+    from nst_ort.core.engines.factory import make_engine
+    from nst_ort.core.engines.features import FeatureExtractor
+    from nst_ort.core.targets import LossWeights, loss_inputs
 
     width, height = (int(v) for v in args.check_size.lower().split("x"))
     rng = np.random.default_rng(args.seed)
     content, style, start = (rng.uniform(0, 1, (3, height, width)).astype(np.float32) for _ in range(3))
-    weights = LossWeights(1.0, 10.0, 1.0, dict(CONTENT_LAYERS), dict(STYLE_LAYERS))  # as nst_ort/bench.py
+    weights = LossWeights(1.0, 10.0, 1.0, dict(CONTENT_LAYERS), dict(STYLE_LAYERS))  # as nst_ort/core/timing.py
     inputs = loss_inputs(FeatureExtractor(str(features), args.threads), content, [style], [1.0], weights)
     report = {"size": args.check_size, "tolerances": {"grad_rel_l2": GRAD_TOLERANCE, "loss_rel": LOSS_TOLERANCE},
               "engines": {}}

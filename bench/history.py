@@ -6,7 +6,7 @@ One level of the default loss (VGG16, Gatys layers and weights) on the pier phot
 Wave, started from the photo, run by the own L-BFGS with each history length on the portable
 engine. For each history: the loss after every evaluation, and for checkpoints of the 10-pair
 run (its loss after 25, 50, 100 evaluations) the evaluations this history needed to get as
-low: the ratio is what nst_ort.plan.HISTORY_COST guesses. Writes bench/results/history.json.
+low: the ratio is what nst_ort.core.memory_plan.HISTORY_COST guesses. Writes bench/results/history.json.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from nst_base.model_store import open_model  # noqa: E402
-from nst_ort.engines.factory import make_engine  # noqa: E402
-from nst_ort.engines.features import FeatureExtractor  # noqa: E402
-from nst_ort.images import fit_long_side, load_image, to_array  # noqa: E402
-from nst_ort.optimizers.lbfgs import Lbfgs  # noqa: E402
-from nst_ort.targets import loss_inputs  # noqa: E402
-from nst_ort.transfer import StylizeOptions  # noqa: E402
+from nst_ort.core.engines.factory import make_engine  # noqa: E402
+from nst_ort.core.engines.features import FeatureExtractor  # noqa: E402
+from nst_ort.io.images import fit_long_side, load_image, to_array  # noqa: E402
+from nst_ort.core.optimizers.lbfgs import Lbfgs  # noqa: E402
+from nst_ort.core.targets import LossWeights, loss_inputs  # noqa: E402
+from nst_ort.core.levels import StylizeOptions  # noqa: E402
 
 IMAGES = ROOT.parent / "shared" / "images"
 PHOTO, PAINTING = IMAGES / "content" / "sunset_by_the_pier.jpg", IMAGES / "style" / "great_wave_met_large.jpg"
@@ -67,7 +67,7 @@ def main() -> None:
     content = to_array(photo, size)
     painting = load_image(PAINTING, draft_long_side=args.size)
     style = to_array(painting, fit_long_side(painting.size, args.size))
-    weights = StylizeOptions().loss_weights(args.size)
+    weights = LossWeights.of(StylizeOptions(), args.size)
     inputs = loss_inputs(FeatureExtractor(str(model.features_path), args.threads), content, [style], [1.0], weights)
     engine = make_engine("portable", model, inputs, (size[1], size[0]), args.threads)
     curves = {}

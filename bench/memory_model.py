@@ -67,7 +67,7 @@ class LargerRun:
         return plan_request({"plan": f"{self.width}x{self.height}", "engine": self.engine, "tile": self.core})
 
     def estimate(self) -> int:
-        from nst_ort.plan import plan_run
+        from nst_ort.core.memory_plan import plan_run
 
         request = self.request()
         return request.tiled_estimate(plan_run(request).layout, self.pairs) if self.core else request.untiled_estimate()
@@ -282,7 +282,7 @@ def plan_request(case: dict):
     """The plan's request for a measured case (the default layers, one style, L-BFGS)."""
     from nst_graphs.loss_graph import DEFAULT_LOSS_LAYERS
     from nst_graphs.networks import layer_channels
-    from nst_ort.plan import PlanRequest
+    from nst_ort.core.memory_plan import PlanRequest
 
     width, height = map(int, case["plan"].split()[0].split("x"))
     return PlanRequest(width, height, case["engine"], "lbfgs", "vgg16", DEFAULT_LOSS_LAYERS.all,
@@ -298,7 +298,7 @@ def estimate_for(case: dict) -> int:
     """The current plan's estimate for what the case's run held: its layout and the L-BFGS pairs
     it had made (the plan counts the full history: the missing pairs' vectors never existed),
     and for a short run without the growth of a whole run's heap."""
-    from nst_ort.plan import RUN_GROWTH_BYTES, plan_run
+    from nst_ort.core.memory_plan import RUN_GROWTH_BYTES, plan_run
 
     request = plan_request(case)
     plan = plan_run(request)
@@ -313,7 +313,7 @@ def fit(cases: list[dict]) -> dict:
     is smallest."""
     import numpy as np
 
-    from nst_ort.plan import plan_run
+    from nst_ort.core.memory_plan import plan_run
 
     rows = []  # (whole-image bytes, session pixels, kind, peak, a whole run's growth counts)
     for case in cases:
@@ -375,7 +375,7 @@ def table(data: dict) -> str:
                  f"{max(errors):+.0%} off the measured peak, {sum(e < 0 for e in errors)} below it. "
                  f"onnxruntime ran {min(c['os_threads'] for c in cases)}-{max(c['os_threads'] for c in cases)} "
                  "OS threads.")
-    from nst_ort import plan
+    from nst_ort.core import memory_plan as plan
 
     tightest = fit(cases + whole_levels(data))
     lines.append("")

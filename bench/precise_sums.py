@@ -45,7 +45,7 @@ def evaluation_sessions(width: int, height: int, threads: int) -> dict[str, tupl
     from nst_base.model_store import default_models_dir, open_model
     from nst_graphs.gradient_graph import build_gradient_model
     from nst_graphs.loss_graph import DEFAULT_LOSS_LAYERS
-    from nst_ort.session import session_options
+    from nst_ort.platform.sessions import session_options
 
     model = open_model(default_models_dir() / "vgg16")
     features = model.load_features()

@@ -75,7 +75,7 @@ def run_w2() -> None:
 def breakdown(report: dict, size: int = SIZE) -> list[dict]:
     """Per level: iterations run, seconds, seconds per iteration (from the per-iteration history), and
     the iterations today's default schedule gives it."""
-    from nst_ort.transfer import StylizeOptions
+    from nst_ort.options.stylize import StylizeOptions
 
     defaults = [level.iterations for level in StylizeOptions(size=size).schedule()]
     rows = []

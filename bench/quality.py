@@ -48,8 +48,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import nst_command, write_page_block  # noqa: E402
-from nst_ort.images import fit_long_side, load_image, to_array  # noqa: E402
-from nst_ort.transfer import StylizeOptions  # noqa: E402
+from nst_ort.io.images import fit_long_side, load_image, to_array  # noqa: E402
+from nst_ort.core.levels import StylizeOptions  # noqa: E402
 
 IMAGES = ROOT.parent / "shared" / "images"
 RESULTS = ROOT / "bench" / "results" / "quality"
@@ -126,7 +126,7 @@ class QualityMeter:
     def __init__(self, features_path: Path, threads: int = 0) -> None:
         import onnxruntime as ort
 
-        from nst_ort.session import session_options
+        from nst_ort.platform.sessions import session_options
 
         self._session = ort.InferenceSession(str(features_path), session_options(threads),
                                              providers=["CPUExecutionProvider"])
@@ -323,7 +323,7 @@ def loss_run(meter: QualityMeter, content: str, style: str, loss: str, weight: f
 
 def strength_tag(loss: str) -> str:
     """A loss's strength factor in its results' names, so that a changed factor runs again."""
-    from nst_ort.targets import STYLE_LOSS_STRENGTH
+    from nst_ort.core.targets import STYLE_LOSS_STRENGTH
 
     strength = STYLE_LOSS_STRENGTH[loss]
     return "" if strength == 1.0 else f"_k{strength:g}"
@@ -361,7 +361,7 @@ def strength_calibration(rows: list[dict]) -> dict[str, dict]:
     """Per loss: the --style-weight that reaches each pair's Gram-default content_rel
     (interpolated in log weight along its curve), and the STYLE_LOSS_STRENGTH that would put
     that weight at the default (the current factor times their geometric mean over the default)."""
-    from nst_ort.targets import STYLE_LOSS_STRENGTH
+    from nst_ort.core.targets import STYLE_LOSS_STRENGTH
 
     default = StylizeOptions().style_weight
     result = {}
@@ -396,7 +396,7 @@ def run_args(size: int, style_weight: float | None, extra: list[str]) -> list[st
 
 
 def save_sheet(cells: list[tuple[str, Image.Image]], path: Path, cell_side: int = 256) -> None:
-    from nst_ort.sheet import contact_sheet
+    from nst_ort.io.sheet import contact_sheet
 
     path.parent.mkdir(parents=True, exist_ok=True)
     contact_sheet(cells, len(cells), cell_side).save(path, quality=88)

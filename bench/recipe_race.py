@@ -23,10 +23,10 @@ from bench.plot import line_plot  # noqa: E402
 from export.pipeline import ensure_exported  # noqa: E402
 from nst_base.model_store import default_models_dir  # noqa: E402
 from nst_ort.api import choose_net  # noqa: E402
-from nst_ort.inputs import load_inputs  # noqa: E402
-from nst_ort.progress import TerminalReporter  # noqa: E402
-from nst_ort.recipes import recipe_options  # noqa: E402
-from nst_ort.transfer import stylize  # noqa: E402
+from nst_ort.io.inputs import load_inputs  # noqa: E402
+from nst_ort.jobs.progress import TerminalReporter  # noqa: E402
+from nst_ort.options.recipes import recipe_options  # noqa: E402
+from nst_ort.core.levels import stylize  # noqa: E402
 
 IMAGES = BENCH.parent.parent / "shared" / "images"
 

@@ -5,7 +5,7 @@
 
 Each case runs `nst bench` (its own process, real VGG16, default layers) for every loss in
 turn, `--rounds` times alternating, so both losses see the same machine load; WxH@T is tiled
-with T-px cores. Also prints the plan (`nst_ort/plan.py`) of a 6000x4500 run at 8 GB for each
+with T-px cores. Also prints the plan (`nst_ort/core/memory_plan.py`) of a 6000x4500 run at 8 GB for each
 loss. Writes docs/bench/style_losses_speed.json and prints a markdown table.
 
 `--memory` instead runs one-level `nst stylize` processes with each loss (bench/memory_model.py's
@@ -42,8 +42,8 @@ def seconds(case: str, loss: str, threads: int) -> float:
 
 def print_plans() -> dict[str, str]:
     from nst_base.model_store import default_models_dir, open_model
-    from nst_ort.options import StylizeOptions
-    from nst_ort.transfer import plan_stylize
+    from nst_ort.options.stylize import StylizeOptions
+    from nst_ort.core.levels import plan_stylize
 
     manifest = open_model(default_models_dir() / "vgg16").manifest
     base = StylizeOptions(size=6000, max_memory=8 * 2**30)

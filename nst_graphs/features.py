@@ -9,11 +9,10 @@ import numpy as np
 import onnx
 
 from nst_graphs.graph import GraphBuilder
-from nst_graphs.networks import conv_layers
+from nst_graphs.networks import POOLS, conv_layers
 
 IMAGE = "image"
 IMAGE_SHAPE = [1, 3, "height", "width"]
-POOLS = ("max", "avg")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from onnx import numpy_helper
 
 from nst_graphs.features import IMAGE, IMAGE_SHAPE, channels_of
 from nst_graphs.graph import GraphBuilder
+from nst_graphs.networks import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 
 LOSS_OUTPUTS = ("loss", "content_loss", "style_loss", "tv_loss")
 INT64_MAX = np.iinfo(np.int64).max
@@ -43,7 +44,7 @@ class LossLayers:
 # The default recipe's layers (Gatys et al.: content relu4_2, style relu1_1 ... relu5_1): export
 # puts their gradient model into a new model folder's cache, and runs use them unless told otherwise.
 LOSS_FORMAT = 2  # bump when the loss graph changes (2: sums accurate at any size): cached graphs are keyed by it
-DEFAULT_LOSS_LAYERS = LossLayers(("relu4_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"))
+DEFAULT_LOSS_LAYERS = LossLayers(DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS)
 
 
 def layer_input(kind: str, layer: str) -> str:

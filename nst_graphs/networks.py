@@ -11,6 +11,10 @@ BLOCKS: dict[str, tuple[int, ...]] = {
 }
 CHANNELS: tuple[int, ...] = (64, 128, 256, 512, 512)
 NETS: tuple[str, ...] = tuple(BLOCKS)
+POOLS: tuple[str, ...] = ("max", "avg")  # pooling between blocks
+# the default recipe's layers (Gatys et al.: content relu4_2, style relu1_1 ... relu5_1)
+DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
+DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""The gradient of one tile's share of the loss, for exact tiled evaluation (nst_ort/engines/tiled.py).
+"""The gradient of one tile's share of the loss, for exact tiled evaluation (nst_ort/core/engines/tiled.py).
 
 The loss of the whole image is split over tiles by the cores they own. With the Gram of the
 whole image known from a first pass, each core's share of the gradient needs only the
 tile itself (its core plus a halo as wide as the deepest layer's receptive field):
   style    dF = sum_k M_k * Q_k (F M_k)       Q_k = 4 w_k / (C^2 S_k) (G_k - A_k), global G_k, S_k
            losses that read the mean: dF = sum_k M_k * Q_k ((F - c_k) M_k) + M_k^2 b_k
-           (nst_ort/engines/style_losses.py)
+           (nst_ort/core/engines/style_losses.py)
   content  dF = c (F - P) * M                 c = 2 w / (C N), N of the whole image
 M is the core's indicator at the layer's resolution (times the region mask with masks),
 so halo cells, whose features are not exact, send nothing back. Backpropagated through the

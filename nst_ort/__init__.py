@@ -21,11 +21,11 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     if name == "StylizeOptions":
-        from nst_ort.options import StylizeOptions
+        from nst_ort.options.stylize import StylizeOptions
 
         return StylizeOptions
     if name == "RECIPES":
-        from nst_ort.recipes import RECIPES
+        from nst_ort.options.recipes import RECIPES
 
         return RECIPES
     raise AttributeError(name)

@@ -8,34 +8,23 @@ from pathlib import Path
 from PIL import Image
 
 from nst_base.errors import NstError
-from nst_base.model_store import default_models_dir
-from nst_ort.images import PIXEL_LIMIT
-from nst_ort.inputs import as_list, load_inputs, open_image
-from nst_ort.masks import check_masks
-from nst_ort.optimize import ProgressCallback
-from nst_ort.recipes import as_vgg16, recipe_options
-from nst_ort.transfer import StylizeOptions, StylizeResult
-from nst_ort.transfer import plan_stylize
-from nst_ort.transfer import stylize as run_transfer
-
-
-def choose_net(options: StylizeOptions, models_dir: Path,
-               notify: Callable[[str], None] = lambda message: None, vgg16_fallback: bool = False) -> StylizeOptions:
-    """The options with the network that will run. With `vgg16_fallback` (a recipe's VGG19, not
-    one the user chose) VGG16 stands in when no VGG19 was exported, as in seed 000's runs."""
-    from export.pipeline import model_name
-
-    if vgg16_fallback and options.net == "vgg19" and not (models_dir / model_name("vgg19", options.pool) / "manifest.json").is_file():
-        notify("no exported VGG19 (export one with `nst export --net vgg19 --weights FILE`): using VGG16")
-        return as_vgg16(options)
-    return options
+from nst_base.manifest import default_models_dir
+from nst_ort.core.levels import StylizeResult, plan_stylize
+from nst_ort.core.levels import stylize as run_transfer
+from nst_ort.core.optimize import ProgressCallback
+from nst_ort.io.images import PIXEL_LIMIT
+from nst_ort.io.inputs import as_list, load_inputs, open_image
+from nst_ort.io.masks import check_masks
+from nst_ort.options.defaults import CHECKPOINT_EVERY
+from nst_ort.options.recipes import choose_net, recipe_options
+from nst_ort.options.stylize import StylizeOptions
 
 
 def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image | Sequence[str | Path | Image.Image],
             *, recipe: str = "gatys", similarity: str | None = None, models_dir: Path | None = None,
             on_progress: ProgressCallback | None = None, notify: Callable[[str], None] = lambda message: None,
             mask: str | Path | Image.Image | Sequence[str | Path | Image.Image] = (),
-            checkpoint: str | Path | None = None, checkpoint_every: float = 300.0, **options) -> StylizeResult:
+            checkpoint: str | Path | None = None, checkpoint_every: float = CHECKPOINT_EVERY, **options) -> StylizeResult:
     """Stylise `content` (a path or PIL image) with one or more styles; returns the image and a report.
 
     Keyword options are the fields of StylizeOptions (size, iterations, style_weight, ...),
@@ -66,39 +55,29 @@ def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image |
 def _stylize_with_checkpoints(content, styles: list, masks: list, settings: StylizeOptions, explicit_size: bool,
                               models_dir: Path, folder: Path, every: float, on_progress: ProgressCallback | None,
                               notify: Callable[[str], None]) -> StylizeResult:
-    from nst_ort.job import Job, JobRunner
-    from nst_ort.runstate import RunFolder
+    from nst_ort.jobs.job import Job
+    from nst_ort.jobs.lifecycle import complete, start
+    from nst_ort.jobs.run_folder import RunFolder
 
     if not all(isinstance(item, (str, Path)) for item in [content, *styles, *masks]):
         raise NstError("a run with checkpoints needs its inputs as files (paths), so it can be resumed")
     job = Job(Path(content), tuple(map(Path, styles)), settings, tuple(map(Path, masks)), explicit_size=explicit_size)
-    runner = JobRunner(job, models_dir, RunFolder(folder), every, [on_progress] if on_progress else [], notify=notify)
-    return _run_to_the_end(runner)
-
-
-def _run_to_the_end(runner) -> StylizeResult:
-    """Run a claimed or resumed JobRunner, write its outputs, and let go of its locks."""
-    try:
-        if runner.locks is None:
-            runner.claim()
-        result = runner.run()
-        runner.finish(result)
-        return result
-    finally:
-        runner.release()
+    return complete(start(job, models_dir, RunFolder(folder), checkpoint_every=every,
+                          reporters=[on_progress] if on_progress else [], notify=notify))
 
 
 def resume(run_dir: str | Path, *, models_dir: Path | None = None, on_progress: ProgressCallback | None = None,
-           notify: Callable[[str], None] = lambda message: None, checkpoint_every: float = 300.0,
+           notify: Callable[[str], None] = lambda message: None, checkpoint_every: float = CHECKPOINT_EVERY,
            output: str | Path | None = None, gif: str | Path | None = None,
            report: str | Path | None = None) -> StylizeResult:
     """Continue the interrupted run kept in `run_dir` (by `nst stylize` or `stylize(checkpoint=...)`);
     writes the outputs it was started with (only beside the run folder; `output`, `gif` and
     `report` name any other place, as `nst resume -o/--gif/--report` do) and returns the result."""
-    from nst_ort.job import resume_runner
+    from nst_ort.jobs.lifecycle import complete
+    from nst_ort.jobs.runner import resume_runner
 
     models_dir = models_dir if models_dir is not None else default_models_dir()
     given = {key: Path(value) for key, value in (("image", output), ("gif", gif), ("report", report)) if value is not None}
     runner = resume_runner(Path(run_dir), models_dir, checkpoint_every, [on_progress] if on_progress else [], notify,
                            outputs=given)
-    return _run_to_the_end(runner)
+    return complete(runner)

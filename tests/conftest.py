@@ -43,7 +43,7 @@ def shared_image(kind: str, name: str) -> Path:
 
 
 def _training_available() -> bool:
-    from nst_ort.engines import ort_training
+    from nst_ort.platform import ort_training
 
     return ort_training.available()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nst_ort.colors import _RGB_TO_YIQ, match_color_statistics, transfer_luminance
+from nst_ort.core.colors import _RGB_TO_YIQ, match_color_statistics, transfer_luminance
 
 
 def _yiq(pixels):

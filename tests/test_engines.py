@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nst_ort.engines.factory import available_engines, make_engine
-from nst_ort.engines.features import FeatureExtractor, gram
-from nst_ort.masks import downsample_to
-from nst_ort.targets import LossWeights, loss_inputs
+from nst_ort.core.engines.factory import available_engines, make_engine
+from nst_ort.core.engines.features import FeatureExtractor, gram
+from nst_ort.io.masks import downsample_to
+from nst_ort.core.targets import LossWeights, loss_inputs
 from tests.tiny import reference_features, reference_loss, tiny_weights, write_tiny_model
 
 HEIGHT, WIDTH = 20, 18  # odd sizes after pooling exercise the floor in every pool

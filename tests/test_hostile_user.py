@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from nst_base.errors import NstError
-from nst_ort.options import StylizeOptions
-from nst_ort.transfer import blend_shares
+from nst_ort.options.stylize import StylizeOptions
+from nst_ort.core.levels import blend_shares
 from tests.test_cli import ROOT, _one_line_error, nst
 from tests.test_images import declared_png
 from tests.test_resume import _run_args, _start, stop_a_run

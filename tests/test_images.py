@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from nst_base.errors import NstError
-from nst_ort.images import fit_long_side, load_image, save_image, to_array, to_image
+from nst_ort.io.images import fit_long_side, load_image, save_image, to_array, to_image
 
 
 def _gradient(width: int = 40, height: int = 30) -> np.ndarray:
@@ -121,7 +121,7 @@ def declared_png(path, width: int, height: int) -> None:
 
 
 def test_a_file_declaring_more_pixels_than_memory_is_not_decoded(tmp_path, monkeypatch):
-    import nst_ort.images as images
+    import nst_ort.io.images as images
 
     path = tmp_path / "bomb.png"
     declared_png(path, 13000, 13000)  # 1.3 GB decoded (under the 179 MP ceiling), 60 bytes on disk
@@ -135,7 +135,7 @@ def test_a_file_declaring_more_pixels_than_memory_is_not_decoded(tmp_path, monke
 
 
 def test_available_memory_from_meminfo(tmp_path):
-    from nst_ort.memory import available_bytes
+    from nst_ort.platform.memory import available_bytes
 
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   12345678 kB\n")

@@ -38,13 +38,13 @@ def test_an_import_back_up_breaks_the_packages_contract(tmp_path):
         shutil.copy2(ROOT / name, tmp_path / name)
     assert lint_imports(tmp_path).returncode == 0  # the copy is the real thing
     networks = tmp_path / "nst_graphs" / "networks.py"
-    networks.write_text(networks.read_text() + "\nimport nst_ort.transfer  # noqa: E402,F401\n")
+    networks.write_text(networks.read_text() + "\nimport nst_ort.core.levels  # noqa: E402,F401\n")
 
     result = lint_imports(tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert f"{PACKAGES_CONTRACT} BROKEN" in output
-    assert "nst_graphs.networks -> nst_ort.transfer" in output
+    assert "nst_graphs.networks -> nst_ort.core.levels" in output
 
 
 def test_the_default_loss_layers_live_in_the_graphs_and_match_the_default_options():
@@ -54,3 +54,63 @@ def test_the_default_loss_layers_live_in_the_graphs_and_match_the_default_option
     options = nst_ort.StylizeOptions()
     assert DEFAULT_LOSS_LAYERS.content == tuple(name for name, _ in options.content_layers)
     assert DEFAULT_LOSS_LAYERS.style == tuple(name for name, _ in options.style_layers)
+
+
+def test_no_import_circles_in_the_runtime():
+    """No two modules of nst_ort import each other, directly or around a circle (lazy imports
+    inside functions count too)."""
+    import grimp
+
+    graph = grimp.build_graph("nst_ort")
+    modules = sorted(graph.modules)
+    index, low, stack, on_stack, circles = {}, {}, [], set(), []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for other in graph.find_modules_directly_imported_by(module):
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in on_stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                item = stack.pop()
+                on_stack.discard(item)
+                component.append(item)
+                if item == module:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for module in modules:
+        if module not in index:
+            visit(module)
+    assert circles == []
+
+
+def test_the_tree_shows_the_layers():
+    """The package's root holds the entry points and the API only, the rest sits in its layer's
+    folder, and no module grows past 400 lines."""
+    package = ROOT / "nst_ort"
+    root_modules = sorted(path.name for path in package.glob("*.py"))
+    assert len(root_modules) <= 10, root_modules
+    for folder in ("options", "core", "io", "jobs", "platform", "cli", "batch", "studio", "video"):
+        assert (package / folder / "__init__.py").is_file(), folder
+    long = {str(path.relative_to(ROOT)): lines for path in package.rglob("*.py")
+            if (lines := len(path.read_text().splitlines())) > 400}
+    assert long == {}
+
+
+def test_help_and_option_errors_load_no_onnxruntime():
+    import sys
+
+    for arguments in (["--help"], ["stylize", "--help"], ["stylize", "a.png", "b.png", "-o", "c.png", "--size", "0"]):
+        result = subprocess.run([sys.executable, "-X", "importtime", "-m", "nst_ort", *arguments], cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        imported = [line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")]
+        assert imported and not [name for name in imported if name.split(".")[0] in ("onnxruntime", "onnx")], arguments
+    assert "--size must be" in result.stderr and result.returncode == 1

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from nst_base.errors import NstError
-from nst_ort.memory import parse_size_bytes
+from nst_ort.platform.memory import parse_size_bytes
 from bench.memory_model import LARGER_RUNS, whole_levels
-from nst_ort.plan import RUN_FIXED_BYTES, PlanRequest, plan_run
+from nst_ort.core.memory_plan import RUN_FIXED_BYTES, PlanRequest, plan_run
 
 VGG16_CHANNELS = {"relu4_2": 512}
 GATYS = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -95,7 +95,7 @@ def test_a_tight_limit_falls_back_to_small_tiles_and_two_pairs_only_when_nothing
 def test_a_new_peak_starts_after_a_reset():
     import numpy as np
 
-    from nst_ort.memory import peak_rss_bytes, reset_peak_rss
+    from nst_ort.platform.memory import peak_rss_bytes, reset_peak_rss
 
     assert reset_peak_rss()
     block = np.ones(50 * 2**20, np.float32)  # 200 MB, touched

@@ -17,8 +17,8 @@ from PIL import Image
 
 from nst_base.errors import NstError
 from nst_base.locks import PathLocks
-from nst_ort.images import read_settings
-from nst_ort.runstate import RunFolder
+from nst_ort.io.images import read_settings
+from nst_ort.jobs.run_folder import RunFolder
 from tests.test_cli import _one_line_error, nst
 from tests.test_images import declared_png
 from tests.test_resume import _run_args, _start, stop_a_run

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from nst_base.model_store import open_model
-from nst_ort.engines.base import Evaluation
-from nst_ort.engines.factory import make_engine
-from nst_ort.engines.features import FeatureExtractor
-from nst_ort.optimize import OptimizerSettings, optimize
-from nst_ort.targets import LossWeights, loss_inputs
+from nst_ort.core.engines.base import Evaluation
+from nst_ort.core.engines.factory import make_engine
+from nst_ort.core.engines.features import FeatureExtractor
+from nst_ort.core.optimize import OptimizerSettings, optimize
+from nst_ort.core.targets import LossWeights, loss_inputs
 
 SHAPE = (3, 24, 32)
 
@@ -116,7 +116,7 @@ class _Clocked(_BoxQuadratic):
 
 @pytest.mark.parametrize("method", ["lbfgs", "adam"])
 def test_the_pace_ahead_is_seconds_per_evaluation_not_the_first_iterations_extra_one(method, monkeypatch):
-    import nst_ort.optimize as module
+    import nst_ort.core.optimize as module
 
     clock = [0.0]
     monkeypatch.setattr(module.time, "perf_counter", lambda: clock[0])

@@ -12,9 +12,9 @@ from nst_base.errors import NstError
 from nst_base.model_store import CACHE
 from nst_graphs.gradient_graph import GRAD, build_gradient_model
 from nst_graphs.loss_graph import LOSS_OUTPUTS, build_loss_model
-from nst_ort.engines.factory import make_engine
-from nst_ort.engines.features import FeatureExtractor
-from nst_ort.targets import LossWeights, loss_inputs
+from nst_ort.core.engines.factory import make_engine
+from nst_ort.core.engines.features import FeatureExtractor
+from nst_ort.core.targets import LossWeights, loss_inputs
 from tests.conftest import requires_training
 from tests.tiny import reference_loss, tiny_weights, write_tiny_model
 
@@ -151,7 +151,7 @@ def test_real_vgg16_portable_matches_training(vgg16, shape):
     """
     if not IMAGES.is_dir():
         pytest.skip(f"{IMAGES} is absent")
-    from nst_ort.images import load_image, to_array
+    from nst_ort.io.images import load_image, to_array
 
     height, width = shape
     content = to_array(load_image(IMAGES / "content" / "tubingen.jpg"), (width, height))

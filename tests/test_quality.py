@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from bench.quality import CONTENT_LAYER, STYLE_LAYERS, QualityMeter, mean_abs_difference
-from nst_ort.images import fit_long_side, to_array
+from nst_ort.io.images import fit_long_side, to_array
 from tests.tiny import reference_features, reference_gram, tiny_weights
 
 
@@ -80,7 +80,7 @@ def _loss_rows() -> list[dict]:
 
 def test_losses_are_compared_at_the_gram_defaults_content_error():
     from bench.quality import losses_table, matched, strength_calibration
-    from nst_ort.targets import STYLE_LOSS_STRENGTH
+    from nst_ort.core.targets import STYLE_LOSS_STRENGTH
 
     rows = _loss_rows()
     table = {(row["pair"], row["loss"]): row for row in matched(rows)}

@@ -11,11 +11,11 @@ from PIL import Image
 import nst_ort
 from nst_base.errors import NstError
 from nst_base.model_store import open_model
-from nst_ort.engines.factory import make_engine
-from nst_ort.engines.features import FeatureExtractor
-from nst_ort.optimize import OptimizerSettings, optimize
-from nst_ort.recipes import RECIPES, SIMILARITY, as_vgg16, recipe_options
-from nst_ort.targets import LossWeights, loss_inputs
+from nst_ort.core.engines.factory import make_engine
+from nst_ort.core.engines.features import FeatureExtractor
+from nst_ort.core.optimize import OptimizerSettings, optimize
+from nst_ort.options.recipes import RECIPES, SIMILARITY, as_vgg16, recipe_options
+from nst_ort.core.targets import LossWeights, loss_inputs
 from tests.conftest import requires_training, shared_image
 from tests.tiny import reference_features, reference_gram, tiny_weights
 

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import nst_ort.transfer as transfer
+import nst_ort.core.levels as transfer
 from nst_base.errors import NstError
 from nst_base.model_store import open_model
-from nst_ort.optimize import OptimizerSettings, optimize
-from nst_ort.runstate import Checkpointer, RunFolder
-from nst_ort.transfer import StylizeOptions, stylize
+from nst_ort.core.optimize import OptimizerSettings, optimize
+from nst_ort.jobs.run_folder import Checkpointer, RunFolder
+from nst_ort.core.levels import StylizeOptions, stylize
 from tests.test_cli import ROOT, _one_line_error, nst
 from tests.test_optimize import _InterruptAfter
 from tests.test_optimize import engine as engine  # noqa: F401 - the tiny engine fixture
@@ -127,8 +127,8 @@ def test_checkpoints_are_written_on_time_and_hold_no_targets(tiny_models_dir, pi
 def _kill_while_writing(folder: Path, delay: float) -> None:
     script = (
         "import sys, numpy as np\n"
-        "from nst_ort.optimize import Snapshot\n"
-        "from nst_ort.runstate import Checkpoint, RunFolder\n"
+        "from nst_ort.core.optimize import Snapshot\n"
+        "from nst_ort.core.checkpoint import Checkpoint\nfrom nst_ort.jobs.run_folder import RunFolder\n"
         "folder = RunFolder(__import__('pathlib').Path(sys.argv[1]))\n"
         "big = np.random.default_rng(0).random((3, 1200, 1600), dtype=np.float32)\n"
         "for n in range(10**6):\n"

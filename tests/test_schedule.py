@@ -8,9 +8,9 @@ from PIL import Image
 
 from nst_base.errors import NstError
 from nst_base.model_store import open_model
-from nst_ort.images import resize_pixels
-from nst_ort.schedule import Level, auto_levels, scale_schedule
-from nst_ort.transfer import StylizeOptions, style_arrays, stylize
+from nst_ort.io.images import resize_pixels
+from nst_ort.options.schedule import Level, auto_levels, scale_schedule
+from nst_ort.core.levels import StylizeOptions, style_arrays, stylize
 
 
 def test_auto_levels_start_near_128_px_at_every_size():
@@ -97,7 +97,7 @@ def test_style_weight_follows_the_working_size():
 
 
 def test_each_level_gets_the_style_weight_of_its_size(tiny_models_dir, monkeypatch):
-    import nst_ort.transfer as transfer
+    import nst_ort.core.levels as transfer
 
     used = []
     real = transfer.loss_inputs
@@ -113,7 +113,7 @@ def test_each_level_gets_the_style_weight_of_its_size(tiny_models_dir, monkeypat
 
 
 def test_default_iterations_grow_below_512_px_and_an_explicit_count_wins():
-    from nst_ort.transfer import StylizeOptions
+    from nst_ort.options.stylize import StylizeOptions
 
     assert [StylizeOptions(size=s).final_iterations() for s in (128, 256, 384, 512, 533, 1024, 2048, 6000)] == \
         [200, 200, 133, 100, 100, 100, 50, 17]
@@ -122,7 +122,7 @@ def test_default_iterations_grow_below_512_px_and_an_explicit_count_wins():
 
 
 def test_the_default_schedule_halves_iterations_per_doubling_above_1024_px_and_explicit_counts_are_kept():
-    from nst_ort.transfer import StylizeOptions
+    from nst_ort.options.stylize import StylizeOptions
 
     print_run = StylizeOptions(size=6000).schedule()
     assert [(level.long_side, level.iterations) for level in print_run] == \
@@ -133,7 +133,7 @@ def test_the_default_schedule_halves_iterations_per_doubling_above_1024_px_and_e
 
 
 def test_a_time_budget_keeps_cheap_levels_and_shares_the_rest_equally():
-    from nst_ort.budget import MIN_ITERATIONS, budget_iterations, time_cap
+    from nst_ort.core.budget import MIN_ITERATIONS, budget_iterations, time_cap
 
     costs = [1.0, 4.0, 16.0]
     assert budget_iterations(2100.0, [100, 100, 100], costs, seconds_per_cost=1.0) == [100, 100, 100]
@@ -150,8 +150,8 @@ def test_a_level_gets_a_time_share_and_no_iteration_starts_that_would_overrun_it
     import time
     from types import SimpleNamespace
 
-    from nst_ort.budget import first_level_seconds
-    from nst_ort.optimize import _time_for_another
+    from nst_ort.core.budget import first_level_seconds
+    from nst_ort.core.optimize import _time_for_another
 
     costs = [1.0, 4.0, 16.0]
     assert first_level_seconds(1050.0, [100, 100, 100], costs, seconds_per_cost=1.0) == 100.0  # cheap: all of it
@@ -169,7 +169,7 @@ def test_a_run_with_a_time_budget_ends_within_it(tiny_models_dir):
     from PIL import Image
 
     from nst_base.model_store import open_model
-    from nst_ort.transfer import StylizeOptions, stylize
+    from nst_ort.core.levels import StylizeOptions, stylize
 
     rng = np.random.default_rng(0)
     content, style = (Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)) for _ in range(2))

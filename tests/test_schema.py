@@ -12,10 +12,10 @@ import typer
 
 from nst_base.errors import NstError
 from nst_ort.cli import app
-from nst_ort.job import Job, Outputs
-from nst_ort.options import StylizeOptions
-from nst_ort.recipes import recipe_options
-from nst_ort.schema import PICTURE_COMMANDS, RESUME, SHEET, STYLIZE, UPSCALE, VIDEO, Spec, coerce, from_json, specs, \
+from nst_ort.jobs.job import Job, Outputs
+from nst_ort.options.stylize import StylizeOptions
+from nst_ort.options.recipes import recipe_options
+from nst_ort.options.schema import PICTURE_COMMANDS, RESUME, SHEET, STYLIZE, UPSCALE, VIDEO, Spec, coerce, from_json, specs, \
     to_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,7 +147,7 @@ def test_resume_takes_machine_options_and_refuses_picture_ones(tiny_models_dir, 
 
     result = nst("resume", tmp_path / "none", "--style-weight", "3", models_dir=tiny_models_dir)
     assert result.returncode == 2 and "No such option" in result.stderr  # not even offered
-    from nst_ort.job import resume_runner
+    from nst_ort.jobs.runner import resume_runner
 
     with pytest.raises(NstError, match="not a folder"):
         resume_runner(tmp_path / "none", tiny_models_dir, machine={"threads": 1})

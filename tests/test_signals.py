@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
-from nst_ort import signals
-from nst_ort.signals import StopSignals
+from nst_ort.jobs import signals
+from nst_ort.jobs.signals import StopSignals
 
 
 def test_first_signal_interrupts_and_names_the_exit_code():

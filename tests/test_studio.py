@@ -18,7 +18,7 @@ pytest.importorskip("multipart")
 
 from starlette.testclient import TestClient  # noqa: E402
 
-from nst_ort.images import read_settings  # noqa: E402
+from nst_ort.io.images import read_settings  # noqa: E402
 from nst_ort.studio.app import create_app  # noqa: E402
 from nst_ort.studio.guard import served_hosts  # noqa: E402
 from nst_ort.studio.studio import Studio  # noqa: E402
@@ -244,8 +244,8 @@ def file_naming_options() -> list[str]:
     import inspect
 
     from nst_ort.cli import app
-    from nst_ort.options import StylizeOptions
-    from nst_ort.schema import file_options
+    from nst_ort.options.stylize import StylizeOptions
+    from nst_ort.options.schema import file_options
 
     names = {spec.name for spec in file_options(StylizeOptions)}
     for command in app.registered_commands:

@@ -13,14 +13,14 @@ import scipy.linalg
 from PIL import Image
 
 from nst_base.model_store import open_model
-from nst_ort import transfer
-from nst_ort.engines.factory import make_engine
-from nst_ort.engines.features import FeatureExtractor
-from nst_ort.engines.style_losses import EPS, GaussianTarget, LayerSums, w2_seed
-from nst_ort.engines.tiles import tile_layout
-from nst_ort.runstate import Checkpointer, RunFolder
-from nst_ort.targets import LossWeights, loss_inputs
-from nst_ort.transfer import StylizeOptions, stylize
+from nst_ort.core import levels as transfer
+from nst_ort.core.engines.factory import make_engine
+from nst_ort.core.engines.features import FeatureExtractor
+from nst_ort.core.engines.style_losses import EPS, GaussianTarget, LayerSums, w2_seed
+from nst_ort.core.engines.tiles import tile_layout
+from nst_ort.jobs.run_folder import Checkpointer, RunFolder
+from nst_ort.core.targets import LossWeights, loss_inputs
+from nst_ort.core.levels import StylizeOptions, stylize
 from tests.test_cli import _one_line_error, nst
 from tests.test_engines import HEIGHT, WIDTH, soft_masks
 from tests.test_resume import _InterruptAtEvaluation

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import pytest
 
-from nst_ort.system import Platform, engine_availability, training_engine_absence, vector_units
+from nst_ort.platform.system import Platform, engine_availability, training_engine_absence, vector_units
 from tests.test_cli import nst
 
 
@@ -47,7 +47,7 @@ def test_info_command_shows_platform_engines_and_cpu(tiny_models_dir):
 
 def test_cores_follow_the_affinity_and_nst_cores(monkeypatch):
     from nst_base.cores import CORES_ENV, usable_cores
-    from nst_ort.session import resolved_threads
+    from nst_ort.platform.sessions import resolved_threads
 
     monkeypatch.delenv(CORES_ENV, raising=False)
     allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

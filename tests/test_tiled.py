@@ -10,12 +10,12 @@ from PIL import Image
 
 from nst_base.errors import NstError
 from nst_base.model_store import open_model
-from nst_ort.engines.factory import make_engine
-from nst_ort.engines.features import FeatureExtractor
-from nst_ort.engines.tiled import TiledEngine, TiledFeatures, total_variation
-from nst_ort.engines.tiles import Tile, TileLayout, _spans, halo_and_grid, tile_layout
-from nst_ort.targets import LossWeights, loss_inputs
-from nst_ort.transfer import StylizeOptions, stylize
+from nst_ort.core.engines.factory import make_engine
+from nst_ort.core.engines.features import FeatureExtractor
+from nst_ort.core.engines.tiled import TiledEngine, TiledFeatures, total_variation
+from nst_ort.core.engines.tiles import Tile, TileLayout, _spans, halo_and_grid, tile_layout
+from nst_ort.core.targets import LossWeights, loss_inputs
+from nst_ort.core.levels import StylizeOptions, stylize
 from tests.conftest import shared_image
 from tests.tiny import write_tiny_model
 
@@ -104,7 +104,7 @@ RELEASE_CHECK = """
 import sys
 from pathlib import Path
 import numpy as np
-from nst_ort.engines.features import FeatureExtractor
+from nst_ort.core.engines.features import FeatureExtractor
 
 def resident_mb():
     line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmRSS"))
@@ -184,7 +184,7 @@ def test_the_training_engine_refuses_tiles(tiny_models_dir):
 
 def _real_problem(models_dir, side: int, style_side: int):
     """(model, loss inputs, pixels): Tübingen x Starry Night on the real VGG16, the photo with noise."""
-    from nst_ort.images import fit_long_side, load_image, to_array
+    from nst_ort.io.images import fit_long_side, load_image, to_array
 
     model = open_model(models_dir / "vgg16")
     photo, painting = load_image(shared_image("content", "tubingen.jpg")), load_image(shared_image("style", "starry_night.jpg"))
@@ -204,7 +204,7 @@ def test_tiled_equals_untiled_on_the_real_vgg16(real_models_dir):
 def test_tiled_evaluations_report_their_tiles(models):
     import io
 
-    from nst_ort.progress import Reporters, TerminalReporter
+    from nst_ort.jobs.progress import Reporters, TerminalReporter
 
     inputs, pixels = _problem(models["max"], 100, 130)
     layout = tile_layout(100, 130, 48, "vgg16", inputs.layers.all)
@@ -247,10 +247,10 @@ REPEAT_CHECK = """
 import sys
 import numpy as np
 from nst_base.model_store import open_model
-from nst_ort.engines.features import FeatureExtractor
-from nst_ort.engines.factory import make_engine
-from nst_ort.memory import peak_rss_bytes, reset_peak_rss
-from nst_ort.targets import LossWeights, loss_inputs
+from nst_ort.core.engines.features import FeatureExtractor
+from nst_ort.core.engines.factory import make_engine
+from nst_ort.platform.memory import peak_rss_bytes, reset_peak_rss
+from nst_ort.core.targets import LossWeights, loss_inputs
 
 model = open_model(__import__("pathlib").Path(sys.argv[1]))
 rng = np.random.default_rng(0)

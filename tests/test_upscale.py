@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nst_ort.images import read_settings
+from nst_ort.io.images import read_settings
 from tests.test_cli import _one_line_error, nst
 
 

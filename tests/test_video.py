@@ -16,7 +16,7 @@ pytest.importorskip("cv2")
 import av  # noqa: E402
 
 from nst_base.errors import NstError  # noqa: E402
-from nst_ort.engines.base import EngineBase, Evaluation  # noqa: E402
+from nst_ort.core.engines.base import EngineBase, Evaluation  # noqa: E402
 from nst_ort.video.flow import optical_flow, reliable, warp  # noqa: E402
 from nst_ort.video.frames import Window, output_kind, probe, read_frames, write_clip  # noqa: E402
 from nst_ort.video.temporal import TemporalEngine  # noqa: E402
@@ -131,16 +131,16 @@ def test_the_temporal_gradient_matches_finite_differences():
 
 def test_the_temporal_term_adds_to_a_real_engine(tiny_models_dir):
     from nst_base.model_store import open_model
-    from nst_ort.engines.factory import make_engine
-    from nst_ort.engines.features import FeatureExtractor
-    from nst_ort.targets import loss_inputs
-    from nst_ort.transfer import StylizeOptions
+    from nst_ort.core.engines.factory import make_engine
+    from nst_ort.core.engines.features import FeatureExtractor
+    from nst_ort.core.targets import LossWeights, loss_inputs
+    from nst_ort.options.stylize import StylizeOptions
 
     model = open_model(tiny_models_dir / "vgg16")
     rng = np.random.default_rng(2)
     content, style, warped, pixels = rng.random((4, 3, 32, 48)).astype(np.float32)
     inputs = loss_inputs(FeatureExtractor(str(model.features_path)), content, [style], [1.0],
-                         StylizeOptions().loss_weights())
+                         LossWeights.of(StylizeOptions()))
     inner = make_engine("portable", model, inputs, (32, 48), threads=1)
     mask = np.ones((32, 48), np.float32)
     both = TemporalEngine(inner, warped, mask, 50.0).evaluate(pixels)
@@ -229,8 +229,8 @@ def test_an_interrupted_video_continues_where_it_stopped(tiny_models_dir, small_
     from PIL import Image
 
     from nst_base.model_store import open_model
-    from nst_ort.runstate import RunFolder
-    from nst_ort.transfer import StylizeOptions
+    from nst_ort.jobs.run_folder import RunFolder
+    from nst_ort.options.stylize import StylizeOptions
     from nst_ort.video.run import VideoJob, VideoOptions, VideoRunner
 
     model = open_model(tiny_models_dir / "vgg16")
@@ -303,9 +303,9 @@ def test_luminance_colours_are_applied_when_the_frames_are_assembled(tiny_models
     from PIL import Image
 
     from nst_base.model_store import open_model
-    from nst_ort.colors import _RGB_TO_YIQ
-    from nst_ort.runstate import RunFolder
-    from nst_ort.transfer import StylizeOptions
+    from nst_ort.core.colors import _RGB_TO_YIQ
+    from nst_ort.jobs.run_folder import RunFolder
+    from nst_ort.options.stylize import StylizeOptions
     from nst_ort.video.run import VideoJob, VideoOptions, VideoRunner
 
     job = VideoJob(small_clip, (style_image,), tmp_path / "frames",

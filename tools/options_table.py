@@ -1,4 +1,4 @@
-"""The option reference in docs/options.md, generated from the option schema (nst_ort/options.py).
+"""The option reference in docs/options.md, generated from the option schema (nst_ort/options/stylize.py).
 
     .venv/bin/python tools/options_table.py    # print it and rewrite the block "options" in docs/options.md
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from readme import DOCS, replace_block
 
-from nst_ort.options import StylizeOptions
-from nst_ort.schema import allowed_text, specs
+from nst_ort.options.stylize import StylizeOptions
+from nst_ort.options.schema import allowed_text, specs
 
 PAGE = DOCS / "options.md"  # the page the table lives on (tests read it there)
 

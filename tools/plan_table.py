@@ -3,7 +3,7 @@
     .venv/bin/python tools/plan_table.py    # print it and rewrite the block "plan" in docs/print.md
 
 Each row is what `nst stylize --size 6000` on a 6000x4500 photo would plan with the default
-settings (VGG16, Gatys layers, one style, L-BFGS): nst_ort.plan, no run.
+settings (VGG16, Gatys layers, one style, L-BFGS): nst_ort.core.memory_plan, no run.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from readme import DOCS, replace_block
 
 from nst_base.errors import NstError
 from nst_graphs.loss_graph import DEFAULT_LOSS_LAYERS
-from nst_ort.plan import PlanRequest, plan_run
+from nst_ort.core.memory_plan import PlanRequest, plan_run
 
 PAGE = DOCS / "print.md"  # the page the table lives on (tests read it there)
 WIDTH, HEIGHT = 6000, 4500

@@ -18,7 +18,7 @@ from pathlib import Path
 from nst_base.errors import NstError
 from nst_base.files import atomic_file, describe_os_error
 from nst_base.locks import PathLocks
-from nst_ort.outputs import check_own_folder
+from nst_ort.io.outputs import check_own_folder
 
 MARKER = ".nst-ort-batch.jsonl"  # marks a batch's folder; a line per file the batch wrote
 

@@ -1,6 +1,6 @@
 """A batch's items: every content x style pair of two folders, or the rows of a plan file
 (TOML, JSON or CSV), with option lists expanded as a grid. Options are the schema's
-(nst_ort/options.py): an unknown one refuses the whole plan before any work; a bad value or a
+(nst_ort/options/stylize.py): an unknown one refuses the whole plan before any work; a bad value or a
 missing file fails its own item only, in one line, when the item runs.
 
 A value that lists several values makes a grid: `1,2,4` for a number option, `a;b` for an
@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from nst_base.errors import NstError
-from nst_ort.budget import FIRST_GUESS_SECONDS_PER_PIXEL
-from nst_ort.options import StylizeOptions
-from nst_ort.recipes import recipe_options
-from nst_ort.schema import specs
+from nst_ort.core.budget import FIRST_GUESS_SECONDS_PER_PIXEL
+from nst_ort.options.stylize import StylizeOptions
+from nst_ort.options.recipes import recipe_options
+from nst_ort.options.schema import specs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 RUN_FIELDS = ("content", "style", "styles", "recipe")  # plan columns that are not options

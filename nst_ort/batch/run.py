@@ -1,4 +1,4 @@
-"""Running a batch: each item is the job `nst stylize` runs (nst_ort/job.py), in this process or
+"""Running a batch: each item is the job `nst stylize` runs (nst_ort/jobs/job.py), in this process or
 in worker processes, its outputs named predictably in the output folder:
 
     OUT/NAME.png        the picture (with its settings, as every result)
@@ -32,80 +32,13 @@ from pathlib import Path
 from PIL import Image
 
 from nst_base.cores import usable_cores
-from nst_base.errors import NstError
 from nst_ort.batch.folder import BatchFolder
+from nst_ort.batch.item import RUNS, ItemResult, finished, item_files, run_item
 from nst_ort.batch.plan import BatchItem, names
-from nst_ort.images import load_image
-from nst_ort.memory import available_bytes
-from nst_ort.progress import format_seconds
-
-RUNS = ".runs"
-
-
-@dataclass
-class ItemResult:
-    """What became of one item."""
-
-    name: str
-    status: str  # done | skipped | failed | stopped
-    seconds: float = 0.0
-    loss: float | None = None
-    peak_bytes: int | None = None
-    error: str = ""
-
-
-def finished(report: Path) -> bool:
-    """Whether an item's report says its run went to the end."""
-    try:
-        data = json.loads(report.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and data.get("interrupted") is False
-
-
-def run_item(item: BatchItem, name: str, out_dir: Path, models_dir: Path, machine: dict) -> ItemResult:
-    """One item that Batch.triage lets run, in this process, as `nst stylize` runs it: its
-    outputs and run folder locked, its plan made, resumed where a stopped batch left it.
-    `machine`: threads and memory for it when the item does not set them."""
-    from nst_ort.job import DEFAULT_CHECKPOINT_EVERY, Job, JobRunner, Outputs, resume_runner
-    from nst_ort.recipes import recipe_options
-    from nst_ort.runstate import RunFolder
-
-    image, report = out_dir / f"{name}.png", out_dir / f"{name}.json"
-    started = time.perf_counter()
-    folder = RunFolder(out_dir / RUNS / f"{name}.nst-run")
-    runner = None
-    try:
-        if folder.checkpoint_file.is_file():
-            runner = resume_runner(folder.path, models_dir, DEFAULT_CHECKPOINT_EVERY,
-                                   outputs={"image": image, "report": report})
-        else:
-            options = recipe_options(item.recipe, None, **{**machine, **item.options})
-            options.validate()
-            job = Job(item.content, item.styles, options, outputs=Outputs(image, report),
-                      explicit_size="size" in item.options)
-            runner = JobRunner(job, models_dir, folder, DEFAULT_CHECKPOINT_EVERY)
-            runner.claim(restart=True)
-            runner.check_memory()
-        runner.load()
-        result = runner.run()
-        runner.finish(result)
-        status = "stopped" if result.outcome.interrupted else "done"
-        return ItemResult(name, status, time.perf_counter() - started, result.outcome.loss,
-                          result.report.get("peak_rss_bytes"))
-    except NstError as error:
-        return ItemResult(name, "failed", time.perf_counter() - started, error=str(error))
-    except MemoryError:
-        return ItemResult(name, "failed", time.perf_counter() - started, error="out of memory")
-    finally:
-        if runner is not None:
-            runner.release()
-
-
-def item_files(name: str) -> list[str]:
-    """The files an item writes in the output folder."""
-    return [f"{name}.png", f"{name}.json"]
-
+from nst_ort.io.images import load_image
+from nst_ort.jobs.status import Status
+from nst_ort.platform.memory import available_bytes
+from nst_ort.jobs.progress import format_seconds
 
 @dataclass
 class Batch:
@@ -132,12 +65,12 @@ class Batch:
         skipped, one whose picture or report in the folder the batch did not write fails (that
         file is never replaced); None: it runs."""
         if item.problem:
-            return ItemResult(name, "failed", error=item.problem)
+            return ItemResult(name, Status.FAILED, error=item.problem)
         if finished(self.out_dir / f"{name}.json") and (self.out_dir / f"{name}.png").is_file():
-            return ItemResult(name, "skipped")
+            return ItemResult(name, Status.SKIPPED)
         taken = self.folder.foreign(item_files(name))
         if taken is not None:
-            return ItemResult(name, "failed", error=f"{taken} is in the way: nst batch did not write it "
+            return ItemResult(name, Status.FAILED, error=f"{taken} is in the way: nst batch did not write it "
                                                     f"(move it away to run this item)")
         return None
 
@@ -167,11 +100,12 @@ class Batch:
             if self.cluster is not None:
                 from nst_ort.batch.cluster import run_on_cluster
 
-                run_on_cluster(self, todo, say, lambda result: self._record(result, results, started, say))
+                run_on_cluster(self.cluster, self.folder, self.models_dir, self.shared_fs, todo, say,
+                               lambda result: self._record(result, results, started, say))
             elif self.workers == 1:
                 for item, name in todo:
                     self._ran(run_item(item, name, self.out_dir, self.models_dir, machine), results, started, say)
-                    if results[name].status == "stopped":  # a stop signal: the batch stops with it
+                    if results[name].status is Status.STOPPED:  # a stop signal: the batch stops with it
                         raise KeyboardInterrupt
             else:
                 self._run_in_processes(todo, machine, results, started, say)
@@ -216,10 +150,11 @@ class Batch:
         if index:
             self.write_index(results)
         count, total = len(results), len(self.items)
-        ran = [r.seconds for r in results.values() if r.status in ("done", "failed")]
+        ran = [r.seconds for r in results.values() if r.status in (Status.DONE, Status.FAILED)]
         eta = format_seconds((total - count) * sum(ran) / len(ran) / self.workers) if ran else "?"
-        detail = {"done": f"{result.seconds:.1f} s, loss {result.loss:.4g}" if result.loss is not None else "",
-                  "failed": result.error, "skipped": "finished before", "stopped": "stopped: resumes on a rerun"}
+        detail = {Status.DONE: f"{result.seconds:.1f} s, loss {result.loss:.4g}" if result.loss is not None else "",
+                  Status.FAILED: result.error, Status.SKIPPED: "finished before",
+                  Status.STOPPED: "stopped: resumes on a rerun"}
         say(f"[{count}/{total}] {result.name}: {result.status}"
             f"{' (' + detail[result.status] + ')' if detail[result.status] else ''}  "
             f"elapsed {format_seconds(time.perf_counter() - started)}  ETA {eta}")
@@ -228,7 +163,7 @@ class Batch:
         """index.json and index.csv: every item, with its inputs, options and what became of it."""
         rows = []
         for item, name in zip(self.items, self.names):
-            result = results.get(name, ItemResult(name, "pending"))
+            result = results.get(name, ItemResult(name, Status.PENDING))
             rows.append({"name": name, "content": str(item.content), "styles": ";".join(map(str, item.styles)),
                          "recipe": item.recipe, "options": json.dumps(item.options, default=str),
                          **{key: value for key, value in asdict(result).items() if key != "name"}})
@@ -241,7 +176,7 @@ class Batch:
 
     def write_sheets(self) -> list[Path]:
         """A contact sheet per content: the photo, then each finished result with its style and options."""
-        from nst_ort.sheet import contact_sheet
+        from nst_ort.io.sheet import contact_sheet
 
         written = []
         by_content: dict[Path, list[tuple[BatchItem, str]]] = {}

@@ -34,8 +34,9 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from nst_base.errors import NstError
-from nst_ort.options import StylizeOptions
-from nst_ort.schema import Spec, allowed_text, specs
+from nst_ort.jobs.status import Status
+from nst_ort.options.stylize import StylizeOptions
+from nst_ort.options.schema import Spec, allowed_text, specs
 from nst_ort.studio.guard import SameOrigin
 from nst_ort.studio.studio import FieldError, Studio, Upload
 
@@ -121,7 +122,7 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
                             headers={"Cache-Control": "no-cache"})
 
     async def options(request: Request) -> Response:
-        from nst_ort.recipes import RECIPES
+        from nst_ort.options.recipes import RECIPES
 
         return JSONResponse({"options": option_schema(), "recipes": list(RECIPES)})
 
@@ -199,7 +200,7 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
                         yield ": keep-alive\n\n"
                         continue
                     yield _sse(event)
-                    if event.get("event") == "status" and event.get("status") in ("done", "failed", "stopped"):
+                    if event.get("event") == "status" and event.get("status") in (Status.DONE, Status.FAILED, Status.STOPPED):
                         return
             finally:
                 unwatch()

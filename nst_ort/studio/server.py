@@ -20,6 +20,7 @@ from pathlib import Path
 
 from nst_base.errors import NstError
 from nst_base.locks import PathLocks
+from nst_ort.options.defaults import PREVIEW_SECONDS
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -34,7 +35,7 @@ def require_web():
 
 
 def serve(workspace: Path, models_dir: Path, host: str = "127.0.0.1", port: int = 0, open_browser: bool = False,
-          preview_seconds: float = 1.5, say: Callable[[str], None] = print,
+          preview_seconds: float = PREVIEW_SECONDS, say: Callable[[str], None] = print,
           stopped: Callable[[], bool] = lambda: False) -> None:
     """Serve the studio until SIGTERM or Ctrl-C. The URL is printed once the server answers;
     `stopped` tells whether a stop came before the server took over the signals (it then ends)."""

@@ -1,5 +1,5 @@
 """The studio's core: a queue of runs in the workspace, run one at a time (a 2-core laptop) by
-the same job code as `nst stylize` and `nst upscale` (nst_ort/job.py), with progress events
+the same job code as `nst stylize` and `nst upscale` (nst_ort/jobs/job.py), with progress events
 and a preview for pages that watch, stop and resume.
 
 A stop from the page ends the run as Ctrl-C does: the best image so far and a checkpoint are
@@ -25,21 +25,22 @@ from typing import Any
 import numpy as np
 
 from nst_base.errors import NstError
-from nst_ort.images import check_decodable, header_size, to_image
-from nst_ort.optimize import Progress
-from nst_ort.options import StylizeOptions
-from nst_ort.progress import format_seconds
-from nst_ort.schema import file_options
+from nst_ort.io.images import check_decodable, header_size, to_image
+from nst_ort.jobs.job import Job, Outputs, upscale_job
+from nst_ort.jobs.lifecycle import StopRequested, complete, settle, start
+from nst_ort.jobs.run_folder import RunFolder
+from nst_ort.jobs.runner import JobRunner, resume_runner
+from nst_ort.jobs.status import Status
+from nst_ort.options.defaults import PREVIEW_SECONDS, STUDIO_CHECKPOINT_EVERY
+from nst_ort.options.recipes import recipe_options
+from nst_ort.core.optimize import Progress
+from nst_ort.options.stylize import StylizeOptions
+from nst_ort.jobs.progress import format_seconds
+from nst_ort.options.schema import file_options
 from nst_ort.studio.workspace import RunRecord, Workspace, safe_name
 
-PREVIEW_SECONDS = 1.5  # at most one preview this often, and only while a page watches
 PREVIEW_SIDE = 640
 SAVE_SECONDS = 1.0  # the run's progress written to its record at most this often
-CHECKPOINT_EVERY = 120.0  # seconds
-
-
-class StopRequested(KeyboardInterrupt):
-    """A stop from the page: the optimiser keeps its best image, as on Ctrl-C."""
 
 
 Upload = tuple[str, bytes]  # a file as sent: its name and its bytes
@@ -99,8 +100,8 @@ class Studio:
     def start(self) -> None:
         """Runs a restart interrupted are stopped (to resume); queued ones start in turn."""
         for record in self.workspace.all():
-            if record.status == "running":
-                self._update(record, status="stopped", resume=True, error="interrupted by a server restart")
+            if record.status is Status.RUNNING:
+                self._update(record, status=Status.STOPPED, resume=True, error="interrupted by a server restart")
         self.thread.start()
 
     def close(self, wait: float = 60.0) -> None:
@@ -151,7 +152,7 @@ class Studio:
         """The upscale job of a finished run: its picture taken up to `size` px."""
         parent = self.workspace.load(parent_id)
         result = self.workspace.folder(parent_id) / "result.png"
-        if parent.status != "done" or not result.is_file():
+        if parent.status is not Status.DONE or not result.is_file():
             raise FieldError("only a finished picture can be made into a print", "size")
         changes = {key: value for key, value in options.items() if key in ("time_budget", "max_memory", "iterations")}
         with self._new_run() as (run_id, folder):
@@ -168,23 +169,23 @@ class Studio:
 
     def stop(self, run_id: str) -> RunRecord:
         record = self.workspace.load(run_id)
-        if record.status == "queued":
-            return self._update(record, status="stopped")
-        if record.status == "running" and self.current == run_id:
+        if record.status is Status.QUEUED:
+            return self._update(record, status=Status.STOPPED)
+        if record.status is Status.RUNNING and self.current == run_id:
             self.stopping.set()
         return self.workspace.load(run_id)
 
     def resume(self, run_id: str) -> RunRecord:
         record = self.workspace.load(run_id)
-        if record.status not in ("stopped", "failed"):
+        if record.status not in (Status.STOPPED, Status.FAILED):
             raise FieldError(f"a {record.status} run cannot be resumed", "status")
-        record = self._update(record, status="queued", resume=True, error="")
+        record = self._update(record, status=Status.QUEUED, resume=True, error="")
         self.wake.set()
         return record
 
     def delete(self, run_id: str) -> None:
         record = self.workspace.load(run_id)
-        if record.status == "running":
+        if record.status is Status.RUNNING:
             raise FieldError("stop the run before deleting it", "status")
         self.workspace.delete(run_id)
 
@@ -203,7 +204,7 @@ class Studio:
 
     def _work(self) -> None:
         while not self.closing:
-            queued = [record for record in self.workspace.all() if record.status == "queued"]
+            queued = [record for record in self.workspace.all() if record.status is Status.QUEUED]
             if not queued:
                 self.wake.wait(1.0)
                 self.wake.clear()
@@ -211,39 +212,25 @@ class Studio:
             self._run(min(queued, key=lambda record: record.created))
 
     def _run(self, record: RunRecord) -> None:
+        """One run through the job life cycle (jobs/lifecycle.py); its ending in its record."""
         self.current = record.id
         self.stopping.clear()
-        record = self._update(record, status="running", started=time.time(), error="")
+        record = self._update(record, status=Status.RUNNING, started=time.time(), error="")
         try:
-            runner = self._runner(record)
-            runner.load()
-            result = runner.run()
-            runner.finish(result)
-            runner.release()
-            interrupted = result.outcome.interrupted
-            self._update(record, status="stopped" if interrupted else "done", resume=interrupted,
-                         finished=time.time(), error="stopped" if interrupted else "")
-        except StopRequested:
-            self._update(record, status="stopped", resume=False, finished=time.time(), error="stopped before it began")
-        except NstError as error:
-            self._update(record, status="failed", finished=time.time(), error=str(error))
-        except MemoryError:
-            self._update(record, status="failed", finished=time.time(), error="out of memory")
-        except Exception as error:  # noqa: BLE001 - the queue goes on; the run says what happened
-            self._update(record, status="failed", finished=time.time(), error=f"internal error: {error}")
+            ending = settle(lambda: complete(self._runner(record)))
         finally:
             self.current = None
+        kept = ending.result is not None and ending.status is Status.STOPPED  # resumes from its checkpoint
+        self._update(record, status=ending.status, resume=kept, finished=time.time(),
+                     error=ending.error or ("stopped" if kept else ""))
 
-    def _runner(self, record: RunRecord):
-        from nst_ort.job import Job, JobRunner, Outputs, resume_runner
-        from nst_ort.runstate import RunFolder
-
+    def _runner(self, record: RunRecord) -> JobRunner:
+        """A run started (or resumed from its run folder) with the page's preview reporter."""
         folder = self.workspace.folder(record.id)
         run_folder = RunFolder(folder / "job.nst-run")
         reporter = PreviewReporter(self, record.id, folder)
         if record.resume and run_folder.checkpoint_file.is_file():
-            runner = resume_runner(run_folder.path, self.models_dir, CHECKPOINT_EVERY, [reporter])
-            return runner
+            return resume_runner(run_folder.path, self.models_dir, STUDIO_CHECKPOINT_EVERY, [reporter])
         content, styles, masks = self.workspace.inputs(record)
         outputs = Outputs(folder / "result.png", folder / "report.json")
         if record.kind == "print":
@@ -251,14 +238,10 @@ class Studio:
                                           {k: v for k, v in record.options.items() if k != "size"}), outputs=outputs)
         else:
             job = Job(content, styles, self._settings(record), masks, outputs, explicit_size="size" in record.options)
-        runner = JobRunner(job, self.models_dir, run_folder, CHECKPOINT_EVERY, [reporter])
-        runner.claim(restart=True)
-        runner.check_memory()
-        return runner
+        return start(job, self.models_dir, run_folder, restart=True, checkpoint_every=STUDIO_CHECKPOINT_EVERY,
+                     reporters=[reporter])
 
-    def _print_job(self, record: RunRecord, chosen: Path, size: int, changes: dict):
-        from nst_ort.job import Outputs, upscale_job
-
+    def _print_job(self, record: RunRecord, chosen: Path, size: int, changes: dict) -> Job:
         content, styles, _ = self.workspace.inputs(record)  # its masks are found beside `chosen`
         try:
             return upscale_job(chosen, size, Outputs(), content, styles, **changes)
@@ -267,8 +250,6 @@ class Studio:
 
     def _settings(self, record: RunRecord) -> StylizeOptions:
         """A run's options, validated, its file options (init) taken to the files uploaded with it."""
-        from nst_ort.recipes import recipe_options
-
         options = dict(record.options)
         for spec in file_options(StylizeOptions):
             value = options.get(spec.name)
@@ -293,8 +274,6 @@ class Studio:
 
     def _check_inputs(self, record: RunRecord, settings) -> None:
         """Images that are images, and a plan that fits, before the run is queued."""
-        from nst_ort.job import Job, JobRunner
-
         content, styles, masks = self.workspace.inputs(record)
         named = [(content, "content"), *((style, "style") for style in styles), *((mask, "mask") for mask in masks)]
         for path, name in named:
@@ -341,10 +320,9 @@ class PreviewReporter:
         studio = self.studio
         if studio.stopping.is_set():
             raise StopRequested
-        left = progress.seconds_per_iteration * (progress.iterations - progress.iteration) + progress.later_levels_seconds
         event = {"event": "progress", "level": progress.level, "levels": progress.levels,
                  "iteration": progress.iteration, "iterations": progress.iterations, "loss": progress.loss,
-                 "elapsed": format_seconds(progress.run_seconds or progress.elapsed), "eta": format_seconds(left),
+                 "elapsed": format_seconds(progress.run_seconds or progress.elapsed), "eta": format_seconds(progress.eta),
                  "preview": False}
         now = time.monotonic()
         if studio.watched(self.run_id) and now - self.last_preview >= studio.preview_seconds:

@@ -25,11 +25,11 @@ from typing import Any
 
 from nst_base.errors import NstError
 from nst_base.files import atomic_file
+from nst_ort.jobs.status import Status
 
 RUN_ID = re.compile(r"[0-9a-f]{12}")
 RECORD = "studio.json"
 KIND = "nst-ort studio run"
-STATUSES = ("queued", "running", "stopped", "done", "failed")
 
 
 def default_workspace() -> Path:
@@ -60,7 +60,7 @@ class RunRecord:
     recipe: str = "gatys"
     kind: str = "stylize"  # stylize | print
     parent: str | None = None  # the run a print was made from
-    status: str = "queued"
+    status: Status = Status.QUEUED
     created: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
@@ -68,6 +68,9 @@ class RunRecord:
     progress: dict[str, Any] = field(default_factory=dict)
     resume: bool = False  # continue from its run folder when it next runs
     masks: list[str] = field(default_factory=list)  # file names in inputs/, one per style (or none)
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)  # as read from studio.json (ValueError: not a run this studio knows)
 
     def public(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if key != "resume"}

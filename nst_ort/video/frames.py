@@ -16,8 +16,8 @@ from PIL import Image
 
 from nst_base.errors import NstError
 from nst_base.files import atomic_dir, atomic_file
-from nst_ort.images import check_decodable, header_size, load_image
-from nst_ort.outputs import check_own_folder
+from nst_ort.io.images import check_decodable, header_size, load_image
+from nst_ort.io.outputs import check_own_folder
 from nst_ort.video import require
 
 # output suffix -> (container, video codec, audio codec); the container is named because the

@@ -27,8 +27,8 @@ from PIL import Image
 from nst_base.cores import usable_cores
 from nst_base.errors import NstError
 from nst_base.files import atomic_file
-from nst_ort.runstate import RunFolder
-from nst_ort.images import fit_long_side
+from nst_ort.jobs.run_folder import RunFolder
+from nst_ort.io.images import fit_long_side
 from nst_ort.video.frames import ClipInfo, Window, output_kind, read_frames, write_clip
 from nst_ort.video.run import VideoJob, VideoRunner, check_job
 
@@ -73,7 +73,7 @@ def _shot_job(job: VideoJob, index: int, shot: Window, base: Path) -> VideoJob:
 def run_shot(job: VideoJob, index: int, shot: Window, base: Path, models_dir: Path) -> int:
     """In a worker process: one shot's frames, in order, kept in its run folder; how many are done."""
     from export.pipeline import ensure_exported
-    from nst_ort.images import load_image
+    from nst_ort.io.images import load_image
 
     options = job.options
     model = ensure_exported(models_dir, options.net, options.pool)
@@ -148,7 +148,7 @@ def assemble_shots(job: VideoJob, shots: list[Window], base: Path, models_dir: P
 def plan_shots(job: VideoJob, cuts: str) -> list[Window]:
     """The shots of the job's window: cuts `auto` (found in the input), `none`, or seconds
     `12.5,30`; one line if the seconds do not fit."""
-    from nst_ort.schema import parse_numbers
+    from nst_ort.options.schema import parse_numbers
 
     info = check_job(job)
     window = job.video.window
@@ -167,7 +167,7 @@ def stylize_in_shots(job: VideoJob, shots: list[Window], models_dir: Path, worke
     """A clip's shots on `workers` processes (the cores divided among them), then the output
     assembled; False if a stop left shots unfinished (the same command continues them)."""
     from nst_base.locks import PathLocks
-    from nst_ort.job import default_run_folder
+    from nst_ort.jobs.job import default_run_folder
 
     threads = job.options.threads or max(1, usable_cores() // workers)
     job = replace(job, options=replace(job.options, threads=threads))
@@ -192,9 +192,9 @@ def run_shot_remote(job: VideoJob, index: int, frames: list[bytes], rate: float,
     import tempfile
 
     from export.pipeline import ensure_exported
-    from nst_base.model_store import default_models_dir
-    from nst_ort.cluster import worker_share
-    from nst_ort.images import load_image
+    from nst_base.manifest import default_models_dir
+    from nst_ort.platform.dask_client import worker_share
+    from nst_ort.io.images import load_image
 
     with tempfile.TemporaryDirectory(prefix="nst-shot-") as folder:
         work = Path(folder)
@@ -228,8 +228,8 @@ def stylize_shots_on_cluster(job: VideoJob, shots: list[Window], models_dir: Pat
     kept in the shot's run folder here as they come (a rerun sends only unfinished shots), then
     the output assembled. A shot lost with its worker is run again by Dask."""
     from nst_base.locks import PathLocks
-    from nst_ort.cluster import connect, require_distributed
-    from nst_ort.job import default_run_folder
+    from nst_ort.platform.dask_client import connect, require_distributed
+    from nst_ort.jobs.job import default_run_folder
 
     distributed = require_distributed()
     info = check_job(job)

