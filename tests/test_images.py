@@ -8,6 +8,7 @@ from PIL import Image
 
 from nst_base.errors import NstError
 from nst_ort.io.images import fit_long_side, load_image, save_image, to_array, to_image
+from tests.helpers import declared_png
 
 
 def _gradient(width: int = 40, height: int = 30) -> np.ndarray:
@@ -106,18 +107,6 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
         save_image(to_image(np.ones((3, 4, 4), np.float32)), target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
-
-
-def declared_png(path, width: int, height: int) -> None:
-    """A few bytes of PNG that declare width x height RGB pixels (no pixel data)."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
 
 
 def test_a_file_declaring_more_pixels_than_memory_is_not_decoded(tmp_path, monkeypatch):

@@ -19,9 +19,9 @@ from nst_base.errors import NstError
 from nst_base.locks import PathLocks
 from nst_ort.io.images import read_settings
 from nst_ort.jobs.run_folder import RunFolder
-from tests.test_cli import _one_line_error, nst
-from tests.test_images import declared_png
-from tests.test_resume import _run_args, _start, stop_a_run
+from tests.helpers import one_line_error, nst
+from tests.helpers import declared_png
+from tests.helpers import start_nst, stop_a_run, stylize_args
 from tests.tiny import random_images
 
 
@@ -73,7 +73,7 @@ def test_video_into_a_folder_of_the_users_is_refused_and_nothing_is_touched(tiny
     files = user_folder(folder)
     os.chmod(folder, 0o755)
     result = nst(*_video(clip, pictures["style"], folder), models_dir=tiny_models_dir)
-    _one_line_error(result, "holds files nst-ort did not write")
+    one_line_error(result, "holds files nst-ort did not write")
     assert_untouched(folder, files, 0o755)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"]
 
@@ -90,7 +90,7 @@ def test_video_into_an_empty_folder_keeps_it_and_a_rerun_replaces_only_its_frame
             f"frame_{i:06d}.png" for i in (1, 2, 3)]
         assert stat.S_IMODE(folder.stat().st_mode) == 0o755
     (folder / "mine.txt").write_text("added by the user")
-    _one_line_error(nst(*_video(clip, pictures["style"], folder), models_dir=tiny_models_dir), "mine.txt")
+    one_line_error(nst(*_video(clip, pictures["style"], folder), models_dir=tiny_models_dir), "mine.txt")
 
 
 def test_a_new_video_folder_gets_the_usual_mode(tiny_models_dir, pictures, clip, tmp_path):
@@ -108,7 +108,7 @@ def _umask() -> int:
 def test_video_dot_outputs_are_one_line(tiny_models_dir, pictures, clip, tmp_path):
     for name in (".", ".."):
         result = nst(*_video(clip, pictures["style"], Path(name)), models_dir=tiny_models_dir)
-        _one_line_error(result, "holds files nst-ort did not write")
+        one_line_error(result, "holds files nst-ort did not write")
 
 
 def test_a_folder_of_frames_is_taken_whole_at_its_fps(tiny_models_dir, pictures, tmp_path):
@@ -130,7 +130,7 @@ def test_a_checkpoint_folder_of_the_users_is_refused_before_any_work(tiny_models
     folder = tmp_path / "mine"
     files = user_folder(folder)
     result = nst(*quick(pictures, tmp_path / "out.png", "--checkpoint", folder), models_dir=tiny_models_dir)
-    _one_line_error(result, "holds files nst-ort did not write")
+    one_line_error(result, "holds files nst-ort did not write")
     assert_untouched(folder, files)
     assert not (tmp_path / "out.png").exists()
 
@@ -164,7 +164,7 @@ def test_clearing_a_run_folder_removes_only_its_own_files(tmp_path):
 def stopped(tiny_models_dir, pictures, tmp_path_factory) -> tuple[Path, Path]:
     """(run folder, content) of a run stopped by SIGTERM; tests edit copies of the folder."""
     # stopped a little after its first iteration, so the checkpoint holds the optimiser's state
-    return stop_a_run(pictures, tmp_path_factory.mktemp("stopped"), tiny_models_dir, after=0.3)
+    return stop_a_run(pictures, tmp_path_factory.mktemp("stopped"), tiny_models_dir, progress_lines=2)
 
 
 def _edited_copy(stopped: tuple[Path, Path], tmp_path: Path, change) -> Path:
@@ -190,7 +190,7 @@ def test_resume_refuses_outputs_a_new_command_would_refuse(tiny_models_dir, stop
         {field: value.format(content=content, tmp=tmp_path)}))
     before = content.read_bytes()
     result = nst("resume", run_dir, models_dir=tiny_models_dir)
-    _one_line_error(result, message)
+    one_line_error(result, message)
     assert "resuming" not in result.stderr, "refused before any work"
     assert content.read_bytes() == before
 
@@ -204,7 +204,7 @@ def test_resume_checks_the_outputs_given_to_it(tiny_models_dir, stopped, tmp_pat
     run_dir = _edited_copy(stopped, tmp_path, lambda job: None)
     before = stopped[1].read_bytes()
     result = nst("resume", run_dir, flag, value.format(content=stopped[1]), models_dir=tiny_models_dir)
-    _one_line_error(result, message)
+    one_line_error(result, message)
     assert "resuming" not in result.stderr and stopped[1].read_bytes() == before
 
 
@@ -219,7 +219,7 @@ def test_resume_of_an_edited_run_description_is_one_line(tiny_models_dir, stoppe
     run_dir = _edited_copy(stopped, tmp_path, change)
     assert RunFolder(run_dir).read().snapshot is not None, "the stopped run kept its optimiser state"
     result = nst("resume", run_dir, models_dir=tiny_models_dir)
-    _one_line_error(result, message)
+    one_line_error(result, message)
     assert result.returncode == 1
 
 
@@ -234,7 +234,7 @@ def test_an_unwritable_output_is_found_before_any_work(tiny_models_dir, pictures
     extra = [option, target] if option != "-o" else []
     started = time.perf_counter()
     result = nst(*args, *extra, models_dir=tiny_models_dir)
-    _one_line_error(result, f"cannot write {target}")
+    one_line_error(result, f"cannot write {target}")
     assert "stylizing" not in result.stderr and time.perf_counter() - started < 60
 
 
@@ -242,7 +242,7 @@ def test_an_output_that_fails_at_the_end_keeps_the_run_to_resume(tiny_models_dir
     run_dir, out_dir = tmp_path / "run", tmp_path / "out"
     out_dir.mkdir()
     out = out_dir / "final.png"
-    process = _start(_run_args(pictures, out, "--checkpoint", run_dir), tiny_models_dir)
+    process = start_nst(stylize_args(pictures, out, "--checkpoint", run_dir), tiny_models_dir)
     out_dir.rename(tmp_path / "moved")
     out_dir.write_text("now a file: the output cannot be written")
     rest = process.communicate(timeout=120)[1]
@@ -253,7 +253,7 @@ def test_an_output_that_fails_at_the_end_keeps_the_run_to_resume(tiny_models_dir
     out_dir.unlink()
     out_dir.mkdir()
     refused = nst("resume", run_dir, "--quiet", models_dir=tiny_models_dir)
-    _one_line_error(refused, f"pass `nst resume {run_dir} -o {out}` to write there")
+    one_line_error(refused, f"pass `nst resume {run_dir} -o {out}` to write there")
     resumed = nst("resume", run_dir, "-o", out, "--quiet", models_dir=tiny_models_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert Image.open(out).size == (64, 48) and not run_dir.exists()
@@ -263,14 +263,14 @@ def test_an_output_that_fails_at_the_end_keeps_the_run_to_resume(tiny_models_dir
 
 def test_a_second_run_on_a_busy_output_is_refused_and_the_first_goes_on(tiny_models_dir, pictures, tmp_path):
     out, run_dir = tmp_path / "out.png", tmp_path / "out.png.nst-run"
-    first = _start(_run_args(pictures, out), tiny_models_dir)
+    first = start_nst(stylize_args(pictures, out), tiny_models_dir)
     first.send_signal(signal.SIGSTOP)  # frozen with its locks held: no race with its end
     try:
-        second = nst(*_run_args(pictures, out, "--checkpoint", tmp_path / "other"), models_dir=tiny_models_dir)
-        _one_line_error(second, f"in use by another nst-ort run (process {first.pid})")
-        restarted = nst(*_run_args(pictures, tmp_path / "elsewhere.png", "--checkpoint", run_dir, "--restart"),
+        second = nst(*stylize_args(pictures, out, "--checkpoint", tmp_path / "other"), models_dir=tiny_models_dir)
+        one_line_error(second, f"in use by another nst-ort run (process {first.pid})")
+        restarted = nst(*stylize_args(pictures, tmp_path / "elsewhere.png", "--checkpoint", run_dir, "--restart"),
                         models_dir=tiny_models_dir)
-        _one_line_error(restarted, "is in use by another nst-ort run")
+        one_line_error(restarted, "is in use by another nst-ort run")
         assert (run_dir / "run.json").is_file(), "--restart beside a live run touched nothing"
     finally:
         first.send_signal(signal.SIGCONT)
@@ -279,10 +279,10 @@ def test_a_second_run_on_a_busy_output_is_refused_and_the_first_goes_on(tiny_mod
     assert first.returncode == 143, rest
     assert (run_dir / "run.json").is_file() and (run_dir / "checkpoint.npz").is_file()
     assert not (tmp_path / "other").exists() and not (tmp_path / "elsewhere.png").exists()
-    resumer = _start(["resume", run_dir], tiny_models_dir, wait_for="resuming")
+    resumer = start_nst(["resume", run_dir], tiny_models_dir, wait_for="resuming")
     resumer.send_signal(signal.SIGSTOP)
     try:
-        _one_line_error(nst("resume", run_dir, models_dir=tiny_models_dir), "is in use by another nst-ort run")
+        one_line_error(nst("resume", run_dir, models_dir=tiny_models_dir), "is in use by another nst-ort run")
     finally:
         resumer.send_signal(signal.SIGCONT)
     resumer.communicate(timeout=120)
@@ -303,7 +303,7 @@ def test_locks_are_released_with_the_process_and_name_the_holder(tmp_path):
 
 def test_two_quick_ctrl_c_still_keep_the_image_and_the_checkpoint(tiny_models_dir, pictures, tmp_path):
     out = tmp_path / "out.png"
-    process = _start(_run_args(pictures, out), tiny_models_dir)
+    process = start_nst(stylize_args(pictures, out), tiny_models_dir)
     process.send_signal(signal.SIGINT)
     time.sleep(0.01)
     process.send_signal(signal.SIGINT)
@@ -320,10 +320,10 @@ def test_an_early_sigterm_exits_143_not_130(tiny_models_dir, pictures, tmp_path,
     import subprocess
     import sys
 
-    from tests.test_cli import ROOT
+    from tests.helpers import ROOT
 
     env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir))
-    process = subprocess.Popen([sys.executable, "-m", "cli", *map(str, _run_args(pictures, tmp_path / "o.png"))],
+    process = subprocess.Popen([sys.executable, "-m", "cli", *map(str, stylize_args(pictures, tmp_path / "o.png"))],
                                cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     time.sleep(delay)
     process.send_signal(signal.SIGTERM)
@@ -341,7 +341,7 @@ def test_the_decode_guard_follows_max_memory(tiny_models_dir, pictures, tmp_path
     declared_png(bomb, 13000, 13000)  # 1.3 GB decoded from a tiny file (under the 179 MP ceiling)
     result = nst(*quick({**pictures, "content": bomb}, tmp_path / "o.png", "--size", 128, "--max-memory", "1G"),
                  models_dir=tiny_models_dir)
-    _one_line_error(result, "allowed by --max-memory")
+    one_line_error(result, "allowed by --max-memory")
 
 
 def test_results_name_their_inputs_without_their_folders_unless_asked(tiny_models_dir, pictures, tmp_path):
@@ -362,16 +362,16 @@ def test_upscale_finds_inputs_named_by_file_name(tiny_models_dir, pictures, tmp_
     assert result.returncode == 0, result.stderr
     alone = tmp_path / "alone.png"
     alone.write_bytes(chosen.read_bytes())
-    _one_line_error(nst("upscale", alone, "-o", tmp_path / "p2.png", "--size", 64, models_dir=tiny_models_dir),
+    one_line_error(nst("upscale", alone, "-o", tmp_path / "p2.png", "--size", 64, models_dir=tiny_models_dir),
                     "give it with --content")
 
 
 def test_dot_dot_output_is_a_folder(tiny_models_dir, pictures):
-    _one_line_error(nst(*quick(pictures, Path("..")), models_dir=tiny_models_dir), "is a folder")
+    one_line_error(nst(*quick(pictures, Path("..")), models_dir=tiny_models_dir), "is a folder")
 
 
 def test_sheet_refuses_negative_columns(tiny_models_dir, pictures, tmp_path):
-    _one_line_error(nst("sheet", pictures["content"], pictures["style"], "-o", tmp_path / "s.png", "--columns", "-3",
+    one_line_error(nst("sheet", pictures["content"], pictures["style"], "-o", tmp_path / "s.png", "--columns", "-3",
                         models_dir=tiny_models_dir), "--columns must be >= 0")
 
 
@@ -379,7 +379,7 @@ def test_export_never_replaces_a_folder_it_did_not_make(tmp_path):
     models = tmp_path / "models"
     files = user_folder(models / "vgg16")
     result = nst("export", "--models-dir", models)
-    _one_line_error(result, "was not made by nst-ort")
+    one_line_error(result, "was not made by nst-ort")
     assert_untouched(models / "vgg16", files)
 
 
@@ -393,8 +393,8 @@ def test_a_run_killed_before_its_first_checkpoint_does_not_block_the_next(tiny_m
 
 def test_a_run_that_fails_leaves_no_run_folder(tiny_models_dir, pictures, tmp_path):
     out = tmp_path / "out.png"
-    _one_line_error(nst(*quick(pictures, out, "--init", pictures["content"].parent / "gone.png"),
+    one_line_error(nst(*quick(pictures, out, "--init", pictures["content"].parent / "gone.png"),
                         models_dir=tiny_models_dir), "--init")
-    _one_line_error(nst(*quick(pictures, out, "--max-memory", "64M", "--tile", "0"), models_dir=tiny_models_dir),
+    one_line_error(nst(*quick(pictures, out, "--max-memory", "64M", "--tile", "0"), models_dir=tiny_models_dir),
                     "--max-memory")
     assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -20,7 +20,7 @@ from nst_base.model_store import open_model
 from nst_ort.core.optimize import OptimizerSettings, optimize
 from nst_ort.jobs.run_folder import Checkpointer, RunFolder
 from nst_ort.core.levels import StylizeOptions, stylize
-from tests.test_cli import ROOT, _one_line_error, nst
+from tests.helpers import ROOT, nst, one_line_error, start_nst, stop_a_run, stylize_args
 from tests.test_optimize import _InterruptAfter
 from tests.test_optimize import engine as engine  # noqa: F401 - the tiny engine fixture
 from tests.tiny import random_images
@@ -156,35 +156,19 @@ def test_sigkill_mid_write_leaves_the_previous_checkpoint_usable(tmp_path, delay
 
 # ---- the command line ----------------------------------------------------------------------
 
-def _start(args: list, models_dir: Path, wait_for: str = "ETA") -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(models_dir))
-    process = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, env=env,
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    for line in process.stderr:
-        if wait_for in line or time.time() > deadline:
-            break
-    return process
-
-
 @pytest.fixture(scope="module")
 def cli_images(tmp_path_factory) -> dict[str, Path]:
     return random_images(tmp_path_factory.mktemp("resume-images"), {"content": (64, 48), "style": (40, 40)}, seed=1)
 
 
-def _run_args(images: dict[str, Path], out: Path, *extra) -> list:
-    return ["stylize", images["content"], images["style"], "-o", out, "--size", 64, "--iterations", 400,
-            "--scales", 2, "--threads", 1, "--engine", "portable", "--checkpoint-every", "1h", *extra]
-
-
 @pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
 def test_a_signalled_run_resumes_to_the_uninterrupted_image(tiny_models_dir, cli_images, tmp_path, name, code):
     whole = tmp_path / "whole.png"
-    assert nst(*_run_args(cli_images, whole, "--report", tmp_path / "whole.json", "--quiet",
+    assert nst(*stylize_args(cli_images, whole, "--report", tmp_path / "whole.json", "--quiet",
                           "--gif", tmp_path / "whole.gif", "--gif-every", 50),
                models_dir=tiny_models_dir).returncode == 0
     out, gif = tmp_path / "out.png", tmp_path / "out.gif"
-    process = _start(_run_args(cli_images, out, "--report", tmp_path / "out.json", "--gif", gif, "--gif-every", 50),
+    process = start_nst(stylize_args(cli_images, out, "--report", tmp_path / "out.json", "--gif", gif, "--gif-every", 50),
                      tiny_models_dir, wait_for="scale 2/2")
     process.send_signal(getattr(signal, name))
     rest = process.communicate(timeout=60)[1]
@@ -193,8 +177,8 @@ def test_a_signalled_run_resumes_to_the_uninterrupted_image(tiny_models_dir, cli
     assert f"nst resume {run_dir}" in rest and "Traceback" not in rest
     assert Image.open(out).size == (64, 48)
     assert (run_dir / "run.json").is_file() and (run_dir / "checkpoint.npz").is_file()
-    refused = nst(*_run_args(cli_images, out), models_dir=tiny_models_dir)
-    _one_line_error(refused, f"nst resume {run_dir}")
+    refused = nst(*stylize_args(cli_images, out), models_dir=tiny_models_dir)
+    one_line_error(refused, f"nst resume {run_dir}")
     resumed = nst("resume", run_dir, models_dir=tiny_models_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr and "level 2" in resumed.stderr
@@ -211,19 +195,6 @@ def test_a_signalled_run_resumes_to_the_uninterrupted_image(tiny_models_dir, cli
     assert not run_dir.exists(), "a finished run's folder is removed"
 
 
-def stop_a_run(images: dict[str, Path], folder: Path, models_dir: Path, after: float = 0.0) -> tuple[Path, Path]:
-    """(run folder, content) of a run stopped by SIGTERM `after` seconds past its first progress
-    line; its content photo is a copy in `folder` (tests may change it)."""
-    content = folder / "content.png"
-    content.write_bytes(images["content"].read_bytes())
-    process = _start(_run_args({**images, "content": content}, folder / "out.png"), models_dir)
-    time.sleep(after)
-    process.send_signal(signal.SIGTERM)
-    process.communicate(timeout=60)
-    assert process.returncode == 143
-    return folder / "out.png.nst-run", content
-
-
 @pytest.fixture()
 def stopped_run(tiny_models_dir, cli_images, tmp_path) -> Path:
     return stop_a_run(cli_images, tmp_path, tiny_models_dir)[0]
@@ -231,9 +202,9 @@ def stopped_run(tiny_models_dir, cli_images, tmp_path) -> Path:
 
 def test_resume_refuses_a_changed_input(tiny_models_dir, stopped_run, tmp_path):
     Image.new("RGB", (64, 48), "red").save(tmp_path / "content.png")
-    _one_line_error(nst("resume", stopped_run, models_dir=tiny_models_dir), "changed since the run began")
+    one_line_error(nst("resume", stopped_run, models_dir=tiny_models_dir), "changed since the run began")
     (tmp_path / "content.png").unlink()
-    _one_line_error(nst("resume", stopped_run, models_dir=tiny_models_dir), "missing")
+    one_line_error(nst("resume", stopped_run, models_dir=tiny_models_dir), "missing")
 
 
 def test_resume_refuses_a_changed_model(stopped_run, tmp_path):
@@ -241,13 +212,13 @@ def test_resume_refuses_a_changed_model(stopped_run, tmp_path):
 
     other = tmp_path / "other-models"
     write_tiny_model(other / "vgg16", seed=7)
-    _one_line_error(nst("resume", stopped_run, models_dir=other), "model")
+    one_line_error(nst("resume", stopped_run, models_dir=other), "model")
 
 
 def test_resume_refuses_a_truncated_checkpoint(tiny_models_dir, stopped_run):
     data = (stopped_run / "checkpoint.npz").read_bytes()
     (stopped_run / "checkpoint.npz").write_bytes(data[: len(data) // 2])
-    _one_line_error(nst("resume", stopped_run, models_dir=tiny_models_dir), "corrupt")
+    one_line_error(nst("resume", stopped_run, models_dir=tiny_models_dir), "corrupt")
 
 
 @pytest.mark.parametrize("content", [None, "{}", "not json", '{"kind": "nst-ort run", "format": 99}'])
@@ -257,16 +228,16 @@ def test_resume_refuses_a_foreign_folder(tiny_models_dir, tmp_path, content):
     if content is not None:
         (folder / "run.json").write_text(content)
     result = nst("resume", folder, models_dir=tiny_models_dir)
-    _one_line_error(result, str(folder))
+    one_line_error(result, str(folder))
 
 
 def test_resume_of_a_missing_folder(tiny_models_dir, tmp_path):
-    _one_line_error(nst("resume", tmp_path / "nothing", models_dir=tiny_models_dir), "not a folder")
+    one_line_error(nst("resume", tmp_path / "nothing", models_dir=tiny_models_dir), "not a folder")
 
 
 def test_restart_replaces_an_unfinished_run(tiny_models_dir, cli_images, stopped_run):
     out = stopped_run.parent / "out.png"
-    result = nst(*_run_args(cli_images, out, "--restart", "--iterations", 3, "--quiet"), models_dir=tiny_models_dir)
+    result = nst(*stylize_args(cli_images, out, "--restart", "--iterations", 3, "--quiet"), models_dir=tiny_models_dir)
     assert result.returncode == 0, result.stderr
     assert not stopped_run.exists()
 
@@ -352,7 +323,7 @@ def test_a_stop_while_a_level_prepares_keeps_the_run(tiny_models_dir, pictures, 
 
 def test_an_explicit_checkpoint_folder_is_used(tiny_models_dir, cli_images, tmp_path):
     run_dir = tmp_path / "elsewhere"
-    process = _start(_run_args(cli_images, tmp_path / "out.png", "--checkpoint", run_dir), tiny_models_dir)
+    process = start_nst(stylize_args(cli_images, tmp_path / "out.png", "--checkpoint", run_dir), tiny_models_dir)
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=60)
     assert process.returncode == 143 and (run_dir / "checkpoint.npz").is_file()

@@ -143,7 +143,7 @@ def test_picture_options_are_what_the_settings_chunk_carries():
 
 
 def test_resume_takes_machine_options_and_refuses_picture_ones(tiny_models_dir, tmp_path):
-    from tests.test_cli import nst
+    from tests.helpers import nst
 
     result = nst("resume", tmp_path / "none", "--style-weight", "3", models_dir=tiny_models_dir)
     assert result.returncode == 2 and "No such option" in result.stderr  # not even offered

@@ -14,7 +14,7 @@ pytest.importorskip("cv2")
 from nst_base.errors import NstError  # noqa: E402
 from nst_ort.video.frames import Window, probe, read_frames  # noqa: E402
 from nst_ort.video.shots import cuts_from_seconds, find_cuts, shot_windows  # noqa: E402
-from tests.test_cli import _one_line_error, nst  # noqa: E402
+from tests.helpers import one_line_error, nst  # noqa: E402
 from tests.test_video import texture, write_test_clip  # noqa: E402
 from tests.tiny import random_images  # noqa: E402
 
@@ -66,7 +66,7 @@ def test_shots_in_parallel_write_every_frame(tiny_models_dir, clip, tmp_path):
     given = nst("video", clip, style, "-o", tmp_path / "given.gif", *args, "--cuts", "0.8", models_dir=tiny_models_dir)
     assert given.returncode == 0 and "2 shots" in given.stderr, given.stderr
     assert probe(tmp_path / "given.gif").frame_count(Window()) == 12
-    _one_line_error(nst("video", clip, style, "-o", tmp_path / "x.gif", *args, "--cuts", "9", models_dir=tiny_models_dir),
+    one_line_error(nst("video", clip, style, "-o", tmp_path / "x.gif", *args, "--cuts", "9", models_dir=tiny_models_dir),
                     "--cuts must lie inside")
 
 

@@ -23,7 +23,7 @@ from nst_ort.studio.app import create_app  # noqa: E402
 from nst_ort.studio.guard import served_hosts  # noqa: E402
 from nst_ort.studio.studio import Studio  # noqa: E402
 from nst_ort.studio.workspace import Workspace  # noqa: E402
-from tests.test_images import declared_png  # noqa: E402
+from tests.helpers import declared_png, wait_until  # noqa: E402
 from tests.tiny import random_images  # noqa: E402
 
 
@@ -103,21 +103,22 @@ def test_the_event_stream_tells_progress_and_the_end(client, pictures):
     assert seen[-1]["status"] == "done"
 
 
-def test_stop_keeps_the_best_image_and_resume_finishes_it(client, pictures, studio):
+def test_stop_keeps_the_best_image_and_resume_goes_on_from_where_it_stopped(client, pictures, studio):
     run_id = submit(client, pictures, {"size": 64, "iterations": 3000, "scales": 1, "threads": 1}).json()["id"]
-    deadline = time.time() + 60
-    while not client.get(f"/api/runs/{run_id}").json()["progress"].get("iteration") and time.time() < deadline:
-        time.sleep(0.05)
+    progress = lambda: client.get(f"/api/runs/{run_id}").json()["progress"].get("iteration", 0)  # noqa: E731
+    wait_until(lambda: progress() >= 3, what="three iterations")
     client.post(f"/api/runs/{run_id}/stop")
     run = wait_for(client, run_id, ("stopped",))
     folder = studio.workspace.folder(run_id)
     assert (folder / "result.png").is_file() and (folder / "job.nst-run" / "checkpoint.npz").is_file()
     stopped_at = run["progress"]["iteration"]
     assert client.post(f"/api/runs/{run_id}/resume").json()["status"] == "queued"
-    time.sleep(0.3)
-    client.post(f"/api/runs/{run_id}/stop")  # and once more, to see it goes on from where it was
+    # the resumed run reports progress again: from where it stopped (a fresh start would count from 1)
+    wait_until(lambda: progress() != stopped_at, what="progress after the resume")
+    first_after = progress()
+    client.post(f"/api/runs/{run_id}/stop")  # and once more: it stops again, kept to resume
     again = wait_for(client, run_id, ("stopped", "done"))
-    assert again["progress"]["iteration"] >= stopped_at
+    assert stopped_at < first_after <= again["progress"]["iteration"], (stopped_at, first_after, again["progress"])
 
 
 def test_a_print_is_the_upscale_job_of_a_finished_run(client, pictures):
@@ -203,7 +204,7 @@ def test_sigterm_stops_the_server_and_the_run_keeps_its_image_and_checkpoint(tin
 
     import httpx
 
-    from tests.test_cli import ROOT
+    from tests.helpers import ROOT
 
     env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir))
     command = [sys.executable, "-m", "cli", "serve", "--workspace", str(tmp_path / "workspace")]
@@ -409,7 +410,7 @@ def test_a_second_server_on_a_workspace_is_refused_naming_the_first(tiny_models_
 
     from nst_ort.studio.workspace import RunRecord
 
-    from tests.test_cli import ROOT
+    from tests.helpers import ROOT
 
     env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir),
                NST_LOCK_DIR=str(tmp_path / "locks"))
@@ -450,7 +451,7 @@ def test_a_stop_at_any_moment_of_the_start_ends_the_server(tiny_models_dir, tmp_
     import subprocess
     import sys
 
-    from tests.test_cli import ROOT
+    from tests.helpers import ROOT
 
     env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir),
                NST_LOCK_DIR=str(tmp_path / "locks"))

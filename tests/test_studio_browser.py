@@ -19,7 +19,7 @@ pytest.importorskip("starlette")
 if CHROMIUM is None:
     pytest.skip("no system Chromium (make test installs Debian's chromium)", allow_module_level=True)
 
-from tests.test_cli import ROOT  # noqa: E402
+from tests.helpers import ROOT  # noqa: E402
 from tests.tiny import random_images  # noqa: E402
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

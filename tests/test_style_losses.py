@@ -21,7 +21,7 @@ from nst_ort.core.engines.tiles import tile_layout
 from nst_ort.jobs.run_folder import Checkpointer, RunFolder
 from nst_ort.core.targets import LossWeights, loss_inputs
 from nst_ort.core.levels import StylizeOptions, stylize
-from tests.test_cli import _one_line_error, nst
+from tests.helpers import one_line_error, nst
 from tests.test_engines import HEIGHT, WIDTH, soft_masks
 from tests.test_resume import _InterruptAtEvaluation
 from tests.test_tiled import _assert_equal_to_untiled, _problem
@@ -179,7 +179,7 @@ def test_w2_where_it_cannot_run_is_one_line(tiny_models_dir, tmp_path, flags, fr
     images = random_images(tmp_path, {"content": (40, 32), "style": (32, 32)})
     result = nst("stylize", images["content"], images["style"], "-o", tmp_path / "out.png", "--style-loss", "w2",
                  *flags, models_dir=tiny_models_dir)
-    _one_line_error(result, fragment)
+    one_line_error(result, fragment)
     assert not (tmp_path / "out.png").exists()
 
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from nst_ort.platform.system import Platform, engine_availability, training_engine_absence, vector_units
-from tests.test_cli import nst
+from tests.helpers import nst
 
 
 @pytest.mark.parametrize("where, python, reason", [

@@ -223,7 +223,7 @@ def test_tiled_evaluations_report_their_tiles(models):
 def test_nst_bench_times_the_tiled_engine(tiny_models_dir):
     import json
 
-    from tests.test_cli import nst
+    from tests.helpers import nst
 
     result = nst("bench", "--size", "80x64", "--iterations", 1, "--warmup", 0, "--tile", 32, "--threads", 1, "--json",
                  models_dir=tiny_models_dir)

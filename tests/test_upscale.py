@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from nst_ort.io.images import read_settings
-from tests.test_cli import _one_line_error, nst
+from tests.helpers import one_line_error, nst
 
 
 def _inputs(folder: Path) -> tuple[Path, Path]:
@@ -47,15 +47,15 @@ def test_results_carry_their_settings_and_upscale_from_them(tiny_models_dir, tmp
 def test_upscale_refuses_what_it_cannot_take_further(tiny_models_dir, tmp_path):
     plain = tmp_path / "plain.png"
     Image.new("RGB", (40, 30)).save(plain)
-    _one_line_error(nst("upscale", plain, "--size", 80, "-o", tmp_path / "x.png", models_dir=tiny_models_dir),
+    one_line_error(nst("upscale", plain, "--size", 80, "-o", tmp_path / "x.png", models_dir=tiny_models_dir),
                     "carries no nst-ort settings")
-    _one_line_error(nst("upscale", tmp_path / "missing.png", "--size", 80, "-o", tmp_path / "x.png",
+    one_line_error(nst("upscale", tmp_path / "missing.png", "--size", 80, "-o", tmp_path / "x.png",
                         models_dir=tiny_models_dir), "not found")
     photo, painting = _inputs(tmp_path)
     chosen = tmp_path / "chosen.png"
     assert nst("stylize", photo, painting, "-o", chosen, "--size", 40, "--iterations", 2, "--quiet",
                models_dir=tiny_models_dir).returncode == 0
-    _one_line_error(nst("upscale", chosen, "--size", 40, "-o", tmp_path / "x.png", models_dir=tiny_models_dir),
+    one_line_error(nst("upscale", chosen, "--size", 40, "-o", tmp_path / "x.png", models_dir=tiny_models_dir),
                     "not larger")
-    _one_line_error(nst("upscale", chosen, "--size", 80, "-o", chosen, models_dir=tiny_models_dir),
+    one_line_error(nst("upscale", chosen, "--size", 80, "-o", chosen, models_dir=tiny_models_dir),
                     "one of the inputs")

@@ -20,7 +20,7 @@ from nst_ort.core.engines.base import EngineBase, Evaluation  # noqa: E402
 from nst_ort.video.flow import optical_flow, reliable, warp  # noqa: E402
 from nst_ort.video.frames import Window, output_kind, probe, read_frames, write_clip  # noqa: E402
 from nst_ort.video.temporal import TemporalEngine  # noqa: E402
-from tests.test_cli import _one_line_error, nst  # noqa: E402
+from tests.helpers import one_line_error, nst  # noqa: E402
 
 
 def texture(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -266,19 +266,19 @@ def test_an_interrupted_video_continues_where_it_stopped(tiny_models_dir, small_
 
 def test_nst_video_refuses_bad_input_in_one_line(tiny_models_dir, small_clip, style_image, tmp_path):
     (tmp_path / "notes.mp4").write_text("not a video")
-    _one_line_error(nst("video", tmp_path / "notes.mp4", style_image, "-o", tmp_path / "o.mp4",
+    one_line_error(nst("video", tmp_path / "notes.mp4", style_image, "-o", tmp_path / "o.mp4",
                         models_dir=tiny_models_dir), "not a video")
     (tmp_path / "none").mkdir()
-    _one_line_error(nst("video", tmp_path / "none", style_image, "-o", tmp_path / "o.mp4",
+    one_line_error(nst("video", tmp_path / "none", style_image, "-o", tmp_path / "o.mp4",
                         models_dir=tiny_models_dir), "has no frames")
-    _one_line_error(nst("video", small_clip, style_image, "-o", tmp_path / "o.txt",
+    one_line_error(nst("video", small_clip, style_image, "-o", tmp_path / "o.txt",
                         models_dir=tiny_models_dir), "write a video")
     (tmp_path / "a_file").write_text("")
-    _one_line_error(nst("video", small_clip, style_image, "-o", tmp_path / "a_file" / "o.mp4", "--size", "64",
+    one_line_error(nst("video", small_clip, style_image, "-o", tmp_path / "a_file" / "o.mp4", "--size", "64",
                         models_dir=tiny_models_dir), "o.mp4")
-    _one_line_error(nst("video", small_clip, style_image, "-o", tmp_path / "o.mp4", "--start", "30",
+    one_line_error(nst("video", small_clip, style_image, "-o", tmp_path / "o.mp4", "--start", "30",
                         models_dir=tiny_models_dir), "no frames between")
-    _one_line_error(nst("video", small_clip, style_image, "-o", small_clip, models_dir=tiny_models_dir),
+    one_line_error(nst("video", small_clip, style_image, "-o", small_clip, models_dir=tiny_models_dir),
                     "is one of the inputs")
 
 
@@ -287,7 +287,7 @@ def test_without_the_extra_nst_video_names_it(tmp_path, small_clip, style_image,
     import subprocess
     import sys
 
-    from tests.test_cli import ROOT
+    from tests.helpers import ROOT
 
     blocker = tmp_path / "blocker"
     blocker.mkdir()
@@ -296,7 +296,7 @@ def test_without_the_extra_nst_video_names_it(tmp_path, small_clip, style_image,
                              str(tmp_path / "o.mp4")], capture_output=True, text=True, cwd=ROOT,
                             env=dict(os.environ, PYTHONPATH=f"{blocker}{os.pathsep}{ROOT}",
                                      NST_MODELS_DIR=str(tiny_models_dir)))
-    _one_line_error(result, "nst-ort[video]")
+    one_line_error(result, "nst-ort[video]")
 
 
 def test_luminance_colours_are_applied_when_the_frames_are_assembled(tiny_models_dir, small_clip, style_image, tmp_path):

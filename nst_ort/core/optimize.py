@@ -112,14 +112,15 @@ class _Run:
     """Shared bookkeeping: evaluations, the best image, progress events."""
 
     def __init__(self, engine: Engine, start: np.ndarray, iterations: int, on_progress: ProgressCallback | None,
-                 resume: Snapshot | None = None):
+                 resume: Snapshot | None = None, clock: Callable[[], float] = time.perf_counter):
+        self.clock = clock
         self.engine, self.shape, self.iterations, self.on_progress = engine, start.shape, iterations, on_progress
         self.evaluations = resume.evaluations if resume else 0
         self.best_loss = resume.best_loss if resume else np.inf
         self.best_image = resume.best_image if resume else start.astype(np.float32)
         self.last_terms: dict[str, float] = dict(resume.history[-1].terms) if resume and resume.history else {}
         self.history: list[Progress] = list(resume.history) if resume else []
-        self.started = time.perf_counter() - (resume.elapsed if resume else 0.0)
+        self.started = clock() - (resume.elapsed if resume else 0.0)
 
     def evaluate(self, pixels: np.ndarray) -> tuple[float, np.ndarray]:
         result = self.engine.evaluate(pixels)
@@ -141,7 +142,7 @@ class _Run:
         return (elapsed - self.history[0].elapsed) / len(self.history)
 
     def iteration_done(self, loss: float, pixels: np.ndarray) -> None:
-        elapsed = time.perf_counter() - self.started
+        elapsed = self.clock() - self.started
         count = len(self.history) + 1
         progress = Progress(iteration=count, iterations=self.iterations, loss=float(loss), terms=self.last_terms,
                             evaluations=self.evaluations, elapsed=elapsed, seconds_per_iteration=self.pace(elapsed),
@@ -152,7 +153,7 @@ class _Run:
 
     def snapshot(self, method: Method) -> Snapshot:
         return Snapshot(method.state(), self.best_image, float(self.best_loss), self.evaluations,
-                        time.perf_counter() - self.started, tuple(self.history))
+                        self.clock() - self.started, tuple(self.history))
 
     def outcome(self, interrupted: bool) -> Outcome:
         return Outcome(image=self.best_image, loss=float(self.best_loss), history=self.history,
@@ -183,7 +184,7 @@ def _time_for_another(run: _Run, deadline: float | None) -> bool:
     if deadline is None:
         return True
     pace = run.history[-1].seconds_per_iteration if run.history else 0.0
-    return time.perf_counter() + pace < deadline
+    return run.clock() + pace < deadline
 
 
 def _steps(run: _Run, start: np.ndarray, settings: OptimizerSettings, on_snapshot: SnapshotCallback | None,
@@ -210,14 +211,15 @@ def _steps(run: _Run, start: np.ndarray, settings: OptimizerSettings, on_snapsho
 
 def optimize(engine: Engine, start: np.ndarray, settings: OptimizerSettings,
              on_progress: ProgressCallback | None = None, on_snapshot: SnapshotCallback | None = None,
-             resume: Snapshot | None = None, deadline: float | None = None) -> Outcome:
+             resume: Snapshot | None = None, deadline: float | None = None,
+             clock: Callable[[], float] = time.perf_counter) -> Outcome:
     """Minimise the engine's loss from `start` within [0, 1]; Ctrl-C keeps the best so far.
 
     `on_snapshot` receives the loop's state after every iteration; `resume` continues from one.
-    No iteration starts that would, at the pace so far, end after `deadline` (time.perf_counter seconds).
+    No iteration starts that would, at the pace so far, end after `deadline` (in `clock`'s seconds).
     """
     settings.validate()
-    run = _Run(engine, start, settings.iterations, on_progress, resume)
+    run = _Run(engine, start, settings.iterations, on_progress, resume, clock)
     try:
         if settings.method == "scipy-lbfgsb":
             _scipy_lbfgsb(run, start, settings)

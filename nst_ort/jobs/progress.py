@@ -37,7 +37,7 @@ class TerminalReporter:
     """One progress line per `every` iterations (rewritten in place on a terminal); inside a
     tiled evaluation, the tiles done (on a terminal as they go, in a log once a minute)."""
 
-    stream: TextIO = sys.stderr
+    stream: TextIO = field(default_factory=lambda: sys.stderr)  # the one at the time (a test may capture it)
     every: int = 1
     last_line: str = ""
     last_tile_note: float = field(default_factory=time.monotonic)

@@ -66,12 +66,16 @@ class JobRunner:
                     raise NstError(f"{path} is the run folder {self.folder.path} or inside it: keep runs elsewhere")
         paths = self.job.output_paths() + ([self.folder.path] if self.folder is not None else [])
         self.locks = PathLocks(paths).acquire()
-        if self.folder is not None:
-            self.folder.check_usable()
-            if restart:
-                self.folder.clear()
-            if not resuming:
-                check_no_unfinished_run(self.folder)
+        try:
+            if self.folder is not None:
+                self.folder.check_usable()
+                if restart:
+                    self.folder.clear()
+                if not resuming:
+                    check_no_unfinished_run(self.folder)
+        except BaseException:  # refused: let go at once (a process of the API or the studio goes on)
+            self.release()
+            raise
 
     def release(self) -> None:
         if self.locks is not None:

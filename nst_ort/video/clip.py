@@ -53,12 +53,15 @@ def stylize_clip(job: VideoJob, models_dir: Path, stop: StopSignals, *, workers:
     if abs(rate - info.fps) > 1e-6:
         say(f"note: {job.source.name} runs at {info.fps:g} fps; taking it at {rate:g} fps "
             f"{'drops' if rate < info.fps else 'repeats'} frames")
-    result = runner.run()
-    stop.interruptible = False  # the output is assembled whole or not at all
-    if result.interrupted or stop.received is not None:
-        return ClipEnding(Status.STOPPED, f"stopped: {runner.finished()} of {runner.count} frames are done and kept "
-                                          f"in {runner.folder.path}; run the same command again to continue")
-    runner.assemble(result)
+    try:
+        result = runner.run()
+        stop.interruptible = False  # the output is assembled whole or not at all
+        if result.interrupted or stop.received is not None:
+            return ClipEnding(Status.STOPPED, f"stopped: {runner.finished()} of {runner.count} frames are done and "
+                                              f"kept in {runner.folder.path}; run the same command again to continue")
+        runner.assemble(result)
+    finally:
+        runner.release()
     return ClipEnding(Status.DONE, f"wrote {job.output} ({runner.count} frames, {runner.size[0]}x{runner.size[1]})")
 
 
