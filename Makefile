@@ -71,7 +71,7 @@ test-oldest: $(OLDEST)/nst
 	$(OLDEST)/python -m pytest -q -m "not network and not print"
 
 test-fast: $(BIN)/nst
-	$(BIN)/python -m pytest -q -m "not slow and not network and not print"
+	$(BIN)/python -m pytest -q -m "not slow and not network and not print and not cluster and not long"
 
 # the platform table (docs/platforms.md) against real dependency resolutions (PyPI, binary wheels only)
 check-platforms: $(BIN)/nst

@@ -33,7 +33,8 @@ IMAGES = BENCH.parent.parent / "shared" / "images"
 
 def run(options, content, style, model):
     print(f"{options.optimizer}: {options.iterations} iterations", file=sys.stderr)
-    result = stylize(content, [style], model, options, TerminalReporter(every=max(1, options.iterations // 40)))
+    result = stylize(content, [style], model, options,
+                     on_progress=TerminalReporter(every=max(1, options.iterations // 40)))
     curve = [(p.evaluations, p.elapsed, p.loss) for p in result.outcome.history]
     return result, curve
 

@@ -49,7 +49,8 @@ def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image |
 
     model = ensure_exported(models_dir, settings.net, settings.pool, notify)
     plan = plan_stylize(content_image.size, settings, model.manifest, len(style_images), len(masks))  # validated above
-    return run_transfer(content_image, style_images, model, settings, on_progress, masks, notify=notify, plan=plan)
+    return run_transfer(content_image, style_images, model, settings, on_progress=on_progress, masks=masks,
+                        notify=notify, plan=plan)
 
 
 def _stylize_with_checkpoints(content, styles: list, masks: list, settings: StylizeOptions, explicit_size: bool,

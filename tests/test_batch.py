@@ -133,6 +133,7 @@ def start(args: list, models_dir: Path):
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.long
 def test_a_stopped_batch_keeps_what_is_finished_and_resumes_the_item_it_stopped(tiny_models_dir, folders, tmp_path):
     out = tmp_path / "out"
     args = long_batch(folders, out)
@@ -163,6 +164,7 @@ def test_from_folders_refuses_empty_or_missing_folders(tmp_path):
 
 # ---- on a Dask cluster: a real scheduler and worker processes on loopback ------------------------------
 
+@pytest.mark.cluster
 def test_a_cluster_makes_the_same_pictures_as_one_worker(tiny_models_dir, cluster, folders, tmp_path):
     contents, styles = folders
     outs = {}
@@ -184,6 +186,7 @@ def test_a_cluster_makes_the_same_pictures_as_one_worker(tiny_models_dir, cluste
     assert rerun.returncode == 0 and rerun.stderr.count("skipped") == 4
 
 
+@pytest.mark.cluster
 def test_a_worker_killed_mid_batch_loses_nothing(tiny_models_dir, cluster, folders, tmp_path):
     import subprocess
 
@@ -210,6 +213,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(tiny_models_dir, cluster, folde
     assert len(list(out.glob("*__*.png"))) == 4 and not list(out.glob(".*.tmp"))
 
 
+@pytest.mark.cluster
 def test_an_unreachable_cluster_is_one_line(tiny_models_dir, folders, tmp_path):
     pytest.importorskip("distributed")
     contents, styles = folders
@@ -335,6 +339,7 @@ def test_a_batch_of_more_than_100_items_needs_yes(tiny_models_dir, folders, tmp_
     assert started.returncode == 100 and started.stderr.count("a row needs a content and a style") == 101
 
 
+@pytest.mark.cluster
 def test_a_scheduler_killed_mid_batch_ends_it_in_one_line_and_a_local_rerun_finishes(tiny_models_dir, folders,
                                                                                      tmp_path):
     """A scheduler and its workers in processes of their own; the scheduler SIGKILLed once an item is done."""

@@ -1,4 +1,6 @@
-"""The `nst` command as a user runs it: real processes, exit codes, one-line errors."""
+"""The `nst` command as a user runs it: exit codes, one-line errors, files written. Most run in
+this process through the console entry (tests/helpers.py); signals and the smoke test below
+run real processes."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from PIL import Image
 
 from nst_base.manifest import FEATURES, MANIFEST
 from tests.conftest import shared_image
-from tests.helpers import ROOT, declared_png, nst, nst_process, one_line_error, start_nst
+from tests.helpers import ROOT, declared_png, nst, nst_process, one_line_error
 from tests.tiny import random_images, write_tiny_model
 
 @pytest.fixture(scope="module")
@@ -268,3 +270,15 @@ def test_stylize_with_a_mask(tiny_models_dir, images, tmp_path):
     assert result.returncode == 0, result.stderr
     assert Image.open(out).size == (48, 36)
     assert json.loads((tmp_path / "r.json").read_text())["masks"] == 2
+
+
+def test_the_console_command_as_a_real_process(tiny_models_dir, images, tmp_path):
+    """Smoke test of what the in-process runs stand for: the command started as users start it."""
+    assert "stylize" in nst_process("--help").stdout
+    one_line_error(nst_process("stylize", images["content"], images["style"], "-o", tmp_path / "x.png", "--size", "0",
+                               models_dir=tiny_models_dir), "--size must be between 16 and 8192, not 0")
+    out = tmp_path / "out.png"
+    done = nst_process("stylize", images["content"], images["style"], "-o", out, "--size", "32", "--iterations", "2",
+                       "--scales", "1", models_dir=tiny_models_dir)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(out).size == (32, 24) and "wrote" in done.stderr

@@ -261,6 +261,7 @@ def test_an_output_that_fails_at_the_end_keeps_the_run_to_resume(tiny_models_dir
 
 # ---- 5. locks: one run per output and per run folder ---------------------------------------------
 
+@pytest.mark.long
 def test_a_second_run_on_a_busy_output_is_refused_and_the_first_goes_on(tiny_models_dir, pictures, tmp_path):
     out, run_dir = tmp_path / "out.png", tmp_path / "out.png.nst-run"
     first = start_nst(stylize_args(pictures, out), tiny_models_dir)

@@ -161,6 +161,7 @@ def cli_images(tmp_path_factory) -> dict[str, Path]:
     return random_images(tmp_path_factory.mktemp("resume-images"), {"content": (64, 48), "style": (40, 40)}, seed=1)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
 def test_a_signalled_run_resumes_to_the_uninterrupted_image(tiny_models_dir, cli_images, tmp_path, name, code):
     whole = tmp_path / "whole.png"
@@ -291,8 +292,8 @@ def test_a_tiled_masked_two_style_run_resumes_exactly(tiny_models_dir, pictures,
     whole = stylize(content, [style, other], model, options, masks=masks)
     assert "tiles of 32 px" in whole.report["levels"][-1]["plan"]
     folder = RunFolder(tmp_path / "run")
-    stopped = stylize(content, [style, other], model, options, _StopAt(2, 3), masks,
-                      Checkpointer(folder, {"test": 1}, every=3600))
+    stopped = stylize(content, [style, other], model, options, on_progress=_StopAt(2, 3), masks=masks,
+                      checkpoints=Checkpointer(folder, {"test": 1}, every=3600))
     assert stopped.outcome.interrupted and folder.read().position == (2, 2)
     resumed = stylize(content, [style, other], model, options, masks=masks, resume=folder.read())
     assert [e["loss"] for e in resumed.report["iterations"]] == [e["loss"] for e in whole.report["iterations"]]

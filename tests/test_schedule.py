@@ -47,7 +47,7 @@ def test_levels_run_coarse_to_fine(tiny_models_dir):
     model = open_model(tiny_models_dir / "vgg16")
     seen = []
     options = StylizeOptions(size=96, iterations=3, scales=3, coarse_iterations=2, threads=1)
-    result = stylize(_photo(80, 60, 0), [_photo(50, 50, 1)], model, options, lambda p, x: seen.append((p, x.shape)))
+    result = stylize(_photo(80, 60, 0), [_photo(50, 50, 1)], model, options, on_progress=lambda p, x: seen.append((p, x.shape)))
     levels = [(p.level, shape) for p, shape in seen]
     assert {shape for _, shape in levels} == {(3, 18, 24), (3, 36, 48), (3, 72, 96)}
     assert [lv for lv, _ in levels] == sorted(lv for lv, _ in levels)
@@ -147,7 +147,6 @@ def test_a_time_budget_keeps_cheap_levels_and_shares_the_rest_equally():
 
 
 def test_a_level_gets_a_time_share_and_no_iteration_starts_that_would_overrun_it():
-    import time
     from types import SimpleNamespace
 
     from nst_ort.core.budget import first_level_seconds
@@ -158,9 +157,10 @@ def test_a_level_gets_a_time_share_and_no_iteration_starts_that_would_overrun_it
     # an expensive level (slower than planned, say) stops at its equal share: the next keeps its own
     assert first_level_seconds(1000.0, [100, 100], [16.0, 16.0], seconds_per_cost=1.0) == 500.0
     assert first_level_seconds(-3.0, [100], [1.0], seconds_per_cost=None) == 0.0
-    run = SimpleNamespace(history=[SimpleNamespace(seconds_per_iteration=30.0)])
-    assert _time_for_another(run, time.perf_counter() + 60) and not _time_for_another(run, time.perf_counter() + 20)
-    assert _time_for_another(SimpleNamespace(history=[]), time.perf_counter() + 1) and _time_for_another(run, None)
+    now = 1000.0  # the run's clock
+    run = SimpleNamespace(history=[SimpleNamespace(seconds_per_iteration=30.0)], clock=lambda: now)
+    assert _time_for_another(run, now + 60) and not _time_for_another(run, now + 20)
+    assert _time_for_another(SimpleNamespace(history=[], clock=lambda: now), now + 1) and _time_for_another(run, None)
 
 
 def test_a_run_with_a_time_budget_ends_within_it(tiny_models_dir):

@@ -70,6 +70,7 @@ def test_shots_in_parallel_write_every_frame(tiny_models_dir, clip, tmp_path):
                     "--cuts must lie inside")
 
 
+@pytest.mark.cluster
 def test_shots_on_a_dask_cluster_write_every_frame(tiny_models_dir, cluster, clip, tmp_path):
     style = random_images(tmp_path, {"style": (40, 40)})["style"]
     args = ["--size", "48", "--iterations", "3", "--frame-iterations", "2", "--threads", "1"]

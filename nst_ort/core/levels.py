@@ -186,7 +186,7 @@ def level_engine(model: ExportedModel, options: StylizeOptions, plan: RunPlan, e
 
 
 def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedModel,
-            options: StylizeOptions = StylizeOptions(), on_progress: ProgressCallback | None = None,
+            options: StylizeOptions = StylizeOptions(), *, on_progress: ProgressCallback | None = None,
             masks: Sequence[Image.Image] = (), checkpoints: CheckpointSink | None = None,
             resume: Checkpoint | None = None, notify: Callable[[str], None] | None = None,
             plan: StylizePlan | None = None) -> StylizeResult:

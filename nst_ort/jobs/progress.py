@@ -13,6 +13,7 @@ from PIL import Image
 
 from nst_base.files import atomic_file
 from nst_ort.io.images import save_image, to_image
+from nst_ort.options.defaults import GIF_FRAME_MS
 from nst_ort.core.optimize import Progress
 
 
@@ -93,7 +94,7 @@ class GifRecorder:
     """
 
     every: int
-    frame_ms: int = 100
+    frame_ms: int = GIF_FRAME_MS
     size: tuple[int, int] = (512, 512)  # every frame is fitted into this (levels differ in size)
     max_side: int = 512
     folder: Path | None = None

@@ -133,8 +133,8 @@ class JobRunner:
                 self.recorder.resume(*self.resume_from.position)
             reporters.reporters.append(self.recorder)
         try:
-            return stylize(content, styles, self.model, options, reporters, masks, self.checkpointer,
-                           self.resume_from, self.notify, self.plan)
+            return stylize(content, styles, self.model, options, on_progress=reporters, masks=masks,
+                           checkpoints=self.checkpointer, resume=self.resume_from, notify=self.notify, plan=self.plan)
         except BaseException:
             if self.folder is not None and not self.folder.checkpoint_file.exists():
                 self.folder.clear()  # nothing to continue from: leave nothing behind

@@ -4,7 +4,7 @@
 front end needs: the type (from the annotation), the default, the allowed values or range,
 the parser for text (`2G`, `20m`, `relu1_1:0.5,relu2_1`), the help, the commands it applies
 to, whether it changes the picture and whether it names a file. From it come the CLI flags
-(nst_ort/cli.py), the Python API's keyword arguments, validation with one-line errors, the
+(nst_ort/cli/common.py), the Python API's keyword arguments, validation with one-line errors, the
 run folder's settings and the settings a result carries; a web form or a batch file reads
 the same.
 """

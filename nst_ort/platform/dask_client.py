@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 from nst_base.cores import usable_cores
 from nst_base.errors import NstError
@@ -21,6 +22,7 @@ def connect(address: str):
     """A client of the scheduler at `address`; one line if it cannot be reached. Dask's own log
     (reconnecting, tracebacks) is silenced: the front ends say what became of the run in one line."""
     distributed = require_distributed()
+    _check_reachable(address)
     for name in ["distributed", *logging.root.manager.loggerDict]:  # Dask's config gives some a level of their own
         if name.split(".")[0] == "distributed":
             logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -28,6 +30,19 @@ def connect(address: str):
         return distributed.Client(address, timeout="10s")
     except (OSError, TimeoutError) as error:
         raise NstError(f"cannot reach the Dask scheduler at {address}: {error}") from None
+
+
+def _check_reachable(address: str) -> None:
+    """One line at once when nothing listens at a tcp:// address (Dask would retry until its
+    timeout); other addresses are left to Dask."""
+    scheme, _, rest = address.partition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme != "tcp" or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as error:
+        raise NstError(f"cannot reach the Dask scheduler at {address}: {error.strerror or error}") from None
 
 
 def task_slots(client) -> int:
