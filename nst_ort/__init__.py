@@ -11,7 +11,7 @@ models come from the `export` package (a one-time step, run on first use).
 from __future__ import annotations
 
 from nst_base.versions import NST_ORT_VERSION as __version__  # noqa: F401
-__all__ = ["stylize", "resume", "StylizeOptions", "RECIPES"]
+__all__ = ["stylize", "resume", "StylizeOptions", "RECIPES", "Status"]
 
 
 def __getattr__(name: str):
@@ -24,6 +24,10 @@ def __getattr__(name: str):
         from nst_ort.options.stylize import StylizeOptions
 
         return StylizeOptions
+    if name == "Status":  # what became of a job, as batches and the studio record it
+        from nst_ort.jobs.status import Status
+
+        return Status
     if name == "RECIPES":
         from nst_ort.options.recipes import RECIPES
 

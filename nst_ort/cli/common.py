@@ -18,6 +18,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+from nst_base.errors import NstError
 from nst_ort.options.defaults import CHECKPOINT_EVERY
 from nst_ort.options.schema import Spec, show_seconds, specs_for
 from nst_ort.options.stylize import StylizeOptions
@@ -124,8 +125,6 @@ def terminal(iterations: int, quiet: bool) -> list:
 def check_range(flag: str, value: float, low: float, high: float, unit: str = "") -> None:
     """One line for a command's own flag outside [low, high] (the schema checks its options)."""
     if not low <= value <= high:
-        from nst_base.errors import NstError
-
         raise NstError(f"{flag} must be between {low:g} and {high:g}{unit}, not {value:g}")
 
 
