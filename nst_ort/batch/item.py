@@ -29,6 +29,7 @@ class ItemResult:
     loss: float | None = None
     peak_bytes: int | None = None
     error: str = ""
+    wh: float | None = None  # the energy it drew (its report's energy block)
 
 
 def finished(report: Path) -> bool:
@@ -58,8 +59,10 @@ def run_item(item: BatchItem, name: str, out_dir: Path, models_dir: Path, machin
 
     ending = settle(work)
     result = ending.result
-    return ItemResult(name, ending.status, ending.seconds, result.outcome.loss if result else None,
-                      result.report.get("peak_rss_bytes") if result else None, ending.error)
+    if result is None:
+        return ItemResult(name, ending.status, ending.seconds, error=ending.error)
+    return ItemResult(name, ending.status, ending.seconds, result.outcome.loss, result.report.get("peak_rss_bytes"),
+                      ending.error, result.report["energy"]["wh"])
 
 
 def item_files(name: str) -> list[str]:

@@ -88,10 +88,13 @@ def batch(
         with stop_signals(f"stopped: finished items are kept in {out}; run the same command again to continue"):
             results = batch_run.run(silent if quiet else say)
         batch_run.write_sheets()
+    from nst_ort.platform.energy import describe_wh
+
     failed = [result for result in results if result.status is Status.FAILED]
     skipped = sum(result.status is Status.SKIPPED for result in results)
+    energy = sum(result.wh or 0.0 for result in results)
     if not quiet or failed:
         say(f"{len(results) - len(failed)} of {len(results)} items done ({skipped} finished before), "
-            f"{len(failed)} failed; index: {out / 'index.csv'}")
+            f"{len(failed)} failed, {describe_wh(energy)} this time; index: {out / 'index.csv'}")
     if failed:
         raise typer.Exit(min(len(failed), 100))

@@ -12,6 +12,8 @@ from nst_ort.cli.common import (EVERY, REPLACED, CheckpointEvery, CheckpointFold
 from nst_ort.options.defaults import GIF_EVERY, GIF_FRAME_MS
 from nst_ort.options.schema import RESUME, STYLIZE, UPSCALE, parse_seconds
 
+LATER = 75  # stopped at --until, to be continued (EX_TEMPFAIL: "try again later")
+
 
 @app.command()
 @with_options(STYLIZE)
@@ -78,13 +80,22 @@ def _complete(runner, quiet: bool) -> None:
     output = runner.job.outputs.image
     if result.outcome.interrupted or stop.received is not None:
         kept = runner.folder is not None and runner.folder.exists()
-        resume = f"; continue with `{resume_command(runner.folder.path, runner.job.outputs)}`" if kept else ""
+        command = resume_command(runner.folder.path, runner.job.outputs) if kept else ""
+        if runner.stopped_by_deadline and stop.received is None:
+            from nst_ort.options.clock import show_clock
+
+            say(f"stopped at {show_clock(runner.deadline.at)} as asked (--until): saved the best image so far to "
+                f"{output}" + (f"; continue with `{command}` (--until for the next stop)" if command else ""))
+            raise typer.Exit(LATER)
+        resume = f"; continue with `{command}`" if command else ""
         say(f"interrupted at iteration {len(result.outcome.history)}: saved the best image so far to {output}{resume}")
         raise typer.Exit(stop.exit_code)
     if not quiet:
+        from nst_ort.platform.energy import Energy
+
         first = result.outcome.history[0].loss if result.outcome.history else float("nan")
-        say(f"wrote {output} ({result.image.width}x{result.image.height}) in {result.report['total_seconds']:.1f} s; "
-            f"loss {first:.4g} -> {result.outcome.loss:.4g}")
+        say(f"wrote {output} ({result.image.width}x{result.image.height}) in {result.report['total_seconds']:.1f} s, "
+            f"{Energy.from_dict(result.report['energy']).describe()}; loss {first:.4g} -> {result.outcome.loss:.4g}")
 
 
 @app.command()

@@ -27,6 +27,7 @@ class Checkpoint:
     history: tuple[Progress, ...]  # the earlier levels' iterations
     evaluations: int  # by the earlier levels
     seconds: float  # spent on the earlier levels, over every session
+    energy: tuple[float, float | None] = (0.0, 0.0)  # CPU seconds and joules (None: not measured) so far
 
     @property
     def position(self) -> tuple[int, int]:
@@ -41,7 +42,7 @@ def _progress(data: dict) -> Progress:
 def encode(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
     """The checkpoint as named arrays (one .npz), scalars and history in a JSON 'meta' entry."""
     meta = {"level": checkpoint.level, "evaluations": checkpoint.evaluations, "seconds": checkpoint.seconds,
-            "history": [asdict(p) for p in checkpoint.history]}
+            "history": [asdict(p) for p in checkpoint.history], "energy": list(checkpoint.energy)}
     arrays: dict[str, np.ndarray] = {}
     if checkpoint.start is not None:
         arrays["start"] = checkpoint.start
@@ -62,8 +63,10 @@ def decode(arrays: dict[str, np.ndarray]) -> Checkpoint:
         method = {name[len(METHOD_PREFIX):]: value for name, value in arrays.items() if name.startswith(METHOD_PREFIX)}
         snapshot = Snapshot(method, arrays["best_image"], float(info["best_loss"]), int(info["evaluations"]),
                             float(info["elapsed"]), tuple(_progress(p) for p in info["history"]))
+    cpu, joules = meta.get("energy", (0.0, None))  # written before energy was kept: not measured
     return Checkpoint(int(meta["level"]), arrays.get("start"), snapshot, tuple(_progress(p) for p in meta["history"]),
-                      int(meta["evaluations"]), float(meta["seconds"]))
+                      int(meta["evaluations"]), float(meta["seconds"]),
+                      (float(cpu), None if joules is None else float(joules)))
 
 
 class CheckpointSink(Protocol):

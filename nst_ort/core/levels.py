@@ -22,6 +22,7 @@ from nst_ort.core.engines.features import FeatureExtractor
 from nst_ort.core.engines.tiled import TileCallback, TiledEngine, TiledFeatures
 from nst_ort.io.images import fit_long_side, load_image, resize_pixels, to_array, to_image
 from nst_ort.io.masks import check_masks, mask_array
+from nst_ort.platform.energy import EnergyMeter
 from nst_ort.platform.memory import available_bytes, peak_rss_bytes, reset_peak_rss
 from nst_ort.core.optimize import OptimizerSettings, Outcome, Progress, ProgressCallback, optimize
 from nst_ort.options.stylize import StylizeOptions
@@ -248,6 +249,7 @@ class LevelLoop:
         snapshot = self.position.snapshot
         self.earlier_sessions = self.position.seconds + (snapshot.elapsed if snapshot else 0.0)
         self.extractor: FeatureExtractor | None = None
+        self.meter = EnergyMeter(self.position.energy)
 
     def seconds(self) -> float:
         """The run's time so far, over every session."""
@@ -301,7 +303,8 @@ class LevelLoop:
         it was given; with a time budget, this level's share of it."""
         position, options = self.position, self.options
         level_start = Checkpoint(index, pixels, None, tuple(self.history), self.evaluations,
-                                 position.seconds if index == position.level else self.seconds())
+                                 position.seconds if index == position.level else self.seconds(),
+                                 position.energy if index == position.level else self.meter.so_far())
         snapshot = position.snapshot if index == position.level else None
         done = len(snapshot.history) if snapshot is not None else 0
         if snapshot is not None and snapshot.history:  # a resumed level keeps the iterations it was given
@@ -312,11 +315,18 @@ class LevelLoop:
         on_snapshot = None
         if self.checkpoints is not None:
             self.checkpoints.update(replace(level_start, snapshot=snapshot))
-            on_snapshot = lambda snap, at=level_start: self.checkpoints.update(replace(at, snapshot=snap))  # noqa: E731
+            on_snapshot = lambda snap, at=level_start: self.checkpoints.update(  # noqa: E731
+                replace(at, snapshot=snap, energy=self.meter.so_far()))
         settings = replace(OptimizerSettings.of(options, self.iterations[index]), history=self.plan.plans[index].history)
         progress = _level_callback(self.on_progress, self.iterations, index, self.costs, level_deadline, planned_end,
                                    self.seconds)
-        return optimize(engine, start, settings, progress, on_snapshot, snapshot, level_deadline)
+
+        def each_iteration(report: Progress, pixels: np.ndarray) -> None:
+            self.meter.sample()  # often enough that an energy counter cannot wrap twice unseen
+            if progress is not None:
+                progress(report, pixels)
+
+        return optimize(engine, start, settings, each_iteration, on_snapshot, snapshot, level_deadline)
 
     def _budget(self, index: int, done: int) -> tuple[float, float]:
         """This level's iterations and deadline within the time budget, and the planned end of
@@ -362,6 +372,7 @@ def run_report(options: StylizeOptions, model: ExportedModel, plan: StylizePlan,
         "iterations": [{"level": p.level, "iteration": p.iteration, "loss": p.loss, "terms": p.terms,
                         "evaluations": p.evaluations, "seconds": p.elapsed} for p in run.history],
         "peak_rss_bytes": run.peak(),
+        "energy": run.meter.energy().as_dict(),
     }
     if checkpoints is not None:
         report["checkpoints"] = checkpoints.summary()

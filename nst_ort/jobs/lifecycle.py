@@ -24,6 +24,7 @@ from nst_ort.jobs.run_folder import RunFolder
 from nst_ort.jobs.runner import JobRunner
 from nst_ort.jobs.signals import StopSignals
 from nst_ort.jobs.status import Status
+from nst_ort.jobs.window import wait_for_start, yield_priority
 from nst_ort.options.defaults import CHECKPOINT_EVERY
 
 
@@ -64,6 +65,9 @@ def complete(runner: JobRunner, stop: StopSignals | None = None) -> StylizeResul
     try:
         if runner.images is None:
             runner.load()
+        wait_for_start(runner.job.options.start_at, runner.notify)
+        if runner.job.options.gentle:
+            yield_priority()
         result = runner.run()
         if stop is not None:
             stop.interruptible = False

@@ -24,6 +24,7 @@ from nst_ort.io.outputs import same_file
 from nst_ort.jobs.job import Job, own_outputs, resume_command
 from nst_ort.jobs.progress import GifRecorder, Reporters, SnapshotWriter
 from nst_ort.jobs.run_folder import Checkpointer, RunFolder, fingerprint, spare_run_folder
+from nst_ort.jobs.window import BatteryPause, Deadline
 from nst_ort.options.defaults import CHECKPOINT_EVERY
 from nst_ort.options.schema import coerce, specs
 from nst_ort.options.stylize import StylizeOptions
@@ -52,6 +53,7 @@ class JobRunner:
     checkpointer: Checkpointer | None = None
     locks: PathLocks | None = None  # this process's hold on the outputs and the run folder
     plan: StylizePlan | None = None  # made by check_memory (validated options, the content's size)
+    deadline: Deadline | None = None  # --until, once the run started
 
     def claim(self, restart: bool = False, resuming: bool = False) -> None:
         """Before any work: the outputs checked, then they and the run folder locked for this
@@ -132,6 +134,11 @@ class JobRunner:
             if self.resume_from is not None:
                 self.recorder.resume(*self.resume_from.position)
             reporters.reporters.append(self.recorder)
+        if options.gentle:
+            reporters.reporters.append(BatteryPause(self._keep, self.warn or self.notify))
+        if options.until is not None:
+            self.deadline = Deadline(options.until)
+            reporters.reporters.append(self.deadline)
         try:
             return stylize(content, styles, self.model, options, on_progress=reporters, masks=masks,
                            checkpoints=self.checkpointer, resume=self.resume_from, notify=self.notify, plan=self.plan)
@@ -139,6 +146,16 @@ class JobRunner:
             if self.folder is not None and not self.folder.checkpoint_file.exists():
                 self.folder.clear()  # nothing to continue from: leave nothing behind
             raise
+
+    def _keep(self) -> None:
+        """The run's state written now (a pause on battery), where it has a run folder."""
+        if self.checkpointer is not None:
+            self.checkpointer.keep()
+
+    @property
+    def stopped_by_deadline(self) -> bool:
+        """Whether the run ended at its --until time."""
+        return self.deadline is not None and self.deadline.reached
 
     def finish(self, result: StylizeResult) -> None:
         """Write the image, GIF and report; a finished run's folder goes away. If an output
@@ -184,7 +201,8 @@ def resume_runner(run_dir: Path, models_dir: Path, checkpoint_every: float = CHE
     if picture & set(changes):
         raise NstError(f"--{sorted(picture & set(changes))[0].replace('_', '-')} changes the picture: a resumed run "
                        f"keeps its settings (start a new run instead)")
-    job = replace(job, options=replace(job.options, **changes))
+    window = {"until": None, "start_at": None}  # a time window is this session's, not the recorded one's
+    job = replace(job, options=replace(job.options, **{**window, **changes}))
     job.options.validate()
     recorded = description.get("inputs", {})
     if not isinstance(recorded, dict):

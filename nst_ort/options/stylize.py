@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nst_base.errors import NstError
 from nst_graphs.networks import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, NETS, POOLS, relu_names
+from nst_ort.options.clock import parse_clock, show_clock
 from nst_ort.options.choices import (COLOR_MODES, CONVENTIONS, ENGINE_CHOICES, INITS, OPTIMIZERS, STYLE_LOSSES,
                                      check_supported)
 from nst_ort.options.schedule import Level, auto_levels, scale_schedule, tapered
@@ -150,6 +151,24 @@ class StylizeOptions:
         None, help="Finish within this time, e.g. 20m or 2h: iterations per level are planned from the measured "
                    "speed", parse=parse_seconds, show=show_seconds, low=0, above=True,
         commands=(STYLIZE, UPSCALE), everyday=True)
+    gentle: bool = option(
+        False, help="Leave the machine usable: the lowest priority, one thread unless --threads says otherwise, "
+                    "and a pause (after a checkpoint) while the laptop runs on battery", picture=False,
+        commands=(*MACHINE, SHEET), doc="the run yields to everything else; on battery it saves its state and waits "
+                                        "for the charger ([Energy](energy.md))")
+    until: float | None = option(
+        None, help="Stop at this time as Ctrl-C does (best image and checkpoint kept): 07:00, +2h or a date and "
+                   "time; `nst resume RUN --until ...` goes on", parse=lambda text: parse_clock(text, "--until"),
+        show=show_clock, picture=False, commands=(STYLIZE, UPSCALE, RESUME), default_text="no limit",
+        doc="a print can run night after night: each night `nst resume` with the morning's time")
+    start_at: float | None = option(
+        None, help="Wait until this time before starting (at no cost): 23:00, +30m or a date and time",
+        parse=lambda text: parse_clock(text, "--start-at"), show=show_clock, picture=False,
+        commands=(STYLIZE, UPSCALE, RESUME), default_text="now")
+
+    def __post_init__(self) -> None:
+        if self.gentle and self.threads == 0:  # gentle: one thread unless --threads says otherwise
+            object.__setattr__(self, "threads", 1)
 
     def base_iterations(self) -> int:
         """`iterations`, or by default 100 at 512 px and above, more below (up to 200 at 256 px).

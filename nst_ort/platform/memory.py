@@ -1,20 +1,19 @@
-"""Memory: the peak this process used, and what the machine has free for the next step."""
+"""Memory: the peak this process used, and what the machine has free for the next step
+(psutil on every platform; Linux's VmHWM where a peak must be reset between levels)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-MEMINFO = Path("/proc/meminfo")
 STATUS, CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
 
 
-def _proc_kilobytes(path: Path, key: str) -> int | None:
-    """Bytes of a `Key:  N kB` line of a /proc file, or None where there is no such file or line."""
+def _high_water_mark(status: Path = STATUS) -> int | None:
+    """Linux's VmHWM (the peak RSS, which clear_refs resets) in bytes; None elsewhere."""
     try:
-        for line in path.read_text().splitlines():
-            if line.startswith(f"{key}:"):
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
@@ -24,13 +23,15 @@ def _proc_kilobytes(path: Path, key: str) -> int | None:
 def peak_rss_bytes() -> int | None:
     """Peak RSS since the process started or since reset_peak_rss(), or None where the
     platform does not say (Linux: VmHWM, which can be reset; elsewhere getrusage's maximum)."""
-    peak = _proc_kilobytes(STATUS, "VmHWM")
+    peak = _high_water_mark()
     if peak is not None:
         return peak
     try:
         import resource
-    except ImportError:  # Windows
-        return None
+    except ImportError:  # Windows: the peak working set
+        import psutil
+
+        return getattr(psutil.Process().memory_info(), "peak_wset", None)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
 
@@ -44,15 +45,15 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def available_bytes(meminfo: Path = MEMINFO) -> int | None:
-    """Memory a new allocation can get without swapping: Linux's MemAvailable; elsewhere half
-    the physical memory (a cautious guess); None where neither is known."""
-    available = _proc_kilobytes(meminfo, "MemAvailable")
-    if available is not None:
-        return available
+def available_bytes() -> int | None:
+    """Memory a new allocation can get without swapping, as the OS counts it (psutil: Linux's
+    MemAvailable, macOS's free + inactive + purgeable, Windows's available); None where the
+    OS does not say."""
+    import psutil
+
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
-    except (AttributeError, ValueError, OSError):
+        return int(psutil.virtual_memory().available)
+    except (OSError, RuntimeError, AttributeError):
         return None
 
 

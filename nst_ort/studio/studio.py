@@ -33,6 +33,7 @@ from nst_ort.jobs.runner import JobRunner, resume_runner
 from nst_ort.jobs.status import Status
 from nst_ort.options.defaults import PREVIEW_SECONDS, STUDIO_CHECKPOINT_EVERY
 from nst_ort.options.recipes import recipe_options
+from nst_ort.platform.energy import Energy
 from nst_ort.core.optimize import Progress
 from nst_ort.options.stylize import StylizeOptions
 from nst_ort.jobs.progress import format_seconds
@@ -221,7 +222,11 @@ class Studio:
         finally:
             self.current = None
         kept = ending.result is not None and ending.status is Status.STOPPED  # resumes from its checkpoint
-        self._update(record, status=ending.status, resume=kept, finished=time.time(),
+        summary = ""
+        if ending.result is not None:
+            report = ending.result.report
+            summary = f"in {format_seconds(report['total_seconds'])}, {Energy.from_dict(report['energy']).describe()}"
+        self._update(record, status=ending.status, resume=kept, finished=time.time(), summary=summary,
                      error=ending.error or ("stopped" if kept else ""))
 
     def _runner(self, record: RunRecord) -> JobRunner:

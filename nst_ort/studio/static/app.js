@@ -123,7 +123,7 @@ function describe(run) {
   const p = run.progress || {};
   if (run.status === "running" && p.iteration)
     return `running: level ${p.level}/${p.levels}, iteration ${p.iteration}/${p.iterations}, loss ${Number(p.loss).toPrecision(4)}, elapsed ${p.elapsed}, ETA ${p.eta}`;
-  return run.status + (run.error ? `: ${run.error}` : "");
+  return run.status + (run.summary ? ` ${run.summary}` : "") + (run.error ? `: ${run.error}` : "");
 }
 
 function refreshImage(id) {
