@@ -49,6 +49,10 @@ def stylize(content: str | Path | Image.Image, style: str | Path | Image.Image |
 
     model = ensure_exported(models_dir, settings.net, settings.pool, notify)
     plan = plan_stylize(content_image.size, settings, model.manifest, len(style_images), len(masks))  # validated above
+    if settings.gentle:
+        from nst_ort.jobs.window import yield_priority
+
+        yield_priority()
     return run_transfer(content_image, style_images, model, settings, on_progress=on_progress, masks=masks,
                         notify=notify, plan=plan)
 

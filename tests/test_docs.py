@@ -23,7 +23,7 @@ README_LIMIT = 12 * 1024  # bytes
 
 # blocks written between `<!-- NAME:begin -->` and `<!-- NAME:end -->` (docs/development.md, "Generated tables")
 BLOCKS = ("platforms", "plan", "options", "option-examples", "quality", "tiled", "checkpoint", "optimizers", "video",
-          "batch", "studio", "losses", "memory-model", "memory-larger")
+          "batch", "studio", "losses", "memory-model", "memory-larger", "energy")
 
 FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import fields, replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,9 @@ def sample(spec: Spec) -> tuple[str, object]:
                "style_layers": ("relu1_1,relu3_1:2", (("relu1_1", 1.0), ("relu3_1", 2.0))),
                "style_blend": ("0.7,0.3", (0.7, 0.3)), "max_memory": ("3G", 3 * 2**30),
                "time_budget": ("20m", 1200.0), "init": (FILE, FILE), "provider": ("OtherProvider", "OtherProvider"),
-               "tile": ("256", 256), "net": ("vgg19", "vgg19")}
+               "tile": ("256", 256), "net": ("vgg19", "vgg19"),
+               "until": ("2099-01-01T07:00", datetime(2099, 1, 1, 7, 0).timestamp()),
+               "start_at": ("2099-01-01T23:00", datetime(2099, 1, 1, 23, 0).timestamp())}
     if spec.name in special:
         return special[spec.name]
     option = spec.option
@@ -79,7 +82,7 @@ def test_every_field_is_declared_and_machine_options_are_the_resumable_ones():
         assert spec.option.help and spec.option.commands or spec.name == "convention"
         assert (RESUME in spec.option.commands) == (not spec.option.picture), spec.name
     assert {spec.name for spec in specs(StylizeOptions) if not spec.option.picture} == {
-        "engine", "provider", "threads", "max_memory", "tile"}
+        "engine", "provider", "threads", "max_memory", "tile", "gentle", "until", "start_at"}
 
 
 @pytest.mark.parametrize("spec", [spec for spec in specs(StylizeOptions) if STYLIZE in spec.option.commands],

@@ -32,13 +32,14 @@ from pathlib import Path
 from PIL import Image
 
 from nst_base.cores import usable_cores
+from nst_base.errors import NstError
 from nst_ort.batch.folder import BatchFolder
 from nst_ort.batch.item import RUNS, ItemResult, finished, item_files, run_item
 from nst_ort.batch.plan import BatchItem, names
 from nst_ort.io.images import load_image
 from nst_ort.jobs.status import Status
 from nst_ort.platform.memory import available_bytes
-from nst_ort.jobs.progress import format_seconds
+from nst_ort.options.clock import format_seconds
 
 @dataclass
 class Batch:
@@ -83,6 +84,31 @@ class Batch:
         if free is not None and self.workers > 1:
             share["max_memory"] = free // self.workers
         return share
+
+    def estimate(self) -> list[str]:
+        """--dry-run: each item's time and energy (or why it would fail), and the total."""
+        from nst_ort.core.estimate import estimate_run
+        from nst_ort.io.images import header_size
+        from nst_ort.options.recipes import recipe_options
+        from nst_ort.platform.energy import describe_wh
+
+        lines, seconds, wh = [], 0.0, 0.0
+        machine = self.machine()
+        for item, name in zip(self.items, self.names):
+            try:
+                if item.problem:
+                    raise NstError(item.problem)
+                options = recipe_options(item.recipe, None, **{**machine, **item.options})
+                options.validate()
+                estimate = estimate_run(header_size(item.content), options, styles=len(item.styles))
+            except NstError as error:
+                lines.append(f"{name}: would fail: {error}")
+                continue
+            seconds, wh = seconds + estimate.seconds, wh + estimate.wh
+            lines.append(f"{name}: {estimate.summary()}")
+        lines.append(f"{len(self.items)} items: about {format_seconds(seconds / self.workers)} with {self.workers} "
+                     f"worker{'s' if self.workers > 1 else ''}, {describe_wh(wh)} in all")
+        return lines
 
     def run(self, say: Callable[[str], None] = lambda line: None) -> list[ItemResult]:
         """Every item not finished yet (in a folder `claim` holds); results recorded in the index

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from nst_base.errors import NstError
-from nst_ort.cli.common import (REPLACED, ModelsDir, Opt, Quiet, Recipe, app, check_range, models_folder, resolved,
+from nst_ort.cli.common import (REPLACED, DryRun, ModelsDir, Opt, Quiet, Recipe, app, check_range, models_folder, resolved,
                                 run_options, say, silent, stop_signals, with_options)
 from nst_ort.options.schema import SHEET, STYLIZE, parse_numbers
 
@@ -54,6 +54,7 @@ def batch(
     shared_fs: Annotated[bool, Opt(help="With --cluster: the workers read inputs and models by path (a shared "
                                         "file system) instead of receiving them")] = False,
     yes: Annotated[bool, Opt("--yes", "-y", help=f"Start a batch of more than {CONFIRM_ITEMS} items")] = False,
+    dry_run: DryRun = False,
     quiet: Quiet = False,
     models_dir: ModelsDir = None,
     options: Optional[dict] = None,
@@ -63,7 +64,7 @@ def batch(
     and resumes stopped ones; the exit code is the number of items that failed."""
     from nst_ort.batch.plan import from_folders, from_plan, guess_seconds, unique
     from nst_ort.batch.run import Batch
-    from nst_ort.jobs.progress import format_seconds
+    from nst_ort.options.clock import format_seconds
     from nst_ort.jobs.status import Status
 
     if (plan is None) == (content is None or style is None):
@@ -72,6 +73,10 @@ def batch(
     given = options or {}
     items = from_plan(plan, given, recipe) if plan is not None else from_folders(content, style, given, recipe)
     items, repeats = unique(items)
+    if dry_run:
+        for line in Batch(items, resolved(output_dir), models_folder(models_dir), workers, cluster).estimate():
+            typer.echo(line)
+        return
     if len(items) > CONFIRM_ITEMS and not yes:
         raise NstError(f"{len(items)} items, roughly {format_seconds(guess_seconds(items))} of computing on 2 cores: "
                        f"add --yes to start a batch of more than {CONFIRM_ITEMS}")

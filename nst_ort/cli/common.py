@@ -42,6 +42,8 @@ CheckpointEvery = Annotated[str, Opt(
     help="Time between checkpoints, e.g. 90s, 5m, 1h; 0 = only when stopped or the outputs cannot be written")]
 Restart = Annotated[bool, Opt(help="Start over even if an unfinished run of this output is kept")]
 Quiet = Annotated[bool, Opt("--quiet", "-q", help="No progress output")]
+DryRun = Annotated[bool, Opt("--dry-run", help="Print the plan (levels, tiles, iterations, memory) with the time and "
+                                               "energy it would take, and write nothing")]
 REPLACED = "an existing file is replaced (atomically) when the run ends"
 EVERY = show_seconds(CHECKPOINT_EVERY)
 

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from nst_ort.cli.common import (EVERY, REPLACED, CheckpointEvery, CheckpointFolder, ModelsDir, Opt, Quiet, Recipe,
-                                Restart, Similarity, app, models_folder, resolved, run_options, say, silent,
+from nst_ort.cli.common import (EVERY, REPLACED, CheckpointEvery, CheckpointFolder, DryRun, ModelsDir, Opt, Quiet,
+                                Recipe, Restart, Similarity, app, models_folder, resolved, run_options, say, silent,
                                 stop_signals, terminal, with_options)
 from nst_ort.options.defaults import GIF_EVERY, GIF_FRAME_MS
 from nst_ort.options.schema import RESUME, STYLIZE, UPSCALE, parse_seconds
@@ -33,6 +33,7 @@ def stylize(
     checkpoint: CheckpointFolder = None,
     checkpoint_every: CheckpointEvery = EVERY,
     restart: Restart = False,
+    dry_run: DryRun = False,
     record_paths: Annotated[bool, Opt(help="The result's settings name the inputs by full path (for `nst upscale` "
                                            "from elsewhere); by default only by file name")] = False,
     quiet: Quiet = False,
@@ -48,19 +49,25 @@ def stylize(
     job = Job(content, tuple(styles), settings, tuple(mask or ()),
               Outputs(resolved(output), resolved(report), resolved(gif), gif_every, gif_frame_ms, save_every,
                       record_paths), explicit_size="size" in (options or {}))
-    _start(job, checkpoint, every, restart, quiet, models,
+    _start(job, checkpoint, every, restart, quiet, models, dry_run,
            f"stylizing {content.name} with {', '.join(s.name for s in styles)}: recipe {recipe}, "
            f"{settings.final_iterations()} iterations at {settings.size} px, {settings.optimizer}, "
            f"engine {settings.engine}")
 
 
-def _start(job, checkpoint: Optional[Path], every: float, restart: bool, quiet: bool, models: Path,
+def _start(job, checkpoint: Optional[Path], every: float, restart: bool, quiet: bool, models: Path, dry_run: bool,
            headline: str) -> None:
-    """A new job started (jobs/lifecycle.py: claimed, planned), its inputs decoded, then run."""
+    """A new job started (jobs/lifecycle.py: claimed, planned), its inputs decoded, then run;
+    or with --dry-run, its plan, time and energy said and nothing written."""
     from nst_ort.jobs.job import default_run_folder
-    from nst_ort.jobs.lifecycle import start
+    from nst_ort.jobs.lifecycle import dry_run as estimate, start
     from nst_ort.jobs.run_folder import RunFolder
 
+    if dry_run:
+        typer.echo(headline)
+        for line in estimate(job, models).lines():
+            typer.echo(line)
+        return
     folder = RunFolder(resolved(checkpoint) if checkpoint is not None else default_run_folder(job.outputs.image))
     runner = start(job, models, folder, restart=restart, checkpoint_every=every,
                    reporters=terminal(job.options.final_iterations(), quiet), notify=silent if quiet else say, warn=say)
@@ -138,6 +145,7 @@ def upscale(
     checkpoint: CheckpointFolder = None,
     checkpoint_every: CheckpointEvery = EVERY,
     restart: Restart = False,
+    dry_run: DryRun = False,
     quiet: Quiet = False,
     models_dir: ModelsDir = None,
     options: Optional[dict] = None,
@@ -148,6 +156,6 @@ def upscale(
     every = parse_seconds(checkpoint_every, "--checkpoint-every")
     job = upscale_job(chosen, size, Outputs(resolved(output)), content, tuple(style or ()), **(options or {}))
     job.options.validate()
-    _start(job, checkpoint, every, restart, quiet, models_folder(models_dir),
+    _start(job, checkpoint, every, restart, quiet, models_folder(models_dir), dry_run,
            f"upscaling {chosen.name} to {size} px from {job.content.name} with "
            f"{', '.join(s.name for s in job.styles)}: {job.options.scales} levels")

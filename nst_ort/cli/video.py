@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nst_ort.cli.common import (REPLACED, ModelsDir, Opt, Quiet, Recipe, Similarity, app, models_folder, resolved,
+from nst_ort.cli.common import (REPLACED, DryRun, ModelsDir, Opt, Quiet, Recipe, Similarity, app, models_folder, resolved,
                                 run_options, say, silent, stop_signals, terminal, with_options)
 from nst_ort.options.defaults import FRAME_ITERATIONS, TEMPORAL_WEIGHT
 from nst_ort.options.schema import VIDEO
@@ -37,6 +37,7 @@ def video(
                                             "12.5,30 [default: auto with --workers above 1]")] = None,
     cluster: Annotated[Optional[str], Opt(help="Stylise the shots on a Dask cluster: the scheduler's address, e.g. "
                                                "tcp://host:8786 (needs nst-ort[cluster])")] = None,
+    dry_run: DryRun = False,
     quiet: Quiet = False,
     models_dir: ModelsDir = None,
     options: Optional[dict] = None,
@@ -44,7 +45,7 @@ def video(
     """Stylise a clip frame by frame; each frame starts from the previous one moved along the motion
     (optical flow) and is held to it, so the style does not flicker. Needs nst-ort[video]."""
     from nst_ort.jobs.status import Status
-    from nst_ort.video.clip import stylize_clip
+    from nst_ort.video.clip import estimate_clip, stylize_clip
     from nst_ort.video.frames import Window
     from nst_ort.video.run import VideoJob, VideoOptions
 
@@ -52,6 +53,10 @@ def video(
     settings = run_options(recipe, similarity, options or {}, models)
     job = VideoJob(source, tuple(styles), resolved(output), settings,
                    VideoOptions(Window(start, duration, fps), frame_iterations, temporal_weight), resolved(report))
+    if dry_run:
+        for line in estimate_clip(job, models):
+            typer.echo(line)
+        return
     with stop_signals("stopped: the frames finished are kept; run the same command again to continue") as stop:
         ending = stylize_clip(job, models, stop, workers=workers, cuts=cuts, cluster=cluster, restart=restart,
                               first_frame_progress=None if quiet else terminal(settings.final_iterations(), quiet)[0],

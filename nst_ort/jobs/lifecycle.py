@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nst_base.errors import NstError
+from nst_base.manifest import MANIFEST, Manifest, model_name
+from nst_ort.core.estimate import RunEstimate, estimate_run
 from nst_ort.core.levels import StylizeResult
+from nst_ort.io.images import PIXEL_LIMIT, check_decodable, header_size
 from nst_ort.jobs.job import Job
 from nst_ort.jobs.run_folder import RunFolder
 from nst_ort.jobs.runner import JobRunner
@@ -57,6 +60,19 @@ def start(job: Job, models_dir: Path, folder: RunFolder | None, *, restart: bool
         runner.release()
         raise
     return runner
+
+
+def dry_run(job: Job, models_dir: Path) -> RunEstimate:
+    """What the job would take (plan, time, energy), checked as a real start checks it (the
+    outputs, the inputs from their headers) but writing nothing: no model export, no lock,
+    no run folder."""
+    job.check_outputs()
+    for path in job.input_files():
+        check_decodable(path, header_size(path), limit=None if job.explicit_size else PIXEL_LIMIT,
+                        memory_limit=job.options.max_memory)
+    folder = models_dir / model_name(job.options.net, job.options.pool)
+    manifest = Manifest.read(folder) if (folder / MANIFEST).is_file() else None
+    return estimate_run(header_size(job.content), job.options, manifest, len(job.styles), len(job.masks))
 
 
 def complete(runner: JobRunner, stop: StopSignals | None = None) -> StylizeResult:

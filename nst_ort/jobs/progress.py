@@ -13,17 +13,9 @@ from PIL import Image
 
 from nst_base.files import atomic_file
 from nst_ort.io.images import save_image, to_image
+from nst_ort.options.clock import format_seconds
 from nst_ort.options.defaults import GIF_FRAME_MS
 from nst_ort.core.optimize import Progress
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def progress_line(p: Progress) -> str:

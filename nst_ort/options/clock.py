@@ -38,3 +38,13 @@ def show_clock(moment: float) -> str:
     local = datetime.fromtimestamp(moment)
     same_day = local.date() == datetime.now().date()
     return local.strftime("%H:%M:%S" if local.second else "%H:%M") if same_day else local.strftime("%Y-%m-%dT%H:%M")
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration in a few characters: 42s, 3m05s, 2h10m."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -85,7 +85,7 @@ def cpu_class(model_name: str, machine: str) -> str:
     return "laptop" if MOBILE.search(name) else "desktop"
 
 
-def _model_name() -> str:
+def cpu_model_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.lower().startswith(("model name", "hardware")):
@@ -97,7 +97,7 @@ def _model_name() -> str:
 
 def watts_per_core() -> float:
     """$NST_WATTS_PER_CORE, else the default for this machine's class of CPU."""
-    return _positive_env(WATTS_ENV) or WATTS_PER_CORE[cpu_class(_model_name(), platform.machine())]
+    return _positive_env(WATTS_ENV) or WATTS_PER_CORE[cpu_class(cpu_model_name(), platform.machine())]
 
 
 class Rapl:

@@ -12,6 +12,8 @@
     POST   /api/runs/{id}/resume
     POST   /api/runs/{id}/print       JSON: size, time_budget, max_memory: the upscale job of a finished run
     DELETE /api/runs/{id}
+    POST   /api/estimate              JSON: width, height (the photo's), styles, masks, recipe, options; or
+                                      print_of=ID and size: time, energy and memory before Start
 
 Errors are JSON `{"error": one line, "field": the form field}` with the right status code.
 Requests from other sites and for other host names are refused first (guard.py).
@@ -38,7 +40,7 @@ from nst_ort.jobs.status import Status
 from nst_ort.options.stylize import StylizeOptions
 from nst_ort.options.schema import Spec, allowed_text, specs
 from nst_ort.studio.guard import SameOrigin
-from nst_ort.studio.studio import FieldError, Studio, Upload
+from nst_ort.studio.studio import QUEUE_ONLY, FieldError, Studio, Upload
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD = 64 * 2**20  # bytes per file
@@ -58,7 +60,7 @@ def option_schema() -> list[dict[str, Any]]:
     rows = []
     for spec in specs(StylizeOptions):
         option = spec.option
-        if "stylize" not in option.commands:
+        if "stylize" not in option.commands or spec.name in QUEUE_ONLY:
             continue
         rows.append({"name": spec.name, "flag": spec.flag, "kind": spec.base_kind, "optional": spec.optional,
                      "default": option.describe_default(spec.default), "help": option.help,
@@ -179,6 +181,22 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
         record = await asyncio.to_thread(studio.make_print, request.path_params["id"], size, changes)
         return JSONResponse({"id": record.id}, status_code=201)
 
+    async def estimate(request: Request) -> Response:
+        try:
+            body = await request.json()
+            if body.get("print_of"):
+                changes = {key: body[key] for key in ("time_budget", "max_memory") if body.get(key)}
+                answer = await asyncio.to_thread(studio.estimate_print, str(body["print_of"]), int(body["size"]),
+                                                 changes)
+                return JSONResponse(answer)
+            size = (int(body["width"]), int(body["height"]))
+            options = {key: value for key, value in dict(body.get("options") or {}).items() if value not in (None, "")}
+            counts = int(body.get("styles") or 1), int(body.get("masks") or 0)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return error("give the photo's width and height, or the run to print and the print's size", 400, "size")
+        answer = await asyncio.to_thread(studio.estimate, size, *counts, str(body.get("recipe") or "gatys"), options)
+        return JSONResponse(answer)
+
     async def delete(request: Request) -> Response:
         studio.delete(request.path_params["id"])
         return Response(status_code=204)
@@ -220,6 +238,7 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
         Route("/api/runs/{id}/stop", run_or_404(stop), methods=["POST"]),
         Route("/api/runs/{id}/resume", run_or_404(resume), methods=["POST"]),
         Route("/api/runs/{id}/print", run_or_404(make_print), methods=["POST"]),
+        Route("/api/estimate", run_or_404(estimate), methods=["POST"]),
     ]
     return Starlette(routes=routes, middleware=[Middleware(SameOrigin, hosts=hosts)])
 

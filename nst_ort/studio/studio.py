@@ -27,7 +27,8 @@ import numpy as np
 from nst_base.errors import NstError
 from nst_ort.io.images import check_decodable, header_size, to_image
 from nst_ort.jobs.job import Job, Outputs, upscale_job
-from nst_ort.jobs.lifecycle import StopRequested, complete, settle, start
+from nst_ort.core.estimate import estimate_run
+from nst_ort.jobs.lifecycle import StopRequested, complete, dry_run, settle, start
 from nst_ort.jobs.run_folder import RunFolder
 from nst_ort.jobs.runner import JobRunner, resume_runner
 from nst_ort.jobs.status import Status
@@ -36,11 +37,12 @@ from nst_ort.options.recipes import recipe_options
 from nst_ort.platform.energy import Energy
 from nst_ort.core.optimize import Progress
 from nst_ort.options.stylize import StylizeOptions
-from nst_ort.jobs.progress import format_seconds
+from nst_ort.options.clock import format_seconds
 from nst_ort.options.schema import file_options
 from nst_ort.studio.workspace import RunRecord, Workspace, safe_name
 
 PREVIEW_SIDE = 640
+QUEUE_ONLY = ("start_at",)  # the queue starts runs in turn: a run waiting for its time would hold the rest
 SAVE_SECONDS = 1.0  # the run's progress written to its record at most this often
 
 
@@ -120,6 +122,10 @@ class Studio:
         """A new run from uploads (the photo, the paintings, optionally one mask per painting, in
         order) and options, checked before it is queued (FieldError)."""
         masks = masks or []
+        for name in QUEUE_ONLY:
+            if options.get(name) is not None:
+                raise FieldError(f"the studio starts runs in turn: --{name.replace('_', '-')} is for the command "
+                                 f"line", name)
         if not content[1]:
             raise FieldError("choose a photo", "content")
         if not styles:
@@ -167,6 +173,36 @@ class Studio:
         self.workspace.save(record)
         self.wake.set()
         return record
+
+    def estimate(self, size: tuple[int, int], styles: int, masks: int, recipe: str, options: dict[str, Any]) -> dict:
+        """What a new run would take (time, energy, memory), before its files are sent: the
+        photo's size, how many paintings and masks, the options (a file option is left out)."""
+        named = {key: value for key, value in options.items()
+                 if key not in {spec.name for spec in file_options(StylizeOptions)}}
+        try:
+            settings = recipe_options(recipe, None, **named)
+            settings.validate()
+            return estimate_run(size, settings, self._manifest(settings), max(1, styles), masks).as_dict()
+        except NstError as error:
+            raise FieldError(str(error), field_of(str(error), "size")) from None
+
+    def estimate_print(self, parent_id: str, size: int, changes: dict[str, Any]) -> dict:
+        """What a print of a finished run would take, before it is queued."""
+        parent = self.workspace.load(parent_id)
+        chosen = self.workspace.folder(parent_id) / "result.png"
+        if parent.status is not Status.DONE or not chosen.is_file():
+            raise FieldError("only a finished picture can be made into a print", "size")
+        job = self._print_job(parent, chosen, size, changes)
+        try:
+            return dry_run(job, self.models_dir).as_dict()
+        except NstError as error:
+            raise FieldError(str(error), field_of(str(error), "size")) from None
+
+    def _manifest(self, settings: StylizeOptions):
+        from nst_base.manifest import MANIFEST, Manifest, model_name
+
+        folder = self.models_dir / model_name(settings.net, settings.pool)
+        return Manifest.read(folder) if (folder / MANIFEST).is_file() else None
 
     def stop(self, run_id: str) -> RunRecord:
         record = self.workspace.load(run_id)

@@ -65,6 +65,29 @@ def stylize_clip(job: VideoJob, models_dir: Path, stop: StopSignals, *, workers:
     return ClipEnding(Status.DONE, f"wrote {job.output} ({runner.count} frames, {runner.size[0]}x{runner.size[1]})")
 
 
+def estimate_clip(job: VideoJob, models_dir: Path) -> list[str]:
+    """--dry-run: the first frame's plan, the later frames' time, and the total time and
+    energy, writing nothing."""
+    from nst_base.manifest import MANIFEST, Manifest, model_name
+    from nst_ort.core.estimate import estimate_run
+    from nst_ort.options.clock import format_seconds
+    from nst_ort.platform.energy import describe_wh, estimate_wh
+
+    info = check_job(job)
+    options, window = job.options, job.video.window
+    folder = models_dir / model_name(options.net, options.pool)
+    manifest = Manifest.read(folder) if (folder / MANIFEST).is_file() else None
+    first = estimate_run(info.size, options, manifest, len(job.styles))
+    count = info.frame_count(window)
+    per_iteration = first.level_seconds[-1] / max(1, first.plan.levels[-1].iterations)
+    later = (count - 1) * job.video.frame_iterations * per_iteration
+    total = first.seconds + later
+    return [f"{count} frames at {info.rate(window):g} fps; the first frame:", *first.lines()[:-1],
+            f"then {count - 1} frames of {job.video.frame_iterations} iterations: about {format_seconds(later)}",
+            f"about {format_seconds(total)} and {describe_wh(estimate_wh(total, first.threads))} on {first.threads} "
+            f"thread{'s' if first.threads > 1 else ''} (one process; --workers share the cores)"]
+
+
 def _in_shots(job: VideoJob, cuts: str, workers: int, models_dir: Path, restart: bool, cluster: str | None,
               say: Callable[[str], None]) -> ClipEnding:
     from nst_ort.video.shots import plan_shots, stylize_in_shots, stylize_shots_on_cluster

@@ -159,6 +159,7 @@ function setButtons(run) {
   $("download").hidden = !["done", "stopped"].includes(run.status);
   $("download").href = withToken(`/api/runs/${run.id}/image?download=1`);
   $("print-box").hidden = run.status !== "done";
+  if (run.status === "done") estimatePrint();
 }
 
 async function act(action) {
@@ -235,3 +236,40 @@ $("stop").onclick = () => act("stop");
 $("resume").onclick = () => act("resume");
 $("print").onclick = makePrint;
 buildForm().then(refreshHistory).catch((problem) => showError(problem));
+
+// What a run would take before Start (and a print before it is queued): time, energy, memory.
+async function photoSize(file) {
+  const bitmap = await createImageBitmap(file);
+  const size = { width: bitmap.width, height: bitmap.height };
+  bitmap.close();
+  return size;
+}
+
+async function postJson(url, body) {
+  return api("POST", url, JSON.stringify(body));
+}
+
+async function estimateRun() {
+  const photo = $("content").files[0];
+  if (!photo) { $("estimate").textContent = ""; return; }
+  try {
+    const size = await photoSize(photo);
+    const answer = await postJson("/api/estimate", { ...size, styles: $("style").files.length || 1,
+      masks: $("mask").files.length, recipe: $("recipe").value, options: formOptions() });
+    $("estimate").textContent = "This run: " + answer.summary;
+  } catch (problem) { $("estimate").textContent = problem.message; }
+}
+
+async function estimatePrint() {
+  if (!current) return;
+  try {
+    const answer = await postJson("/api/estimate", { print_of: current, size: Number($("print-size").value),
+      time_budget: $("print-budget").value, max_memory: $("print-memory").value });
+    $("print-estimate").textContent = "This print: " + answer.summary;
+  } catch (problem) { $("print-estimate").textContent = problem.message; }
+}
+
+for (const id of ["content", "style", "mask", "recipe"]) $(id).addEventListener("change", estimateRun);
+$("form").addEventListener("change", (event) => { if (event.target.dataset.option) estimateRun(); });
+for (const id of ["print-size", "print-budget", "print-memory"]) $(id).addEventListener("change", estimatePrint);
+
