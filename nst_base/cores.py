@@ -1,4 +1,5 @@
-"""How many cores this process may use: the ones it is allowed to run on, or what $NST_CORES says."""
+"""How many cores this process may use: the ones it is allowed to run on (psutil, every platform),
+or what $NST_CORES says."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ def usable_cores() -> int:
     told = os.environ.get(CORES_ENV, "").strip()
     if told.isdigit() and int(told) > 0:
         return int(told)
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+    import psutil
+
+    try:
+        return max(1, len(psutil.Process().cpu_affinity()))  # Linux, Windows
+    except (AttributeError, NotImplementedError, OSError):  # macOS: no affinity
+        return psutil.cpu_count() or os.cpu_count() or 1

@@ -465,3 +465,27 @@ def test_a_stop_at_any_moment_of_the_start_ends_the_server(tiny_models_dir, tmp_
         server.kill()
     assert server.returncode == 143, (out, err)
     assert "Traceback" not in err
+
+
+def test_the_gallery_lists_credited_paintings_a_run_can_name(client, pictures, studio):
+    listed = client.get("/api/paintings").json()
+    assert len(listed) >= 8 and {"starry_night", "great_wave"} <= {item["name"] for item in listed}
+    for item in listed:
+        assert item["title"] and item["artist"] and item["year"] and "public domain" in item["licence"]
+        assert item["source"] and item["thumbnail"] == f"/api/paintings/{item['name']}/image"
+        picture = client.get(item["thumbnail"])
+        assert picture.status_code == 200 and Image.open(io.BytesIO(picture.content)).size == tuple(item["size"])
+    assert client.get("/api/paintings/../../etc/passwd/image").status_code == 404
+    run = client.post("/api/runs", files=[("content", ("photo.png", pictures["content"]))],
+                      data={"options": json.dumps({"size": 48, "iterations": 3, "threads": 1,
+                                                   "paintings": ["great_wave", "starry_night"]})})
+    assert run.status_code == 201, run.text
+    done = wait_for(client, run.json()["id"], ("done", "failed"))
+    assert done["status"] == "done", done
+    assert done["styles"] == ["1_great_wave.jpg", "2_starry_night.jpg"]
+    for bad in (["mona_lisa"], "starry_night", [3]):
+        refused = client.post("/api/runs", files=[("content", ("photo.png", pictures["content"]))],
+                              data={"options": json.dumps({"paintings": bad})})
+        assert refused.status_code == 400 and refused.json()["field"] == "paintings", refused.text
+    estimate = client.post("/api/estimate", json={"width": 64, "height": 48, "options": {"paintings": ["wanderer"]}})
+    assert estimate.status_code == 200 and "Wh" in estimate.json()["summary"]

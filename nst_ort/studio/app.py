@@ -12,6 +12,8 @@
     POST   /api/runs/{id}/resume
     POST   /api/runs/{id}/print       JSON: size, time_budget, max_memory: the upscale job of a finished run
     DELETE /api/runs/{id}
+    GET    /api/paintings             the gallery: name, title, artist, year, licence, source, thumbnail URL
+    GET    /api/paintings/{name}/image   a gallery painting (a run names it: options "paintings": [name, ...])
     POST   /api/estimate              JSON: width, height (the photo's), styles, masks, recipe, options; or
                                       print_of=ID and size: time, energy and memory before Start
 
@@ -39,6 +41,7 @@ from nst_base.errors import NstError
 from nst_ort.jobs.status import Status
 from nst_ort.options.stylize import StylizeOptions
 from nst_ort.options.schema import Spec, allowed_text, specs
+from nst_ort.studio.gallery import painting, paintings
 from nst_ort.studio.guard import SameOrigin
 from nst_ort.studio.studio import QUEUE_ONLY, FieldError, Studio, Upload
 
@@ -197,6 +200,16 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
         answer = await asyncio.to_thread(studio.estimate, size, *counts, str(body.get("recipe") or "gatys"), options)
         return JSONResponse(answer)
 
+    async def gallery(request: Request) -> Response:
+        return JSONResponse([{**item.public(), "thumbnail": f"/api/paintings/{item.name}/image"}
+                             for item in paintings().values()])
+
+    async def gallery_image(request: Request) -> Response:
+        item = painting(request.path_params["name"])
+        if item is None:
+            return error("no such painting", 404)
+        return FileResponse(item.path, media_type="image/jpeg", headers={"Cache-Control": "max-age=86400"})
+
     async def delete(request: Request) -> Response:
         studio.delete(request.path_params["id"])
         return Response(status_code=204)
@@ -239,6 +252,8 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
         Route("/api/runs/{id}/resume", run_or_404(resume), methods=["POST"]),
         Route("/api/runs/{id}/print", run_or_404(make_print), methods=["POST"]),
         Route("/api/estimate", run_or_404(estimate), methods=["POST"]),
+        Route("/api/paintings", run_or_404(gallery)),
+        Route("/api/paintings/{name}/image", run_or_404(gallery_image)),
     ]
     return Starlette(routes=routes, middleware=[Middleware(SameOrigin, hosts=hosts)])
 

@@ -39,6 +39,7 @@ from nst_ort.core.optimize import Progress
 from nst_ort.options.stylize import StylizeOptions
 from nst_ort.options.clock import format_seconds
 from nst_ort.options.schema import file_options
+from nst_ort.studio.gallery import Painting, painting, paintings
 from nst_ort.studio.workspace import RunRecord, Workspace, safe_name
 
 PREVIEW_SIDE = 640
@@ -66,6 +67,17 @@ def field_of(message: str, fallback: str = "options") -> str:
         if word.startswith("--") and len(word) > 2:
             return word[2:].replace("-", "_").rstrip(",.")
     return fallback
+
+
+def gallery_paintings(names: object) -> list[Painting]:
+    """The gallery's paintings a run names (`"paintings": ["starry_night", ...]`), FieldError
+    for anything else."""
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise FieldError("paintings must be a list of the gallery's names", "paintings")
+    unknown = [name for name in names if painting(name) is None]
+    if unknown:
+        raise FieldError(f"the gallery has no painting {unknown[0]!r}; it has {', '.join(paintings())}", "paintings")
+    return [painting(name) for name in names]
 
 
 def naming_uploads(options: dict[str, Any], uploads: dict[str, str]) -> dict[str, Any]:
@@ -120,8 +132,12 @@ class Studio:
     def submit(self, content: Upload, styles: list[Upload], options: dict[str, Any], recipe: str = "gatys",
                masks: list[Upload] | None = None) -> RunRecord:
         """A new run from uploads (the photo, the paintings, optionally one mask per painting, in
-        order) and options, checked before it is queued (FieldError)."""
+        order) and options, checked before it is queued (FieldError). The option `paintings`
+        names paintings of the gallery (studio/gallery.py), used after any uploaded ones."""
         masks = masks or []
+        options = dict(options)
+        styles = list(styles) + [(chosen.file, chosen.path.read_bytes())
+                                 for chosen in gallery_paintings(options.pop("paintings", []))]
         for name in QUEUE_ONLY:
             if options.get(name) is not None:
                 raise FieldError(f"the studio starts runs in turn: --{name.replace('_', '-')} is for the command "
@@ -177,6 +193,8 @@ class Studio:
     def estimate(self, size: tuple[int, int], styles: int, masks: int, recipe: str, options: dict[str, Any]) -> dict:
         """What a new run would take (time, energy, memory), before its files are sent: the
         photo's size, how many paintings and masks, the options (a file option is left out)."""
+        options = dict(options)
+        styles += len(gallery_paintings(options.pop("paintings", [])))
         named = {key: value for key, value in options.items()
                  if key not in {spec.name for spec in file_options(StylizeOptions)}}
         try:
