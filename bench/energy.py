@@ -1,6 +1,7 @@
 """What a picture costs in time and energy on this machine, and the cheapest way to make one.
 
     .venv/bin/python bench/energy.py measure   # display pictures, 1 and 2 threads, default and --gentle
+    .venv/bin/python bench/energy.py prints    # the prints again from the measured pace (measure does it too)
     .venv/bin/python bench/energy.py page      # the table in docs/energy.md from docs/bench/energy.json
 
 `measure` runs `nst stylize` as a user does (tubingen x starry night from ../shared/images,
@@ -65,16 +66,24 @@ def measure(args: argparse.Namespace) -> None:
             results["display"][name] = run(extra, Path(folder))
             print(name, results["display"][name], flush=True)
             RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    prints(args)
+
+
+def prints(args: argparse.Namespace) -> None:
+    """The prints from their plans, at the pace and the busy cores measured at 533 px (already in
+    docs/bench/energy.json: `measure` runs this last)."""
+    results = json.loads(RESULTS.read_text())
+    results["prints"] = {}
     for size in PRINTS:
         for threads in (1, 2):
-            options = recipe_options(size=size, threads=threads, max_memory="8G")
-            display = estimate_run((1024, 768), recipe_options(size=533, threads=threads))
-            measured = results["display"]["2 threads" if threads == 2 else "1 thread"]["seconds"]
-            scale = measured / display.seconds  # this machine's pace against the estimate's
-            estimate = estimate_run((4000, 3000), options)
-            seconds = estimate.seconds * scale
+            display = results["display"]["2 threads" if threads == 2 else "1 thread"]
+            planned = estimate_run((1024, 768), recipe_options(size=533, threads=threads)).seconds
+            scale = display["seconds"] / planned  # this machine's pace against the estimate's
+            busy = display["energy"]["cpu_seconds"] / display["seconds"]  # cores kept busy on average
+            seconds = estimate_run((4000, 3000), recipe_options(size=size, threads=threads, max_memory="8G")).seconds
             results["prints"][f"{size} px, {threads} thread{'s' if threads > 1 else ''}"] = {
-                "seconds": seconds, "wh": seconds * threads * watts_per_core() / 3600, "scale": scale}
+                "seconds": seconds * scale, "wh": seconds * scale * busy * watts_per_core() / 3600,
+                "scale": scale, "busy_cores": busy}
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
 
 
@@ -99,9 +108,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("measure")
+    commands.add_parser("prints")
     commands.add_parser("page")
     args = parser.parse_args()
-    {"measure": measure, "page": page}[args.command](args)
+    {"measure": measure, "prints": prints, "page": page}[args.command](args)
 
 
 if __name__ == "__main__":

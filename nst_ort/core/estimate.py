@@ -23,7 +23,7 @@ from nst_ort.platform.memory import format_bytes
 from nst_ort.platform.sessions import resolved_threads
 
 REFERENCE_THREADS = 2
-PARALLEL_SHARE = 0.9  # of an evaluation's time that spreads over the threads (docs/energy.md: 1 vs 2 threads)
+PARALLEL_SHARE = 0.8  # of a run's time that spreads over the threads: 2 threads took 196 s, 1 thread 325 s (docs/energy.md)
 HOURS_WARNING = 3600.0  # above this the estimate says the run takes hours
 
 
