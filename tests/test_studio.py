@@ -489,3 +489,56 @@ def test_the_gallery_lists_credited_paintings_a_run_can_name(client, pictures, s
         assert refused.status_code == 400 and refused.json()["field"] == "paintings", refused.text
     estimate = client.post("/api/estimate", json={"width": 64, "height": 48, "options": {"paintings": ["wanderer"]}})
     assert estimate.status_code == 200 and "Wh" in estimate.json()["summary"]
+
+
+def test_a_studio_keeps_its_port_and_serves_whole_previews_to_many_readers_without_a_page(tiny_models_dir, tmp_path,
+                                                                                         pictures):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from tests.helpers import ROOT, wait_until
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(tiny_models_dir))
+    command = [sys.executable, "-m", "cli", "serve", "--workspace", str(tmp_path / "workspace"), "--preview-every",
+               "0.05"]
+
+    def serve() -> tuple[subprocess.Popen, str]:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        return server, server.stdout.readline().strip()
+
+    server, url = serve()
+    try:
+        run_id = httpx.post(url + "api/runs", files=[("content", ("Tübingen photo.png", pictures["content"])),
+                                                     ("style", ("Starry Night.png", pictures["style"]))],
+                            data={"options": json.dumps({"size": 64, "iterations": 5000, "scales": 1,
+                                                         "threads": 1})}).json()["id"]
+        image = f"{url}api/runs/{run_id}/image"
+        wait_until(lambda: httpx.get(image).status_code == 200, what="a preview that no page asked for")
+
+        def read(_: int) -> tuple[int, tuple[int, int]]:
+            answer = httpx.get(image)
+            return answer.status_code, Image.open(io.BytesIO(answer.content)).size  # decodes: never half-written
+
+        with ThreadPoolExecutor(16) as pool:
+            assert set(pool.map(read, range(150))) == {(200, (64, 48))}
+        download = httpx.get(image + "?download=1").headers["content-disposition"]
+        assert 'filename="tubingen_photo_x_starry_night.jpg"' in download, download
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        again, again_url = serve()
+        try:
+            assert again_url == url, "a restarted studio listens where open pages look for it"
+            record = httpx.get(f"{again_url}api/runs/{run_id}").json()
+            assert record["status"] == "stopped" and record["error"] == "" and record["summary"].startswith("in ")
+        finally:
+            again.terminate()
+            again.wait(timeout=60)
+    finally:
+        server.kill()
+        server.wait(timeout=60)

@@ -43,14 +43,16 @@ from nst_ort.options.stylize import StylizeOptions
 from nst_ort.options.schema import Spec, allowed_text, specs
 from nst_ort.studio.gallery import painting, paintings
 from nst_ort.studio.guard import SameOrigin
-from nst_ort.studio.studio import QUEUE_ONLY, FieldError, Studio, Upload
+from nst_ort.studio.fields import FieldError
+from nst_ort.studio.studio import QUEUE_ONLY, Studio, Upload
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD = 64 * 2**20  # bytes per file
 MAX_REQUEST = 4 * MAX_UPLOAD
 FILE_FIELDS = ("content", "style", "mask")  # a new run's form: its files ...
 TEXT_FIELDS = ("options", "recipe", "inputs_of")  # ... and the rest
-TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css"}
+TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css",
+         ".png": "image/png", ".jpg": "image/jpeg"}
 
 
 def error(message: str, status: int = 400, field: str = "") -> JSONResponse:
@@ -164,9 +166,12 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
         path = studio.workspace.picture(run_id)
         if path is None:
             return error("no image yet", 404)
-        download = request.query_params.get("download")
-        return FileResponse(path, headers={"Cache-Control": "no-store"},
-                            filename=f"nst-{run_id}{path.suffix}" if download else None)
+        data = path.read_bytes()  # read whole at once: a preview replaced meanwhile is never served half-written
+        headers = {"Cache-Control": "no-store"}
+        if request.query_params.get("download"):
+            headers["Content-Disposition"] = (f'attachment; filename="{studio.workspace.load(run_id).file_stem()}'
+                                              f'{path.suffix}"')
+        return Response(data, media_type=TYPES.get(path.suffix, "application/octet-stream"), headers=headers)
 
     async def stop(request: Request) -> Response:
         return JSONResponse(studio.stop(request.path_params["id"]).public())

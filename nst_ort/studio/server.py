@@ -34,6 +34,21 @@ def require_web():
     return uvicorn
 
 
+def _listen(host: str, port: int, fallback: bool) -> socket.socket:
+    """A socket bound to `port` (with `fallback`, a free one when that port is taken)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for attempt in ([port, 0] if fallback and port else [port]):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, attempt))
+            return sock
+        except OSError as error:
+            sock.close()
+            problem = error
+    raise NstError(f"cannot serve on {host}:{port}: {problem.strerror}") from None
+
+
 def serve(workspace: Path, models_dir: Path, host: str = "127.0.0.1", port: int = 0, open_browser: bool = False,
           preview_seconds: float = PREVIEW_SECONDS, say: Callable[[str], None] = print,
           stopped: Callable[[], bool] = lambda: False) -> None:
@@ -46,23 +61,18 @@ def serve(workspace: Path, models_dir: Path, host: str = "127.0.0.1", port: int 
     from nst_ort.studio.workspace import Workspace
 
     token = None if host in LOCAL_HOSTS else secrets.token_urlsafe(16)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as error:
-        raise NstError(f"cannot serve on {host}:{port}: {error.strerror}") from None
+    runs = Workspace(workspace)
+    sock = _listen(host, port or runs.last_port() or 0, fallback=port == 0)
     bound = sock.getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     address = f"http://{f'[{shown}]' if ':' in shown else shown}:{bound}/"
     url = address + (f"?token={token}" if token else "")
-    runs = Workspace(workspace)
     try:  # held till the server ends (even by SIGKILL): one server, one queue per workspace
         locks = PathLocks([runs.root], note=f"nst serve at {address}").acquire()
     except NstError:
         sock.close()
         raise
+    runs.remember_port(bound)  # the next `nst serve` of this workspace takes it again: open pages reconnect
     studio = Studio(runs, models_dir, preview_seconds)
     app = create_app(studio, token, hosts=served_hosts(host, bound))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))

@@ -22,79 +22,29 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from nst_base.errors import NstError
-from nst_ort.io.images import check_decodable, header_size, to_image
+from nst_ort.io.images import check_decodable, header_size
 from nst_ort.jobs.job import Job, Outputs, upscale_job
 from nst_ort.core.estimate import estimate_run
-from nst_ort.jobs.lifecycle import StopRequested, complete, dry_run, settle, start
+from nst_ort.jobs.lifecycle import complete, dry_run, settle, start
 from nst_ort.jobs.run_folder import RunFolder
 from nst_ort.jobs.runner import JobRunner, resume_runner
 from nst_ort.jobs.status import Status
 from nst_ort.options.defaults import PREVIEW_SECONDS, STUDIO_CHECKPOINT_EVERY
 from nst_ort.options.recipes import recipe_options
 from nst_ort.platform.energy import Energy
-from nst_ort.core.optimize import Progress
 from nst_ort.options.stylize import StylizeOptions
 from nst_ort.options.clock import format_seconds
 from nst_ort.options.schema import file_options
-from nst_ort.studio.gallery import Painting, painting, paintings
+from nst_ort.studio.fields import FieldError, field_of, gallery_paintings, naming_uploads
+from nst_ort.studio.previews import PreviewReporter
 from nst_ort.studio.workspace import RunRecord, Workspace, safe_name
 
-PREVIEW_SIDE = 640
 QUEUE_ONLY = ("start_at",)  # the queue starts runs in turn: a run waiting for its time would hold the rest
-SAVE_SECONDS = 1.0  # the run's progress written to its record at most this often
 
 
 Upload = tuple[str, bytes]  # a file as sent: its name and its bytes
-
-
-class FieldError(NstError):
-    """Bad input, with the form field it belongs to (and the HTTP status to answer)."""
-
-    def __init__(self, message: str, field: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.field, self.status = field, status
-
-
-def field_of(message: str, fallback: str = "options") -> str:
-    """The option a one-line error names (`--style-weight must ...` -> style_weight,
-    `unknown option 'colour'` -> colour)."""
-    if message.startswith("unknown option '"):
-        return message.split("'")[1]
-    for word in message.replace(":", " ").split():
-        if word.startswith("--") and len(word) > 2:
-            return word[2:].replace("-", "_").rstrip(",.")
-    return fallback
-
-
-def gallery_paintings(names: object) -> list[Painting]:
-    """The gallery's paintings a run names (`"paintings": ["starry_night", ...]`), FieldError
-    for anything else."""
-    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-        raise FieldError("paintings must be a list of the gallery's names", "paintings")
-    unknown = [name for name in names if painting(name) is None]
-    if unknown:
-        raise FieldError(f"the gallery has no painting {unknown[0]!r}; it has {', '.join(paintings())}", "paintings")
-    return [painting(name) for name in names]
-
-
-def naming_uploads(options: dict[str, Any], uploads: dict[str, str]) -> dict[str, Any]:
-    """`options` with each file option (init) naming an upload by its name in inputs/:
-    `uploads` maps the names a file was sent and stored under to the stored one. Any other
-    value (a path above all) is refused without being looked at, the same way whatever it is."""
-    named = dict(options)
-    for spec in file_options(StylizeOptions):
-        value = options.get(spec.name)
-        if value is None or value in spec.option.words:
-            continue
-        if not isinstance(value, str) or value not in uploads:
-            words = ", ".join(spec.option.words)
-            raise FieldError(f"{spec.flag} takes {words + ' or ' if words else ''}the name of a file uploaded with "
-                             f"the run (the photo, a painting, a mask): the studio opens no other file", spec.name)
-        named[spec.name] = uploads[value]
-    return named
 
 
 class Studio:
@@ -281,7 +231,7 @@ class Studio:
             report = ending.result.report
             summary = f"in {format_seconds(report['total_seconds'])}, {Energy.from_dict(report['energy']).describe()}"
         self._update(record, status=ending.status, resume=kept, finished=time.time(), summary=summary,
-                     error=ending.error or ("stopped" if kept else ""))
+                     error=ending.error)
 
     def _runner(self, record: RunRecord) -> JobRunner:
         """A run started (or resumed from its run folder) with the page's preview reporter."""
@@ -351,8 +301,7 @@ class Studio:
             raise FieldError(str(error), field_of(str(error), "size")) from None
 
     def _update(self, record: RunRecord, **changes: Any) -> RunRecord:
-        record = replace(self.workspace.load(record.id), **changes)  # as on disk: progress is saved as it goes
-        self.workspace.save(record)
+        record = self.workspace.update(record.id, **changes)  # as on disk: progress is saved as it goes
         self.publish(record.id, {"event": "status", "status": record.status, "error": record.error})
         return record
 
@@ -365,39 +314,3 @@ class Studio:
     def watched(self, run_id: str) -> bool:
         with self.lock:
             return bool(self.watchers.get(run_id))
-
-
-class PreviewReporter:
-    """Progress of a studio run: an event per iteration, the preview image while a page watches,
-    the stop the page asked for."""
-
-    def __init__(self, studio: Studio, run_id: str, folder: Path) -> None:
-        self.studio, self.run_id, self.folder = studio, run_id, folder
-        self.last_preview = self.last_saved = 0.0
-
-    def __call__(self, progress: Progress, pixels: np.ndarray) -> None:
-        studio = self.studio
-        if studio.stopping.is_set():
-            raise StopRequested
-        event = {"event": "progress", "level": progress.level, "levels": progress.levels,
-                 "iteration": progress.iteration, "iterations": progress.iterations, "loss": progress.loss,
-                 "elapsed": format_seconds(progress.run_seconds or progress.elapsed), "eta": format_seconds(progress.eta),
-                 "preview": False}
-        now = time.monotonic()
-        if studio.watched(self.run_id) and now - self.last_preview >= studio.preview_seconds:
-            self.last_preview = now
-            self._write_preview(pixels)
-            event["preview"] = True
-        if now - self.last_saved >= SAVE_SECONDS or progress.iteration == progress.iterations:
-            self.last_saved = now  # the history's progress, at most once a second
-            record = studio.workspace.load(self.run_id)
-            studio.workspace.save(replace(record, progress={k: v for k, v in event.items() if k != "event"}))
-        studio.publish(self.run_id, event)
-
-    def _write_preview(self, pixels: np.ndarray) -> None:
-        from nst_base.files import atomic_file
-
-        image = to_image(pixels)
-        image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-        with atomic_file(self.folder / "preview.jpg") as tmp:
-            image.save(tmp, format="JPEG", quality=85)

@@ -12,14 +12,17 @@ IDs are generated here and checked on every request, so no request names a path 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import sys
+import threading
 import time
+import unicodedata
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from nst_ort.jobs.status import Status
 
 RUN_ID = re.compile(r"[0-9a-f]{12}")
 RECORD = "studio.json"
+SERVER = "server.json"  # the port the workspace's last server listened on
 KIND = "nst-ort studio run"
 
 
@@ -45,7 +49,8 @@ def default_workspace() -> Path:
 
 def safe_name(name: str, fallback: str) -> str:
     """An uploaded file's name without folders or odd characters (its suffix kept)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name or "").name).strip("._")
+    plain = unicodedata.normalize("NFKD", Path(name or "").name).encode("ascii", "ignore").decode()  # Tübingen: Tubingen
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", plain).strip("._")
     return stem[:80] or fallback
 
 
@@ -73,6 +78,14 @@ class RunRecord:
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # as read from studio.json (ValueError: not a run this studio knows)
 
+    def file_stem(self) -> str:
+        """What a download of it is called: its photo and paintings (`tubingen_x_starry_night`,
+        `..._print` for a print), as the files were named when sent."""
+        sent = lambda name: Path(name).stem.split("_", 1)[-1] if name[:1].isdigit() else Path(name).stem  # noqa: E731
+        stem = "_x_".join([Path(self.content).stem, *(sent(name) for name in self.styles)])
+        stem = re.sub(r"[^a-z0-9_]+", "_", stem.lower()).strip("_")[:120] or "picture"
+        return stem + ("_print" if self.kind == "print" else "")
+
     def public(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if key != "resume"}
 
@@ -83,6 +96,7 @@ class Workspace:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.runs = self.root / "runs"
+        self.lock = threading.RLock()
         try:
             self.runs.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -99,6 +113,27 @@ class Workspace:
         folder = self.runs / run_id
         (folder / "inputs").mkdir(parents=True)
         return run_id, folder
+
+    def last_port(self) -> int | None:
+        """The port the last server of this workspace listened on."""
+        try:
+            port = json.loads((self.root / SERVER).read_text()).get("port")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return port if isinstance(port, int) and 0 < port < 65536 else None
+
+    def remember_port(self, port: int) -> None:
+        with contextlib.suppress(OSError):
+            with atomic_file(self.root / SERVER) as tmp:
+                tmp.write_text(json.dumps({"port": port}) + "\n")
+
+    def update(self, run_id: str, **changes: Any) -> RunRecord:
+        """A run's record changed as it is on disk, under the workspace's lock (the queue's thread
+        and the requests' threads both change records)."""
+        with self.lock:
+            record = replace(self.load(run_id), **changes)
+            self.save(record)
+        return record
 
     def save(self, record: RunRecord) -> None:
         with atomic_file(self.runs / record.id / RECORD) as tmp:

@@ -126,6 +126,11 @@ function describe(run) {
   return run.status + (run.summary ? ` ${run.summary}` : "") + (run.error ? `: ${run.error}` : "");
 }
 
+function hasPicture(run) {
+  // a finished or stopped run has its picture; a running one its preview once an iteration is done
+  return ["done", "stopped"].includes(run.status) || Boolean(run.progress && run.progress.iteration);
+}
+
 function refreshImage(id) {
   $("preview").src = withToken(`/api/runs/${id}/image?t=${Date.now()}`);
 }
@@ -137,7 +142,7 @@ async function show(id) {
   $("current-id").textContent = id + (run.kind === "print" ? " (print)" : "");
   $("status").textContent = describe(run);
   setButtons(run);
-  refreshImage(id);
+  if (hasPicture(run)) refreshImage(id); else $("preview").removeAttribute("src");
   events = new EventSource(withToken(`/api/runs/${id}/events`));
   events.addEventListener("progress", (message) => {
     const p = JSON.parse(message.data);
@@ -149,7 +154,11 @@ async function show(id) {
     const fresh = await api("GET", `/api/runs/${id}`);
     $("status").textContent = describe(fresh);
     setButtons(fresh);
-    if (["done", "stopped", "failed"].includes(state.status)) { refreshImage(id); refreshHistory(); }
+    if (["done", "stopped", "failed"].includes(state.status)) {
+      events.close();  // the run has ended: nothing more will come (the browser would reconnect and replay)
+      if (hasPicture(fresh)) refreshImage(id);
+      refreshHistory();
+    }
   });
 }
 
@@ -165,8 +174,9 @@ function setButtons(run) {
 async function act(action) {
   if (!current) return;
   try {
+    if (action === "stop") { $("status").textContent = "stopping: keeping the best image so far..."; $("stop").disabled = true; }
     const run = await api("POST", `/api/runs/${current}/${action}`);
-    setButtons(run);
+    if (run.status !== "running") setButtons(run);
     if (action === "resume") await show(current);
   } catch (problem) { showError(problem); }
 }
