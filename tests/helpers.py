@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 @contextlib.contextmanager
@@ -22,12 +23,15 @@ def _as_a_command(models_dir: Path | None) -> Iterator[None]:
     """The process state a command line starts with: the checkout as the working folder,
     $NST_MODELS_DIR, no inherited signal handlers; restored afterwards."""
     saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv
+    handlers = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     if models_dir is not None:
         os.environ["NST_MODELS_DIR"] = str(models_dir)
     os.chdir(ROOT)
     try:
         yield
     finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)

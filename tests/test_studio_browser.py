@@ -58,7 +58,7 @@ def test_the_studio_in_a_real_browser(server, tmp_path):
         page.fill("#option-scales", "1")
         page.fill("#option-threads", "1")
         page.click("#start")
-        page.wait_for_function("(window.previewLoads || 0) >= 3", timeout=60_000)  # the first, then two changes
+        page.wait_for_function("Number(document.querySelector('#preview').dataset.loads || 0) >= 3", timeout=60_000)
         page.wait_for_function("document.querySelector('#status').textContent.startsWith('running')")
         page.screenshot(path=str(shots / "studio_running.png"))
         page.click("#stop")
@@ -74,3 +74,68 @@ def test_the_studio_in_a_real_browser(server, tmp_path):
         page.wait_for_function("document.querySelectorAll('#history li[data-status=done]').length >= 2")
         page.screenshot(path=str(shots / "studio_history.png"))
         browser.close()
+
+
+def _serve(workspace: Path, models: Path) -> tuple[subprocess.Popen, str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NST_MODELS_DIR=str(models))
+    process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--workspace", str(workspace), "--preview-every",
+                                "0.3"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return process, process.stdout.readline().strip()
+
+
+def closed_on_purpose(request) -> bool:
+    """An event stream the page closed itself (another run shown, a reload): aborted, not failed."""
+    return request.url.split("?")[0].endswith("/events") and "ERR_ABORTED" in (request.failure or "")
+
+
+def test_the_page_follows_the_run_under_way_on_any_screen_and_by_keyboard(tiny_models_dir, tmp_path):
+    """A run started by a script shows live on a page opened afterwards, without a click; a
+    reload and a second tab keep it; at 390 px nothing scrolls sideways; a past run opens by
+    keyboard; a stopped server is said within 5 s and the page comes back with it."""
+    import json
+
+    import httpx
+
+    pictures = random_images(tmp_path, {"photo": (160, 120), "painting": (96, 96)}, seed=12)
+    files = [("content", ("photo.png", pictures["photo"].read_bytes())),
+             ("style", ("painting.png", pictures["painting"].read_bytes()))]
+    server, url = _serve(tmp_path / "workspace", tiny_models_dir)
+    try:
+        quick = httpx.post(url + "api/runs", files=files, data={"options": json.dumps(
+            {"size": 64, "iterations": 3, "scales": 1, "threads": 1})}).json()["id"]
+        long = httpx.post(url + "api/runs", files=files, data={"options": json.dumps(
+            {"size": 96, "iterations": 100000, "scales": 1, "threads": 1})}).json()["id"]
+        problems: list[str] = []
+        with playwright.sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+            page.on("requestfailed", lambda request: None if closed_on_purpose(request) else problems.append(
+                f"failed: {request.url} {request.failure}"))
+            page.goto(url)
+            page.wait_for_selector(f"#preview[data-run='{long}']", timeout=60_000)
+            page.wait_for_function("document.querySelector('#status').textContent.startsWith('running')",
+                                   timeout=60_000)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.reload()
+            page.wait_for_selector(f"#preview[data-run='{long}']", timeout=30_000)
+            second = browser.new_page(viewport={"width": 1280, "height": 800})
+            second.goto(url)
+            second.wait_for_selector(f"#preview[data-run='{long}']", timeout=30_000)
+            page.wait_for_selector(f"#history li[data-run='{quick}'] .open")
+            page.focus(f"#history li[data-run='{quick}'] .open")
+            page.keyboard.press("Enter")
+            page.wait_for_selector(f"#preview[data-run='{quick}']", timeout=30_000)
+            label = page.get_attribute(f"#history li[data-run='{quick}'] .open", "aria-label")
+            assert "Photo" in label and "Painting" in label, label
+            assert problems == [], problems
+            server.terminate()
+            server.wait(timeout=60)
+            page.wait_for_selector("#lost", state="visible", timeout=5_000)
+            server, again = _serve(tmp_path / "workspace", tiny_models_dir)
+            assert again == url
+            page.wait_for_selector("#lost", state="hidden", timeout=15_000)
+            browser.close()
+    finally:
+        server.kill()
+        server.wait(timeout=60)

@@ -11,6 +11,7 @@ annotations.
 """
 
 import inspect
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -135,13 +136,18 @@ def stop_signals(stopped: str = "", interruptible: bool = True) -> Iterator[Any]
     """Ctrl-C, SIGTERM and SIGHUP during the work inside (jobs/signals.py): a stop that
     interrupts it ends the command with `stopped` said and the signal's exit code; the
     StopSignals is yielded for the work to read (`received`) or to make uninterruptible."""
-    from nst_ort.jobs.signals import StopSignals
+    from nst_ort.jobs.signals import STOP_SIGNALS, StopSignals
 
-    with StopSignals(notify=say) as stop:
-        stop.interruptible = interruptible
-        try:
-            yield stop
-        except KeyboardInterrupt:
-            if stopped:
-                say(stopped)
-            raise typer.Exit(stop.exit_code) from None
+    try:
+        with StopSignals(notify=say) as stop:
+            stop.interruptible = interruptible
+            try:
+                yield stop
+            except KeyboardInterrupt:
+                if stopped:
+                    say(stopped)
+                raise typer.Exit(stop.exit_code) from None
+    finally:
+        if stop.received is not None:  # the stop is handled and said: a repeat must not say "nothing was written"
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)

@@ -78,12 +78,19 @@ def _start(job, checkpoint: Optional[Path], every: float, restart: bool, quiet: 
 
 
 def _complete(runner, quiet: bool) -> None:
-    """Run a started or resumed job to its end; a stop signal keeps the best image so far and a checkpoint."""
-    from nst_ort.jobs.job import resume_command
+    """Run a started or resumed job to its end; a stop signal keeps the best image so far and a
+    checkpoint. What became of it is said while the stop signals are still held: a second
+    Ctrl-C meanwhile waits (it is told to) instead of cutting the last line short."""
     from nst_ort.jobs.lifecycle import complete
 
     with stop_signals("stopped before the first iteration: nothing was written") as stop:
         result = complete(runner, stop)  # Ctrl-C, SIGTERM and SIGHUP keep the best image so far
+        _say_how_it_ended(runner, result, stop, quiet)
+
+
+def _say_how_it_ended(runner, result, stop, quiet: bool) -> None:
+    from nst_ort.jobs.job import resume_command
+
     output = runner.job.outputs.image
     if result.outcome.interrupted or stop.received is not None:
         kept = runner.folder is not None and runner.folder.exists()

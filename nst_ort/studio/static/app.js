@@ -135,11 +135,25 @@ function refreshImage(id) {
   $("preview").src = withToken(`/api/runs/${id}/image?t=${Date.now()}`);
 }
 
+function sentName(name) {
+  // a stored input's name as the artist sent it: "1_starry_night.jpg" -> "Starry night"
+  const stem = name.replace(/^\d+_/, "").replace(/^mask\d+_/, "").replace(/\.[^.]+$/, "").replace(/[_-]+/g, " ").trim();
+  return stem ? stem[0].toUpperCase() + stem.slice(1) : name;
+}
+
+function title(run) {
+  const when = new Date(run.created * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const what = `${sentName(run.content)} \u00d7 ${run.styles.map(sentName).join(" + ")}`;
+  return `${what}${run.kind === "print" ? " (print)" : ""}, ${when}`;
+}
+
 async function show(id) {
   current = id;
   if (events) events.close();
   const run = await api("GET", `/api/runs/${id}`);
-  $("current-id").textContent = id + (run.kind === "print" ? " (print)" : "");
+  $("current-id").textContent = title(run);
+  $("preview").dataset.run = id;
+  history.replaceState(null, "", `#run=${id}`);
   $("status").textContent = describe(run);
   setButtons(run);
   if (hasPicture(run)) refreshImage(id); else $("preview").removeAttribute("src");
@@ -192,25 +206,37 @@ async function makePrint() {
   } catch (problem) { showError(problem); }
 }
 
+let drawn = "";  // what the history shows, to redraw it only when it changed
 async function refreshHistory() {
   const runs = await api("GET", "/api/runs");
+  const state = JSON.stringify(runs.map((run) => [run.id, run.status, run.finished, run.summary]));
+  if (state === drawn) return runs;
+  drawn = state;
   const list = $("history");
+  const focused = document.activeElement && document.activeElement.closest("#history li");
+  const refocus = focused ? [focused.dataset.run, document.activeElement.textContent] : null;
   list.replaceChildren();
   for (const run of runs) {
     const item = document.createElement("li");
     item.dataset.run = run.id;
     item.dataset.status = run.status;
-    const thumb = document.createElement("img");
-    thumb.src = withToken(`/api/runs/${run.id}/image?t=${run.finished || 0}`);
-    thumb.alt = run.content;
-    thumb.onclick = () => show(run.id);
+    const name = title(run);
+    const open = Object.assign(document.createElement("button"), { className: "open" });
+    open.setAttribute("aria-label", `Open ${name} (${run.status})`);
+    if (hasPicture(run)) {
+      const thumb = document.createElement("img");
+      thumb.src = withToken(`/api/runs/${run.id}/image?t=${run.finished || 0}`);
+      thumb.alt = "";
+      open.appendChild(thumb);
+    } else open.textContent = run.status;
+    open.onclick = () => show(run.id);
     const meta = document.createElement("div");
     meta.className = "meta";
     const when = new Date(run.created * 1000).toLocaleString();
     const settings = Object.entries(run.options).map(([k, v]) => `${k} ${v}`).join(", ");
-    meta.textContent = `${run.kind === "print" ? "print of " + run.parent + ": " : ""}${run.content} x ${run.styles.join(", ")} `
-      + `(${run.status}) ${when} ${settings}`;
+    meta.textContent = `${name}: ${run.status}${run.summary ? " " + run.summary : ""}. ${when}. ${settings}`;
     const again = Object.assign(document.createElement("button"), { textContent: "again" });
+    again.setAttribute("aria-label", `Make ${name} again`);
     again.onclick = () => {
       document.querySelectorAll("[data-option]").forEach((input) => { input.value = ""; });
       for (const [k, v] of Object.entries(run.options)) { const input = $("option-" + k); if (input) input.value = v; }
@@ -219,13 +245,23 @@ async function refreshHistory() {
       $("again-note").textContent = `again with ${run.content} x ${run.styles.join(", ")} (pick files to change them)`;
     };
     const compare = Object.assign(document.createElement("button"), { textContent: "compare" });
+    compare.setAttribute("aria-label", `Compare ${name}`);
     compare.onclick = () => pickForComparison(run.id);
     const remove = Object.assign(document.createElement("button"), { textContent: "delete" });
-    remove.onclick = async () => { try { await api("DELETE", `/api/runs/${run.id}`); refreshHistory(); } catch (p) { showError(p); } };
+    remove.setAttribute("aria-label", `Delete ${name}`);
+    remove.onclick = async () => {
+      if (!confirm(`Delete ${name}? Its picture and files go.`)) return;
+      try { await api("DELETE", `/api/runs/${run.id}`); refreshHistory(); } catch (p) { showError(p); }
+    };
     meta.append(document.createElement("br"), again, compare, remove);
-    item.append(thumb, meta);
+    item.append(open, meta);
     list.appendChild(item);
   }
+  if (refocus) {  // a keyboard user keeps their place
+    const again = [...list.querySelectorAll(`li[data-run="${refocus[0]}"] button`)].find((b) => b.textContent === refocus[1]);
+    if (again) again.focus();
+  }
+  return runs;
 }
 
 function pickForComparison(id) {
@@ -237,7 +273,8 @@ function pickForComparison(id) {
   $("compare").hidden = false;
 }
 
-$("preview").onload = () => { window.previewLoads = (window.previewLoads || 0) + 1; };  // counted for tests
+$("preview").onload = () => { $("preview").dataset.loads = Number($("preview").dataset.loads || 0) + 1; };
+$("actual-size").onchange = (event) => { document.querySelector(".frame").classList.toggle("actual", event.target.checked); };
 $("compare-slider").oninput = (event) => { $("compare-clip").style.width = event.target.value + "%"; };
 $("compare-b").onload = () => { $("compare-b").style.width = $("compare-a").clientWidth + "px"; };
 $("compare-close").onclick = () => { $("compare").hidden = true; comparing = []; };
@@ -245,7 +282,50 @@ $("form").addEventListener("submit", start);
 $("stop").onclick = () => act("stop");
 $("resume").onclick = () => act("resume");
 $("print").onclick = makePrint;
-buildForm().then(refreshHistory).catch((problem) => showError(problem));
+async function startUp() {
+  await buildForm();
+  restoreForm();
+  const runs = await refreshHistory();
+  const asked = (location.hash.match(/run=([0-9a-f]{12})/) || [])[1];
+  const live = runs.find((run) => ["running", "queued"].includes(run.status));
+  const chosen = runs.find((run) => run.id === asked) || live;
+  if (chosen) await show(chosen.id);
+  setInterval(keepInStep, 2000);
+}
+
+// Every few seconds: the history as the server has it (another tab or a script may have
+// started a run: this page then shows it), and a notice at once if the server is gone.
+let lost = false;
+async function keepInStep() {
+  try {
+    const runs = await refreshHistory();
+    if (lost) { lost = false; $("lost").hidden = true; $("start").disabled = false; if (current) await show(current); }
+    const live = runs.find((run) => run.status === "running");
+    const shown = runs.find((run) => run.id === current);
+    if (live && live.id !== current && (!shown || !["running", "queued"].includes(shown.status))) await show(live.id);
+  } catch (problem) {
+    if (!lost) { lost = true; $("lost").hidden = false; $("start").disabled = true; if (events) events.close(); }
+  }
+}
+
+// The form's settings survive a reload (this browser only).
+function saveForm() {
+  localStorage.setItem("nst-studio-form", JSON.stringify({ options: formOptions(), recipe: $("recipe").value }));
+}
+
+function restoreForm() {
+  try {
+    const saved = JSON.parse(localStorage.getItem("nst-studio-form") || "{}");
+    for (const [name, value] of Object.entries(saved.options || {})) {
+      const input = $("option-" + name);
+      if (input) input.value = value;
+    }
+    if (saved.recipe) $("recipe").value = saved.recipe;
+  } catch (problem) { localStorage.removeItem("nst-studio-form"); }
+}
+
+$("form").addEventListener("change", saveForm);
+startUp().catch((problem) => showError(problem));
 
 // What a run would take before Start (and a print before it is queued): time, energy, memory.
 async function photoSize(file) {
