@@ -72,6 +72,7 @@ def test_the_studio_in_a_real_browser(server, tmp_path):
         page.wait_for_function("document.querySelector('#current-id').textContent.includes('print')")
         page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')", timeout=240_000)
         page.wait_for_function("document.querySelectorAll('#history li[data-status=done]').length >= 2")
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(shots / "studio_history.png"))
         browser.close()
 
