@@ -23,4 +23,9 @@ def main() -> None:
             signal.signal(getattr(signal, name), _stopped_while_starting)
     from nst_ort.cli import main as run_command_line
 
-    run_command_line()
+    try:
+        run_command_line()
+    finally:  # the command has ended and said so: a late repeat of a stop changes nothing (not even the exit code)
+        for name in STOP_SIGNALS:
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
