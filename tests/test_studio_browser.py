@@ -140,3 +140,32 @@ def test_the_page_follows_the_run_under_way_on_any_screen_and_by_keyboard(tiny_m
     finally:
         server.kill()
         server.wait(timeout=60)
+
+
+def test_a_gallery_painting_chosen_on_the_page_makes_the_picture(tiny_models_dir, tmp_path):
+    import httpx
+
+    pictures = random_images(tmp_path, {"photo": (160, 120)}, seed=13)
+    server, url = _serve(tmp_path / "workspace", tiny_models_dir)
+    try:
+        with playwright.sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(url)
+            page.wait_for_selector("#gallery .painting[data-painting=great_wave] img")
+            page.set_input_files("#content", str(pictures["photo"]))
+            page.focus("#gallery .painting[data-painting=great_wave]")
+            page.keyboard.press("Enter")  # chosen by keyboard
+            assert page.get_attribute("#gallery .painting[data-painting=great_wave]", "aria-pressed") == "true"
+            page.wait_for_function("document.querySelector('#estimate').textContent.includes('Wh')")
+            page.fill("#option-size", "64")
+            page.fill("#option-iterations", "3")
+            page.click("#start")
+            page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')", timeout=120_000)
+            run_id = page.get_attribute("#preview", "data-run")
+            browser.close()
+        record = httpx.get(f"{url}api/runs/{run_id}").json()
+        assert record["styles"] == ["1_great_wave.jpg"] and record["status"] == "done"
+    finally:
+        server.terminate()
+        server.wait(timeout=60)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from nst_base.errors import NstError
 from nst_ort.core.engines.tiles import TileLayout, halo_and_grid, layer_stride, tile_layout
+from nst_ort.options.schema import OptionError
 from nst_ort.platform.memory import available_bytes, format_bytes
 
 RUN_FIXED_BYTES = int(0.20 * 2**30)  # the interpreter, onnxruntime and the models
@@ -153,6 +154,7 @@ def _refuse(request: PlanRequest, needed: int, allowed: int, how: str) -> None:
     aspect = min(request.width, request.height) / max(request.width, request.height)
     fits = int((max(untiled, tiled, 0.0) / aspect) ** 0.5)
     hint = f"--size {fits} fits" + (" in tiles" if tiled > untiled else "") if fits >= 64 else "nothing useful fits"
-    raise NstError(f"a {request.width}x{request.height} run needs about {format_bytes(needed)} of memory {how}, "
-                   f"more than the {format_bytes(allowed)} {where}: {hint}"
-                   + (" (or raise --max-memory)" if request.limit is not None else ""))
+    raise OptionError(f"a {request.width}x{request.height} run needs about {format_bytes(needed)} of memory {how}, "
+                      f"more than the {format_bytes(allowed)} {where}: {hint}"
+                      + (" (or raise --max-memory)" if request.limit is not None else ""),
+                      "max_memory" if request.limit is not None else "size")  # what the page shows it beside

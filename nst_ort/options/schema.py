@@ -19,6 +19,14 @@ from typing import Any
 from nst_base.errors import NstError
 
 STYLIZE, VIDEO, UPSCALE, SHEET, RESUME = "stylize", "video", "upscale", "sheet", "resume"
+
+
+class OptionError(NstError):
+    """A one-line error about one option, which it names (a form shows it beside that field)."""
+
+    def __init__(self, message: str, option: str) -> None:
+        super().__init__(message)
+        self.option = option
 PICTURE_COMMANDS = frozenset({STYLIZE, VIDEO, SHEET})  # commands that make a picture from scratch
 
 
@@ -81,13 +89,16 @@ class Spec:
     def from_text(self, text: str) -> Any:
         """The value of a flag, a form field or a batch file cell."""
         if self.option.parse is not None:
-            return self.option.parse(text)
+            try:
+                return self.option.parse(text)
+            except NstError as error:
+                raise OptionError(str(error), self.name) from None
         converter = {"int": int, "float": float, "str": str, "bool": _parse_bool}[self.base_kind]
         try:
             return converter(text.strip())
         except ValueError:
-            raise NstError(f"{self.flag} must be {'a whole number' if self.base_kind == 'int' else 'a number'}, "
-                           f"not {text!r}") from None
+            raise OptionError(f"{self.flag} must be {'a whole number' if self.base_kind == 'int' else 'a number'}, "
+                              f"not {text!r}", self.name) from None
 
     def problem(self, value: Any) -> str | None:
         """What is wrong with `value` for this option, or None."""
@@ -153,12 +164,12 @@ def file_options(options_class: type) -> list[Spec]:
     return [spec for spec in specs(options_class) if spec.option.names_file]
 
 
-def problems(options: Any) -> Iterator[str]:
-    """Every rule the schema states, checked on a dataclass of options."""
+def problems(options: Any) -> Iterator[OptionError]:
+    """Every rule the schema states, checked on a dataclass of options: an error per broken one."""
     for spec in specs(type(options)):
         message = spec.problem(getattr(options, spec.name))
         if message is not None:
-            yield message
+            yield OptionError(message, spec.name)
 
 
 def coerce(options_class: type, values: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +178,7 @@ def coerce(options_class: type, values: dict[str, Any]) -> dict[str, Any]:
     known = {spec.name: spec for spec in specs(options_class)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise NstError(f"unknown option {unknown[0]!r}; the options are {', '.join(known)}")
+        raise OptionError(f"unknown option {unknown[0]!r}; the options are {', '.join(known)}", unknown[0])
     return {name: known[name].from_text(value) if isinstance(value, str) and known[name].base_kind != "str" else value
             for name, value in values.items() if value is not None}
 

@@ -18,7 +18,7 @@ from nst_ort.options.clock import parse_clock, show_clock
 from nst_ort.options.choices import (COLOR_MODES, CONVENTIONS, ENGINE_CHOICES, INITS, OPTIMIZERS, STYLE_LOSSES,
                                      check_supported)
 from nst_ort.options.schedule import Level, auto_levels, scale_schedule, tapered
-from nst_ort.options.schema import (RESUME, SHEET, STYLIZE, UPSCALE, VIDEO, option, parse_layers, parse_memory,
+from nst_ort.options.schema import (RESUME, OptionError, SHEET, STYLIZE, UPSCALE, VIDEO, option, parse_layers, parse_memory,
                                     parse_numbers, parse_seconds, problems, show_layers, show_numbers, show_seconds)
 from nst_ort.platform.memory import format_bytes
 
@@ -207,16 +207,20 @@ class StylizeOptions:
 
     def validate(self) -> None:
         """Every rule the schema states, then those between options; one line for the first broken."""
-        for message in problems(self):
-            raise NstError(message)
+        for problem in problems(self):
+            raise problem
         if not self.style_layers:
-            raise NstError("at least one style layer is needed")
-        check_supported(self.style_loss, self.engine, self.provider, self.convention)
+            raise OptionError("at least one style layer is needed", "style_layers")
+        try:
+            check_supported(self.style_loss, self.engine, self.provider, self.convention)
+        except NstError as error:
+            raise OptionError(str(error), "style_loss") from None
         known = relu_names(self.net)
-        for flag, layers in (("--content-layers", self.content_layers), ("--style-layers", self.style_layers)):
-            names = [name for name, _ in layers]
+        for field_name, layers in (("content_layers", self.content_layers), ("style_layers", self.style_layers)):
+            flag, names = "--" + field_name.replace("_", "-"), [name for name, _ in layers]
             for name in names:
                 if name not in known:
-                    raise NstError(f"{flag}: {name!r} is not a layer of {self.net}; choose from {', '.join(known)}")
+                    raise OptionError(f"{flag}: {name!r} is not a layer of {self.net}; choose from "
+                                      f"{', '.join(known)}", field_name)
             if len(set(names)) < len(names):
-                raise NstError(f"{flag} names a layer twice: {', '.join(names)}")
+                raise OptionError(f"{flag} names a layer twice: {', '.join(names)}", field_name)

@@ -20,15 +20,10 @@ class FieldError(NstError):
         self.field, self.status = field, status
 
 
-def field_of(message: str, fallback: str = "options") -> str:
-    """The option a one-line error names (`--style-weight must ...` -> style_weight,
-    `unknown option 'colour'` -> colour)."""
-    if message.startswith("unknown option '"):
-        return message.split("'")[1]
-    for word in message.replace(":", " ").split():
-        if word.startswith("--") and len(word) > 2:
-            return word[2:].replace("-", "_").rstrip(",.")
-    return fallback
+def field_of(error: NstError, fallback: str = "options") -> str:
+    """The form field an error belongs to: the option it names (options.schema.OptionError),
+    else `fallback`, the field of what the request was doing."""
+    return getattr(error, "option", None) or fallback
 
 
 def gallery_paintings(names: object) -> list[Painting]:

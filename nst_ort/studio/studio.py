@@ -152,7 +152,7 @@ class Studio:
             settings.validate()
             return estimate_run(size, settings, self._manifest(settings), max(1, styles), masks).as_dict()
         except NstError as error:
-            raise FieldError(str(error), field_of(str(error), "size")) from None
+            raise FieldError(str(error), field_of(error, "size")) from None
 
     def estimate_print(self, parent_id: str, size: int, changes: dict[str, Any]) -> dict:
         """What a print of a finished run would take, before it is queued."""
@@ -164,7 +164,7 @@ class Studio:
         try:
             return dry_run(job, self.models_dir).as_dict()
         except NstError as error:
-            raise FieldError(str(error), field_of(str(error), "size")) from None
+            raise FieldError(str(error), field_of(error, "size")) from None
 
     def _manifest(self, settings: StylizeOptions):
         from nst_base.manifest import MANIFEST, Manifest, model_name
@@ -255,7 +255,7 @@ class Studio:
         try:
             return upscale_job(chosen, size, Outputs(), content, styles, **changes)
         except NstError as error:
-            raise FieldError(str(error), field_of(str(error), "size")) from None
+            raise FieldError(str(error), field_of(error, "size")) from None
 
     def _settings(self, record: RunRecord) -> StylizeOptions:
         """A run's options, validated, its file options (init) taken to the files uploaded with it."""
@@ -268,7 +268,7 @@ class Studio:
             settings = recipe_options(record.recipe, None, **options)
             settings.validate()
         except NstError as error:
-            raise FieldError(str(error), field_of(str(error))) from None
+            raise FieldError(str(error), field_of(error)) from None
         return settings
 
     @contextmanager
@@ -298,7 +298,7 @@ class Studio:
         try:
             JobRunner(job, self.models_dir).check_memory()
         except NstError as error:
-            raise FieldError(str(error), field_of(str(error), "size")) from None
+            raise FieldError(str(error), field_of(error, "size")) from None
 
     def _update(self, record: RunRecord, **changes: Any) -> RunRecord:
         record = self.workspace.update(record.id, **changes)  # as on disk: progress is saved as it goes

@@ -86,7 +86,7 @@ let againFrom = null;  // "again": the photo and paintings of this earlier run, 
 function requests() {
   // One run, or with "one picture per painting" a small grid: each painting x each style weight.
   const options = formOptions();
-  const paintings = [...$("style").files];
+  const paintings = [...$("style").files, ...chosenPaintings];  // files, then gallery names
   if (!$("separately").checked) return [{ options, paintings }];
   const weights = String(options.style_weight || "").split(",").filter((w) => w.trim() !== "");
   const grid = [];
@@ -105,7 +105,9 @@ async function start(event) {
     for (const request of requests()) {
       const body = new FormData();
       if ($("content").files[0]) body.append("content", $("content").files[0]);
-      for (const file of request.paintings) body.append("style", file);
+      const named = request.paintings.filter((painting) => typeof painting === "string");
+      for (const file of request.paintings) if (typeof file !== "string") body.append("style", file);
+      if (named.length) request.options = { ...request.options, paintings: named };
       for (const file of $("mask").files) body.append("mask", file);
       const picked = $("content").files.length || request.paintings.length || $("mask").files.length;
       if (againFrom && !picked) body.append("inputs_of", againFrom);
@@ -117,6 +119,29 @@ async function start(event) {
     await show(first);
     await refreshHistory();
   } catch (problem) { showError(problem); }
+}
+
+// The gallery: public-domain paintings bundled with the studio, chosen with a click (or Enter).
+const chosenPaintings = [];
+async function buildGallery() {
+  const paintings = await api("GET", "/api/paintings");
+  for (const painting of paintings) {
+    const button = Object.assign(document.createElement("button"), { type: "button", className: "painting" });
+    button.dataset.painting = painting.name;
+    button.setAttribute("aria-pressed", "false");
+    button.title = `${painting.artist}, ${painting.title}, ${painting.year} (${painting.licence})`;
+    button.setAttribute("aria-label", `${painting.title} by ${painting.artist}, ${painting.year}`);
+    const thumb = Object.assign(document.createElement("img"), { src: withToken(painting.thumbnail), alt: "" });
+    const caption = Object.assign(document.createElement("span"), { textContent: painting.title });
+    button.append(thumb, caption);
+    button.onclick = () => {
+      const at = chosenPaintings.indexOf(painting.name);
+      if (at >= 0) chosenPaintings.splice(at, 1); else chosenPaintings.push(painting.name);
+      button.setAttribute("aria-pressed", String(at < 0));
+      estimateRun();
+    };
+    $("gallery").appendChild(button);
+  }
 }
 
 function describe(run) {
@@ -284,6 +309,7 @@ $("resume").onclick = () => act("resume");
 $("print").onclick = makePrint;
 async function startUp() {
   await buildForm();
+  await buildGallery();
   restoreForm();
   const runs = await refreshHistory();
   const asked = (location.hash.match(/run=([0-9a-f]{12})/) || [])[1];
@@ -344,7 +370,7 @@ async function estimateRun() {
   if (!photo) { $("estimate").textContent = ""; return; }
   try {
     const size = await photoSize(photo);
-    const answer = await postJson("/api/estimate", { ...size, styles: $("style").files.length || 1,
+    const answer = await postJson("/api/estimate", { ...size, styles: $("style").files.length + chosenPaintings.length || 1,
       masks: $("mask").files.length, recipe: $("recipe").value, options: formOptions() });
     $("estimate").textContent = "This run: " + answer.summary;
   } catch (problem) { $("estimate").textContent = problem.message; }
