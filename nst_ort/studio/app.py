@@ -151,9 +151,12 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
         if len(contents) > 1:
             return error("give one photo", 400, "content")
         first = contents[0] if contents else ("", b"")
-        if form.get("inputs_of"):  # run again: the photo, paintings and masks of an earlier run
-            first, styles, masks = studio.inputs_of(str(form.get("inputs_of")))
         options = {key: value for key, value in options.items() if value not in (None, "")}
+        if form.get("inputs_of"):  # run again: what is not sent anew comes from the earlier run
+            earlier_content, earlier_styles, earlier_masks = studio.inputs_of(str(form.get("inputs_of")))
+            first = first if contents else earlier_content
+            if not styles and not options.get("paintings"):  # the same paintings, and their masks unless new ones
+                styles, masks = earlier_styles, masks or earlier_masks
         record = await asyncio.to_thread(studio.submit, first, styles, options, str(form.get("recipe") or "gatys"),
                                          masks)
         return JSONResponse({"id": record.id}, status_code=201)

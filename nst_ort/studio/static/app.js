@@ -109,8 +109,7 @@ async function start(event) {
       for (const file of request.paintings) if (typeof file !== "string") body.append("style", file);
       if (named.length) request.options = { ...request.options, paintings: named };
       for (const file of $("mask").files) body.append("mask", file);
-      const picked = $("content").files.length || request.paintings.length || $("mask").files.length;
-      if (againFrom && !picked) body.append("inputs_of", againFrom);
+      if (againFrom) body.append("inputs_of", againFrom);  // what is not picked anew comes from that run
       body.append("options", JSON.stringify(request.options));
       body.append("recipe", $("recipe").value);
       const { id } = await api("POST", "/api/runs", body);
@@ -120,6 +119,55 @@ async function start(event) {
     await refreshHistory();
   } catch (problem) { showError(problem); }
 }
+
+// Chosen files: thumbnails with a remove button; drop files on a field, or paste an image
+// (the photo first, then paintings).
+function showPicked(input) {
+  const box = $(input.id + "-picked");
+  box.replaceChildren();
+  [...input.files].forEach((file, index) => {
+    const item = document.createElement("span");
+    item.className = "picked";
+    const thumb = Object.assign(document.createElement("img"), { src: URL.createObjectURL(file), alt: file.name });
+    const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "\u00d7" });
+    remove.setAttribute("aria-label", `Remove ${file.name}`);
+    remove.onclick = () => { setFiles(input, [...input.files].filter((_, other) => other !== index)); };
+    item.append(thumb, remove);
+    box.appendChild(item);
+  });
+}
+
+function setFiles(input, files) {
+  const transfer = new DataTransfer();
+  for (const file of files) transfer.items.add(file);
+  input.files = transfer.files;
+  input.dispatchEvent(new Event("change", { bubbles: true }));
+}
+
+function addFiles(input, files) {
+  const images = [...files].filter((file) => file.type.startsWith("image/"));
+  if (!images.length) return;
+  setFiles(input, input.multiple ? [...input.files, ...images] : images.slice(0, 1));
+}
+
+for (const id of ["content", "style", "mask"]) {
+  const input = $(id);
+  input.addEventListener("change", () => showPicked(input));
+  const zone = input.closest("label");
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("dropping"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dropping"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("dropping");
+    addFiles(input, event.dataTransfer.files);
+  });
+}
+
+document.addEventListener("paste", (event) => {
+  const files = [...(event.clipboardData || {}).files || []];
+  if (!files.length) return;
+  addFiles($("content").files.length ? $("style") : $("content"), files);
+});
 
 // The gallery: public-domain paintings bundled with the studio, chosen with a click (or Enter).
 const chosenPaintings = [];
@@ -178,6 +226,7 @@ async function show(id) {
   const run = await api("GET", `/api/runs/${id}`);
   $("current-id").textContent = title(run);
   $("preview").dataset.run = id;
+  document.body.classList.add("showing");
   history.replaceState(null, "", `#run=${id}`);
   $("status").textContent = describe(run);
   setButtons(run);
@@ -262,12 +311,13 @@ async function refreshHistory() {
     meta.textContent = `${name}: ${run.status}${run.summary ? " " + run.summary : ""}. ${when}. ${settings}`;
     const again = Object.assign(document.createElement("button"), { textContent: "again" });
     again.setAttribute("aria-label", `Make ${name} again`);
-    again.onclick = () => {
+    again.onclick = async () => {
+      const source = run.kind === "print" ? await api("GET", `/api/runs/${run.parent}`) : run;  // a print: its picture's
       document.querySelectorAll("[data-option]").forEach((input) => { input.value = ""; });
-      for (const [k, v] of Object.entries(run.options)) { const input = $("option-" + k); if (input) input.value = v; }
-      againFrom = run.id;
+      for (const [k, v] of Object.entries(source.options)) { const input = $("option-" + k); if (input) input.value = v; }
+      againFrom = source.id;
       $("again-note").hidden = false;
-      $("again-note").textContent = `again with ${run.content} x ${run.styles.join(", ")} (pick files to change them)`;
+      $("again-note").textContent = `again with ${title(source)}: pick a photo or paintings to change only those`;
     };
     const compare = Object.assign(document.createElement("button"), { textContent: "compare" });
     compare.setAttribute("aria-label", `Compare ${name}`);
