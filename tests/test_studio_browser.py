@@ -5,6 +5,7 @@ docs come from this test (NST_STUDIO_SCREENSHOTS=docs/studio)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -142,77 +143,75 @@ def test_the_page_follows_the_run_under_way_on_any_screen_and_by_keyboard(tiny_m
         server.wait(timeout=60)
 
 
-def test_a_gallery_painting_chosen_on_the_page_makes_the_picture(tiny_models_dir, tmp_path):
-    import httpx
-
-    pictures = random_images(tmp_path, {"photo": (160, 120)}, seed=13)
-    server, url = _serve(tmp_path / "workspace", tiny_models_dir)
-    try:
-        with playwright.sync_playwright() as driver:
-            browser = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.goto(url)
-            page.wait_for_selector("#gallery .painting[data-painting=great_wave] img")
-            page.set_input_files("#content", str(pictures["photo"]))
-            page.focus("#gallery .painting[data-painting=great_wave]")
-            page.keyboard.press("Enter")  # chosen by keyboard
-            assert page.get_attribute("#gallery .painting[data-painting=great_wave]", "aria-pressed") == "true"
-            page.wait_for_function("document.querySelector('#estimate').textContent.includes('Wh')")
-            page.fill("#option-size", "64")
-            page.fill("#option-iterations", "3")
-            page.click("#start")
-            page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')", timeout=120_000)
-            run_id = page.get_attribute("#preview", "data-run")
-            browser.close()
-        record = httpx.get(f"{url}api/runs/{run_id}").json()
-        assert record["styles"] == ["1_great_wave.jpg"] and record["status"] == "done"
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-
-
-def test_files_show_as_thumbnails_drop_in_and_again_keeps_what_is_not_changed(tiny_models_dir, tmp_path):
-    import httpx
-
-    pictures = random_images(tmp_path, {"photo": (160, 120), "a": (64, 64), "b": (64, 64)}, seed=14)
-    server, url = _serve(tmp_path / "workspace", tiny_models_dir)
+@contextlib.contextmanager
+def studio_page(workspace: Path, models: Path):
+    """A studio served on `workspace` and a 1280 px page opened on it, its gallery loaded:
+    (page, url); the server stops afterwards."""
+    server, url = _serve(workspace, models)
     try:
         with playwright.sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(url)
             page.wait_for_selector("#gallery .painting img")
-            page.set_input_files("#style", [str(pictures["a"]), str(pictures["b"])])
-            assert page.locator("#style-picked .picked").count() == 2
-            page.click("#style-picked button[aria-label='Remove a.png']")
-            page.wait_for_function("document.querySelector('#style').files.length === 1")
-            assert page.locator("#style-picked .picked").count() == 1
-            dropped = page.evaluate_handle("""async () => {
-                const blob = await (await fetch('/api/paintings/wanderer/image')).blob();
-                const transfer = new DataTransfer();
-                transfer.items.add(new File([blob], 'dropped photo.jpg', { type: 'image/jpeg' }));
-                return transfer; }""")
-            page.dispatch_event("label:has(#content)", "drop", {"dataTransfer": dropped})
-            page.wait_for_function("document.querySelector('#content').files.length === 1")
-            assert page.locator("#content-picked .picked").count() == 1
-            page.fill("#option-size", "64")
-            page.fill("#option-iterations", "3")
-            page.click("#start")
-            page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')", timeout=120_000)
-            first = page.get_attribute("#preview", "data-run")
-            page.wait_for_selector(f"#history li[data-run='{first}']")
-            page.click(f"#history li[data-run='{first}'] button[aria-label^='Make']")  # again
-            page.wait_for_selector("#again-note:not([hidden])")
-            page.evaluate("for (const id of ['content', 'style']) document.getElementById(id).value = ''")  # only a new painting
-            page.click("#gallery .painting[data-painting=water_lilies]")
-            page.click("#start")
-            page.wait_for_function(f"document.querySelector('#preview').dataset.run !== '{first}'")
-            page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')", timeout=120_000)
-            second = page.get_attribute("#preview", "data-run")
+            yield page, url
             browser.close()
-        earlier, again = (httpx.get(f"{url}api/runs/{run}").json() for run in (first, second))
-        assert earlier["content"] == again["content"] == "dropped_photo.jpg"  # the photo kept
-        assert earlier["styles"] == ["1_b.png"] and again["styles"] == ["1_water_lilies.jpg"]
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_a_gallery_painting_chosen_on_the_page_makes_the_picture(tiny_models_dir, tmp_path):
+    import httpx
+
+    pictures = random_images(tmp_path, {"photo": (160, 120)}, seed=13)
+    with studio_page(tmp_path / "workspace", tiny_models_dir) as (page, url):
+        page.set_input_files("#content", str(pictures["photo"]))
+        page.focus("#gallery .painting[data-painting=great_wave]")
+        page.keyboard.press("Enter")  # chosen by keyboard
+        assert page.get_attribute("#gallery .painting[data-painting=great_wave]", "aria-pressed") == "true"
+        page.wait_for_function("document.querySelector('#estimate').textContent.includes('Wh')")
+        page.fill("#option-size", "64")
+        page.fill("#option-iterations", "3")
+        page.click("#start")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')", timeout=120_000)
+        run_id = page.get_attribute("#preview", "data-run")
+        record = httpx.get(f"{url}api/runs/{run_id}").json()
+    assert record["styles"] == ["1_great_wave.jpg"] and record["status"] == "done"
+
+
+def test_files_show_as_thumbnails_drop_in_and_again_keeps_what_is_not_changed(tiny_models_dir, tmp_path):
+    import httpx
+
+    pictures = random_images(tmp_path, {"photo": (160, 120), "a": (64, 64), "b": (64, 64)}, seed=14)
+    with studio_page(tmp_path / "workspace", tiny_models_dir) as (page, url):
+        page.set_input_files("#style", [str(pictures["a"]), str(pictures["b"])])
+        assert page.locator("#style-picked .picked").count() == 2
+        page.click("#style-picked button[aria-label='Remove a.png']")
+        page.wait_for_function("document.querySelector('#style').files.length === 1")
+        assert page.locator("#style-picked .picked").count() == 1
+        dropped = page.evaluate_handle("""async () => {
+            const blob = await (await fetch('/api/paintings/wanderer/image')).blob();
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([blob], 'dropped photo.jpg', { type: 'image/jpeg' }));
+            return transfer; }""")
+        page.dispatch_event("label:has(#content)", "drop", {"dataTransfer": dropped})
+        page.wait_for_function("document.querySelector('#content').files.length === 1")
+        assert page.locator("#content-picked .picked").count() == 1
+        page.fill("#option-size", "64")
+        page.fill("#option-iterations", "3")
+        page.click("#start")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')", timeout=120_000)
+        first = page.get_attribute("#preview", "data-run")
+        page.wait_for_selector(f"#history li[data-run='{first}']")
+        page.click(f"#history li[data-run='{first}'] button[aria-label^='Make']")  # again
+        page.wait_for_selector("#again-note:not([hidden])")
+        page.evaluate("for (const id of ['content', 'style']) document.getElementById(id).value = ''")  # new painting
+        page.click("#gallery .painting[data-painting=water_lilies]")
+        page.click("#start")
+        page.wait_for_function(f"document.querySelector('#preview').dataset.run !== '{first}'")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')", timeout=120_000)
+        second = page.get_attribute("#preview", "data-run")
+        earlier, again = (httpx.get(f"{url}api/runs/{run}").json() for run in (first, second))
+    assert earlier["content"] == again["content"] == "dropped_photo.jpg"  # the photo kept
+    assert earlier["styles"] == ["1_b.png"] and again["styles"] == ["1_water_lilies.jpg"]
