@@ -542,3 +542,12 @@ def test_a_studio_keeps_its_port_and_serves_whole_previews_to_many_readers_witho
     finally:
         server.kill()
         server.wait(timeout=60)
+
+
+def test_a_run_keeps_the_names_its_files_were_sent_with(client, pictures):
+    run = client.post("/api/runs", files=[("content", ("Tübingen am Neckar.png", pictures["content"]))],
+                      data={"options": json.dumps({"size": 32, "iterations": 2, "threads": 1,
+                                                   "paintings": ["starry_night"]})}).json()
+    record = client.get(f"/api/runs/{run['id']}").json()
+    assert record["content"] == "Tubingen_am_Neckar.png"  # stored under a plain name
+    assert record["titles"] == {"Tubingen_am_Neckar.png": "Tübingen am Neckar", "1_starry_night.jpg": "The Starry Night"}

@@ -86,8 +86,9 @@ class Studio:
         names paintings of the gallery (studio/gallery.py), used after any uploaded ones."""
         masks = masks or []
         options = dict(options)
-        styles = list(styles) + [(chosen.file, chosen.path.read_bytes())
-                                 for chosen in gallery_paintings(options.pop("paintings", []))]
+        gallery = gallery_paintings(options.pop("paintings", []))
+        titles = [Path(content[0]).stem, *(Path(name).stem for name, _ in styles), *(item.title for item in gallery)]
+        styles = list(styles) + [(chosen.file, chosen.path.read_bytes()) for chosen in gallery]
         for name in QUEUE_ONLY:
             if options.get(name) is not None:
                 raise FieldError(f"the studio starts runs in turn: --{name.replace('_', '-')} is for the command "
@@ -109,7 +110,7 @@ class Studio:
                 (folder / "inputs" / stored).write_bytes(data)
             names = [stored for _, stored in files]
             record = RunRecord(run_id, names[0], names[1:len(styles) + 1], options, recipe,
-                               masks=names[len(styles) + 1:])
+                               masks=names[len(styles) + 1:], titles=dict(zip(names, titles)))
             self._check_inputs(record, self._settings(record))
         self.workspace.save(record)
         self.wake.set()
@@ -134,7 +135,8 @@ class Studio:
                 (folder / "inputs" / path.name).write_bytes(path.read_bytes())
             (folder / "inputs" / "chosen.png").write_bytes(result.read_bytes())
             record = RunRecord(run_id, parent.content, list(parent.styles), {"size": size, **changes}, parent.recipe,
-                               kind="print", parent=parent_id, masks=list(parent.masks))
+                               kind="print", parent=parent_id, masks=list(parent.masks),
+                               titles=dict(parent.titles))
             self._print_job(record, folder / "inputs" / "chosen.png", size, changes).options.validate()
         self.workspace.save(record)
         self.wake.set()

@@ -74,6 +74,7 @@ class RunRecord:
     resume: bool = False  # continue from its run folder when it next runs
     masks: list[str] = field(default_factory=list)  # file names in inputs/, one per style (or none)
     summary: str = ""  # how long an ended run took and the energy it drew
+    titles: dict[str, str] = field(default_factory=dict)  # stored file name -> as the artist knows it ("Tübingen")
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # as read from studio.json (ValueError: not a run this studio knows)

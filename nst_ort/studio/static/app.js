@@ -216,7 +216,8 @@ function sentName(name) {
 
 function title(run) {
   const when = new Date(run.created * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  const what = `${sentName(run.content)} \u00d7 ${run.styles.map(sentName).join(" + ")}`;
+  const named = (name) => (run.titles || {})[name] || sentName(name);  // as sent, or a gallery painting's title
+  const what = `${named(run.content)} \u00d7 ${run.styles.map(named).join(" + ")}`;
   return `${what}${run.kind === "print" ? " (print)" : ""}, ${when}`;
 }
 
