@@ -86,8 +86,9 @@ def _serve(workspace: Path, models: Path) -> tuple[subprocess.Popen, str]:
 
 
 def closed_on_purpose(request) -> bool:
-    """An event stream the page closed itself (another run shown, a reload): aborted, not failed."""
-    return request.url.split("?")[0].endswith("/events") and "ERR_ABORTED" in (request.failure or "")
+    """A request the browser itself cancelled (an event stream the page closed, a picture
+    superseded by a newer one, a reload): aborted, not failed."""
+    return "ERR_ABORTED" in (request.failure or "")
 
 
 def test_the_page_follows_the_run_under_way_on_any_screen_and_by_keyboard(tiny_models_dir, tmp_path):
@@ -114,6 +115,8 @@ def test_the_page_follows_the_run_under_way_on_any_screen_and_by_keyboard(tiny_m
             page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
             page.on("requestfailed", lambda request: None if closed_on_purpose(request) else problems.append(
                 f"failed: {request.url} {request.failure}"))
+            page.on("response", lambda response: problems.append(f"{response.status}: {response.url}")
+                    if response.status >= 400 else None)
             page.goto(url)
             page.wait_for_selector(f"#preview[data-run='{long}']", timeout=60_000)
             page.wait_for_function("document.querySelector('#status').textContent.startsWith('running')",

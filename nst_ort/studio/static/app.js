@@ -204,8 +204,19 @@ function hasPicture(run) {
   return ["done", "stopped"].includes(run.status) || Boolean(run.progress && run.progress.iteration);
 }
 
+// One picture request at a time: a newer preview waits for the one loading (replacing it
+// would make the browser abort the load under way).
+let pictureLoading = false, pictureWanted = null;
 function refreshImage(id) {
-  $("preview").src = withToken(`/api/runs/${id}/image?t=${Date.now()}`);
+  const url = withToken(`/api/runs/${id}/image?t=${Date.now()}`);
+  if (pictureLoading) { pictureWanted = url; return; }
+  pictureLoading = true;
+  $("preview").src = url;
+}
+
+function pictureSettled() {
+  pictureLoading = false;
+  if (pictureWanted) { const next = pictureWanted; pictureWanted = null; pictureLoading = true; $("preview").src = next; }
 }
 
 function sentName(name) {
@@ -231,7 +242,8 @@ async function show(id) {
   history.replaceState(null, "", `#run=${id}`);
   $("status").textContent = describe(run);
   setButtons(run);
-  if (hasPicture(run)) refreshImage(id); else $("preview").removeAttribute("src");
+  if (hasPicture(run)) refreshImage(id);
+  else { $("preview").removeAttribute("src"); pictureLoading = false; pictureWanted = null; }
   events = new EventSource(withToken(`/api/runs/${id}/events`));
   events.addEventListener("progress", (message) => {
     const p = JSON.parse(message.data);
@@ -349,7 +361,8 @@ function pickForComparison(id) {
   $("compare").hidden = false;
 }
 
-$("preview").onload = () => { $("preview").dataset.loads = Number($("preview").dataset.loads || 0) + 1; };
+$("preview").onload = () => { $("preview").dataset.loads = Number($("preview").dataset.loads || 0) + 1; pictureSettled(); };
+$("preview").onerror = pictureSettled;
 $("actual-size").onchange = (event) => { document.querySelector(".frame").classList.toggle("actual", event.target.checked); };
 $("compare-slider").oninput = (event) => { $("compare-clip").style.width = event.target.value + "%"; };
 $("compare-b").onload = () => { $("compare-b").style.width = $("compare-a").clientWidth + "px"; };
