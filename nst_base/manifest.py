@@ -24,6 +24,12 @@ def default_models_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nst-ort" / "models"
 
 
+def exported_manifest(models_dir: Path, net: str, pool: str) -> Manifest | None:
+    """The manifest of the network's model in `models_dir`, or None while it is not exported."""
+    folder = models_dir / model_name(net, pool)
+    return Manifest.read(folder) if (folder / MANIFEST).is_file() else None
+
+
 def model_name(net: str, pool: str) -> str:
     """The folder of a network's exported model under the models folder."""
     return net if pool == "max" else f"{net}-{pool}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nst_base.errors import NstError
-from nst_base.manifest import MANIFEST, Manifest, model_name
+from nst_base.manifest import exported_manifest
 from nst_ort.core.estimate import RunEstimate, estimate_run
 from nst_ort.core.levels import StylizeResult
 from nst_ort.io.images import PIXEL_LIMIT, check_decodable, header_size
@@ -70,8 +70,7 @@ def dry_run(job: Job, models_dir: Path) -> RunEstimate:
     for path in job.input_files():
         check_decodable(path, header_size(path), limit=None if job.explicit_size else PIXEL_LIMIT,
                         memory_limit=job.options.max_memory)
-    folder = models_dir / model_name(job.options.net, job.options.pool)
-    manifest = Manifest.read(folder) if (folder / MANIFEST).is_file() else None
+    manifest = exported_manifest(models_dir, job.options.net, job.options.pool)
     return estimate_run(header_size(job.content), job.options, manifest, len(job.styles), len(job.masks))
 
 

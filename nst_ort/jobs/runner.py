@@ -14,7 +14,7 @@ from pathlib import Path
 from nst_base.errors import NstError
 from nst_base.files import atomic_file
 from nst_base.locks import PathLocks
-from nst_base.manifest import MANIFEST, Manifest, model_name
+from nst_base.manifest import exported_manifest
 from nst_base.model_store import ExportedModel
 from nst_ort.core.checkpoint import Checkpoint
 from nst_ort.core.levels import StylizePlan, StylizeResult, plan_stylize, stylize
@@ -95,14 +95,14 @@ class JobRunner:
         """The run's plan (levels, memory) from the content's header alone (no decoding, no model
         loaded), when the model is already exported: a run that cannot fit is refused within a
         second, and the run uses this plan (made once)."""
-        folder = self.models_dir / model_name(self.job.options.net, self.job.options.pool)
-        if not (folder / MANIFEST).is_file():
+        manifest = exported_manifest(self.models_dir, self.job.options.net, self.job.options.pool)
+        if manifest is None:
             return  # exported on first use; the run makes its plan before any work then
         try:
             size = header_size(self.job.content)
         except NstError:
             return  # decoding it says precisely what is wrong
-        self.plan = plan_stylize(size, self.job.options, Manifest.read(folder), len(self.job.styles),
+        self.plan = plan_stylize(size, self.job.options, manifest, len(self.job.styles),
                                  len(self.job.masks))
 
     def description(self) -> dict:

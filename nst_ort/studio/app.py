@@ -74,6 +74,11 @@ def option_schema() -> list[dict[str, Any]]:
     return rows
 
 
+def print_changes(body: dict) -> dict[str, Any]:
+    """What a print request may change of its picture's settings: its time and memory."""
+    return {key: body[key] for key in ("time_budget", "max_memory") if body.get(key)}
+
+
 def check_fields(form: FormData) -> None:
     """Every field of a new run's form is one the studio takes, as a file or as text (FieldError)."""
     for name, value in form.multi_items():
@@ -188,17 +193,15 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
             size = int(body.get("size"))
         except (ValueError, TypeError, AttributeError):
             return error("give the print's size in pixels", 400, "size")
-        changes = {key: body[key] for key in ("time_budget", "max_memory") if body.get(key)}
-        record = await asyncio.to_thread(studio.make_print, request.path_params["id"], size, changes)
+        record = await asyncio.to_thread(studio.make_print, request.path_params["id"], size, print_changes(body))
         return JSONResponse({"id": record.id}, status_code=201)
 
     async def estimate(request: Request) -> Response:
         try:
             body = await request.json()
             if body.get("print_of"):
-                changes = {key: body[key] for key in ("time_budget", "max_memory") if body.get(key)}
                 answer = await asyncio.to_thread(studio.estimate_print, str(body["print_of"]), int(body["size"]),
-                                                 changes)
+                                                 print_changes(body))
                 return JSONResponse(answer)
             size = (int(body["width"]), int(body["height"]))
             options = {key: value for key, value in dict(body.get("options") or {}).items() if value not in (None, "")}

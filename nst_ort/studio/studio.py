@@ -24,6 +24,7 @@ from typing import Any
 
 
 from nst_base.errors import NstError
+from nst_base.manifest import exported_manifest
 from nst_ort.io.images import check_decodable, header_size
 from nst_ort.jobs.job import Job, Outputs, upscale_job
 from nst_ort.core.estimate import estimate_run
@@ -152,7 +153,8 @@ class Studio:
         try:
             settings = recipe_options(recipe, None, **named)
             settings.validate()
-            return estimate_run(size, settings, self._manifest(settings), max(1, styles), masks).as_dict()
+            return estimate_run(size, settings, exported_manifest(self.models_dir, settings.net, settings.pool),
+                                max(1, styles), masks).as_dict()
         except NstError as error:
             raise FieldError(str(error), field_of(error, "size")) from None
 
@@ -167,12 +169,6 @@ class Studio:
             return dry_run(job, self.models_dir).as_dict()
         except NstError as error:
             raise FieldError(str(error), field_of(error, "size")) from None
-
-    def _manifest(self, settings: StylizeOptions):
-        from nst_base.manifest import MANIFEST, Manifest, model_name
-
-        folder = self.models_dir / model_name(settings.net, settings.pool)
-        return Manifest.read(folder) if (folder / MANIFEST).is_file() else None
 
     def stop(self, run_id: str) -> RunRecord:
         record = self.workspace.load(run_id)

@@ -68,16 +68,14 @@ def stylize_clip(job: VideoJob, models_dir: Path, stop: StopSignals, *, workers:
 def estimate_clip(job: VideoJob, models_dir: Path) -> list[str]:
     """--dry-run: the first frame's plan, the later frames' time, and the total time and
     energy, writing nothing."""
-    from nst_base.manifest import MANIFEST, Manifest, model_name
+    from nst_base.manifest import exported_manifest
     from nst_ort.core.estimate import estimate_run
     from nst_ort.options.clock import format_seconds
     from nst_ort.platform.energy import describe_wh, estimate_wh
 
     info = check_job(job)
     options, window = job.options, job.video.window
-    folder = models_dir / model_name(options.net, options.pool)
-    manifest = Manifest.read(folder) if (folder / MANIFEST).is_file() else None
-    first = estimate_run(info.size, options, manifest, len(job.styles))
+    first = estimate_run(info.size, options, exported_manifest(models_dir, options.net, options.pool), len(job.styles))
     count = info.frame_count(window)
     per_iteration = first.level_seconds[-1] / max(1, first.plan.levels[-1].iterations)
     later = (count - 1) * job.video.frame_iterations * per_iteration
