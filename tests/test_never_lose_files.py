@@ -158,6 +158,22 @@ def test_clearing_a_run_folder_removes_only_its_own_files(tmp_path):
     assert (folder.path / "later.txt").is_file()
 
 
+def test_a_run_started_over_in_the_folder_a_stopped_run_made_removes_it_in_the_end(tmp_path):
+    """A run stopped before its first checkpoint leaves its run.json; the run that starts over in
+    that folder made no folder itself, but the folder is still a run's and goes when it ends."""
+    RunFolder(tmp_path / "run").create({"job": {}})  # stopped here
+    again = RunFolder(tmp_path / "run")
+    again.create({"job": {}})
+    again.clear()
+    assert not again.path.exists()
+    kept = RunFolder(tmp_path / "mine")
+    kept.path.mkdir()
+    kept.create({"job": {}})
+    RunFolder(kept.path).create({"job": {}})
+    kept.clear()
+    assert kept.path.is_dir(), "a folder the user made stays"
+
+
 # ---- 3. nst resume re-checks the outputs run.json names -----------------------------------------
 
 @pytest.fixture(scope="module")

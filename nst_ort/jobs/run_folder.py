@@ -85,11 +85,20 @@ class RunFolder:
             return False
         return isinstance(data, dict) and data.get("kind") == KIND
 
+    def made_by_a_run(self) -> bool:
+        """Whether run.json says an nst-ort run created this folder (a run started over in it, after
+        a stop before its first checkpoint, removes it in the end as the first would have)."""
+        try:
+            data = json.loads(self.run_file.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(data, dict) and data.get("kind") == KIND and data.get(MADE_FOLDER) is True
+
     def create(self, job: dict) -> None:
         """Describe the job in the folder (a previous run's checkpoint in it is dropped); run.json
         records whether the folder was made for the run (then it goes when the run ends)."""
         self.check_usable()
-        made = not self.path.exists()
+        made = not self.path.exists() or self.made_by_a_run()
         self.checkpoint_file.unlink(missing_ok=True)
         with atomic_file(self.run_file) as tmp:
             tmp.write_text(json.dumps({"kind": KIND, "format": FORMAT, MADE_FOLDER: made, **job}, indent=1) + "\n")
@@ -139,10 +148,7 @@ class RunFolder:
         folder is left as it is."""
         if not self.path.is_dir() or not self.is_ours():
             return
-        try:
-            made = json.loads(self.run_file.read_text()).get(MADE_FOLDER, False)
-        except (OSError, ValueError):
-            made = False
+        made = self.made_by_a_run()
         for stray in self.path.iterdir():
             if STRAY.fullmatch(stray.name):
                 stray.unlink(missing_ok=True)
