@@ -160,7 +160,7 @@ def test_a_declared_bomb_is_refused_before_decoding(client, pictures, tmp_path):
 
 
 @pytest.mark.parametrize("path", ["/api/runs/..%2F..%2Fetc%2Fpasswd", "/api/runs/../../etc/passwd/image",
-                                  "/api/runs/%2e%2e/image", "/static/..%2F..%2Fcli.py", "/static/app.js%00.png",
+                                  "/api/runs/%2e%2e/image", "/static/..%2F..%2Fcli.py", "/static/main.js%00.png",
                                   "/api/runs/0123456789ab/image"])
 def test_nothing_outside_the_workspace_is_served(client, path):
     response = client.get(path)
@@ -180,6 +180,8 @@ def test_a_lan_studio_needs_its_token(studio):
         assert client.get("/api/runs").status_code == 403
         assert client.get("/api/runs?token=secret").status_code == 200
         assert client.get("/?token=wrong").status_code == 403
+        assert client.get("/static/main.js").status_code == 200  # the page's code holds no data: its modules load
+        assert client.get("/api/runs/0123456789ab/inputs/a.png").status_code == 403
 
 
 def test_a_restart_offers_interrupted_runs_for_resume(tiny_models_dir, tmp_path, pictures):
@@ -346,7 +348,7 @@ def test_a_bomb_is_said_to_be_too_large_with_its_declared_size(client, pictures,
 
 def routes(app, methods: set[str], run_id: str) -> list[tuple[str, str]]:
     """(method, path) of every route of the app answering one of `methods`, for run `run_id`."""
-    return [(method, route.path.replace("{id}", run_id).replace("{name}", "app.js"))
+    return [(method, route.path.replace("{id}", run_id).replace("{name}", "main.js"))
             for route in app.routes for method in sorted(route.methods & methods)]
 
 

@@ -8,13 +8,16 @@
     GET    /api/runs/{id}             one run: status, settings, progress
     GET    /api/runs/{id}/events      server-sent events: progress and status
     GET    /api/runs/{id}/image       the current (preview) or final image; ?download=1 as a file
+    GET    /api/runs/{id}/inputs/{name}   one of its inputs (photo, painting, mask), as its record names it
+    GET    /api/sheet?runs=ID,ID&columns=N   finished runs' pictures on one labelled sheet (PNG)
     POST   /api/runs/{id}/stop        keeps the best image and the checkpoint
     POST   /api/runs/{id}/resume
     POST   /api/runs/{id}/print       JSON: size, time_budget, max_memory: the upscale job of a finished run
     DELETE /api/runs/{id}
     GET    /api/paintings             the gallery: name, title, artist, year, licence, source, thumbnail URL
     GET    /api/paintings/{name}/image   a gallery painting (a run names it: options "paintings": [name, ...])
-    POST   /api/estimate              JSON: width, height (the photo's), styles, masks, recipe, options; or
+    POST   /api/estimate              JSON: width, height (the photo's), styles, masks, recipe, options, runs
+                                      (a sweep's count); or
                                       print_of=ID and size: time, energy and memory before Start
 
 Errors are JSON `{"error": one line, "field": the form field}` with the right status code.
@@ -43,6 +46,8 @@ from nst_ort.options.stylize import StylizeOptions
 from nst_ort.options.schema import Spec, allowed_text, specs
 from nst_ort.studio.gallery import painting, paintings
 from nst_ort.studio.guard import SameOrigin
+from nst_ort.studio.sheets import sweep_sheet
+from nst_ort.studio.words import GROUPS, OTHER, RECIPE_WORDS, group_of
 from nst_ort.studio.fields import FieldError
 from nst_ort.studio.studio import QUEUE_ONLY, Studio, Upload
 
@@ -52,7 +57,8 @@ MAX_REQUEST = 4 * MAX_UPLOAD
 FILE_FIELDS = ("content", "style", "mask")  # a new run's form: its files ...
 TEXT_FIELDS = ("options", "recipe", "inputs_of")  # ... and the rest
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css",
-         ".png": "image/png", ".jpg": "image/jpeg"}
+         ".png": "image/png", ".jpg": "image/jpeg",
+         ".jpeg": "image/jpeg", ".webp": "image/webp", ".gif": "image/gif", ".bmp": "image/bmp"}
 
 
 def error(message: str, status: int = 400, field: str = "") -> JSONResponse:
@@ -70,7 +76,8 @@ def option_schema() -> list[dict[str, Any]]:
         rows.append({"name": spec.name, "flag": spec.flag, "kind": spec.base_kind, "optional": spec.optional,
                      "default": option.describe_default(spec.default), "help": option.help,
                      "choices": list(option.choices), "words": list(option.words), "low": option.low,
-                     "high": option.high, "allowed": allowed(spec), "everyday": option.everyday, "picture": option.picture})
+                     "high": option.high, "allowed": allowed(spec), "everyday": option.everyday, "picture": option.picture,
+                     "group": None if option.everyday else group_of(spec.name).title})
     return rows
 
 
@@ -111,9 +118,11 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
     """The studio's routes over `studio`, answering only to `hosts` (guard.served_hosts) and
     to changes asked by its own page; with `token`, every request must carry it (?token=)."""
 
-    def run_or_404(handler):
+    def run_or_404(handler, public: bool = False):
+        """`handler` with errors as JSON; unless `public` (the page's own code and style, which
+        hold no data), only for requests with the token."""
         async def wrapped(request: Request) -> Response:
-            if token is not None and not hmac.compare_digest(request.query_params.get("token", ""), token):
+            if not public and token is not None and not hmac.compare_digest(request.query_params.get("token", ""), token):
                 return error("this studio needs its token: open the URL it printed", 403)
             try:
                 return await handler(request)
@@ -136,7 +145,10 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
     async def options(request: Request) -> Response:
         from nst_ort.options.recipes import RECIPES
 
-        return JSONResponse({"options": option_schema(), "recipes": list(RECIPES)})
+        return JSONResponse({"options": option_schema(), "recipes": [
+                                {"name": name, "explains": RECIPE_WORDS.get(name, "")} for name in RECIPES],
+                             "groups": [{"title": group.title, "explains": group.explains}
+                                        for group in (*GROUPS, OTHER)]})
 
     async def runs(request: Request) -> Response:
         return JSONResponse([record.public() for record in studio.workspace.all()])
@@ -179,7 +191,22 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
         if request.query_params.get("download"):
             headers["Content-Disposition"] = (f'attachment; filename="{studio.workspace.load(run_id).file_stem()}'
                                               f'{path.suffix}"')
-        return Response(data, media_type=TYPES.get(path.suffix, "application/octet-stream"), headers=headers)
+        return Response(data, media_type=TYPES.get(path.suffix.lower(), "application/octet-stream"), headers=headers)
+
+    async def input_file(request: Request) -> Response:
+        path = studio.workspace.input_file(request.path_params["id"], request.path_params["name"])
+        return Response(path.read_bytes(), media_type=TYPES.get(path.suffix.lower(), "application/octet-stream"),
+                        headers={"Cache-Control": "max-age=3600"})
+
+    async def sheet(request: Request) -> Response:
+        ids = [run_id for run_id in request.query_params.get("runs", "").split(",") if run_id]
+        try:
+            columns = int(request.query_params.get("columns") or 4)
+        except ValueError:
+            return error("columns must be a whole number", 400, "runs")
+        data = await asyncio.to_thread(sweep_sheet, studio.workspace, ids, columns)
+        return Response(data, media_type="image/png", headers={
+            "Cache-Control": "no-store", "Content-Disposition": 'attachment; filename="sweep_sheet.png"'})
 
     async def stop(request: Request) -> Response:
         return JSONResponse(studio.stop(request.path_params["id"]).public())
@@ -206,9 +233,11 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
             size = (int(body["width"]), int(body["height"]))
             options = {key: value for key, value in dict(body.get("options") or {}).items() if value not in (None, "")}
             counts = int(body.get("styles") or 1), int(body.get("masks") or 0)
+            runs = min(max(1, int(body.get("runs") or 1)), 1000)
         except (ValueError, TypeError, KeyError, AttributeError):
             return error("give the photo's width and height, or the run to print and the print's size", 400, "size")
-        answer = await asyncio.to_thread(studio.estimate, size, *counts, str(body.get("recipe") or "gatys"), options)
+        answer = await asyncio.to_thread(studio.estimate, size, *counts, str(body.get("recipe") or "gatys"), options,
+                                         runs)
         return JSONResponse(answer)
 
     async def gallery(request: Request) -> Response:
@@ -251,7 +280,7 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
 
     routes = [
         Route("/", run_or_404(page)),
-        Route("/static/{name}", run_or_404(page)),
+        Route("/static/{name}", run_or_404(page, public=True)),
         Route("/api/options", run_or_404(options)),
         Route("/api/runs", run_or_404(runs), methods=["GET"]),
         Route("/api/runs", run_or_404(create), methods=["POST"]),
@@ -259,6 +288,8 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
         Route("/api/runs/{id}", run_or_404(delete), methods=["DELETE"]),
         Route("/api/runs/{id}/events", run_or_404(events)),
         Route("/api/runs/{id}/image", run_or_404(image)),
+        Route("/api/runs/{id}/inputs/{name}", run_or_404(input_file)),
+        Route("/api/sheet", run_or_404(sheet)),
         Route("/api/runs/{id}/stop", run_or_404(stop), methods=["POST"]),
         Route("/api/runs/{id}/resume", run_or_404(resume), methods=["POST"]),
         Route("/api/runs/{id}/print", run_or_404(make_print), methods=["POST"]),

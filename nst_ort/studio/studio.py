@@ -35,11 +35,13 @@ from nst_ort.jobs.status import Status
 from nst_ort.options.defaults import PREVIEW_SECONDS, STUDIO_CHECKPOINT_EVERY
 from nst_ort.options.recipes import recipe_options
 from nst_ort.platform.energy import Energy
+from nst_ort.platform.memory import available_bytes
 from nst_ort.options.stylize import StylizeOptions
 from nst_ort.options.clock import format_seconds
 from nst_ort.options.schema import file_options
 from nst_ort.studio.fields import FieldError, field_of, gallery_paintings, naming_uploads
 from nst_ort.studio.previews import PreviewReporter
+from nst_ort.studio.words import in_words
 from nst_ort.studio.workspace import RunRecord, Workspace, safe_name
 
 QUEUE_ONLY = ("start_at",)  # the queue starts runs in turn: a run waiting for its time would hold the rest
@@ -143,9 +145,11 @@ class Studio:
         self.wake.set()
         return record
 
-    def estimate(self, size: tuple[int, int], styles: int, masks: int, recipe: str, options: dict[str, Any]) -> dict:
+    def estimate(self, size: tuple[int, int], styles: int, masks: int, recipe: str, options: dict[str, Any],
+                 runs: int = 1) -> dict:
         """What a new run would take (time, energy, memory), before its files are sent: the
-        photo's size, how many paintings and masks, the options (a file option is left out)."""
+        photo's size, how many paintings and masks, the options (a file option is left out);
+        `runs` such runs: a sweep's."""
         options = dict(options)
         styles += len(gallery_paintings(options.pop("paintings", [])))
         named = {key: value for key, value in options.items()
@@ -153,8 +157,8 @@ class Studio:
         try:
             settings = recipe_options(recipe, None, **named)
             settings.validate()
-            return estimate_run(size, settings, exported_manifest(self.models_dir, settings.net, settings.pool),
-                                max(1, styles), masks).as_dict()
+            return in_words(estimate_run(size, settings, exported_manifest(self.models_dir, settings.net, settings.pool),
+                                         max(1, styles), masks).as_dict(), available_bytes(), runs)
         except NstError as error:
             raise FieldError(str(error), field_of(error, "size")) from None
 
@@ -166,7 +170,7 @@ class Studio:
             raise FieldError("only a finished picture can be made into a print", "size")
         job = self._print_job(parent, chosen, size, changes)
         try:
-            return dry_run(job, self.models_dir).as_dict()
+            return in_words(dry_run(job, self.models_dir).as_dict(), available_bytes())
         except NstError as error:
             raise FieldError(str(error), field_of(error, "size")) from None
 

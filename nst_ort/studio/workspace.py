@@ -162,6 +162,14 @@ class Workspace:
         return (folder / record.content, tuple(folder / name for name in record.styles),
                 tuple(folder / name for name in record.masks))
 
+    def input_file(self, run_id: str, name: str) -> Path:
+        """One of a run's own inputs (its photo, a painting, a mask) by its stored name; KeyError
+        for any other name, so no other file is ever served."""
+        record = self.load(run_id)
+        if name not in (record.content, *record.styles, *record.masks):
+            raise KeyError(name)
+        return self.folder(run_id) / "inputs" / name
+
     def picture(self, run_id: str) -> Path | None:
         """The final image, else the latest preview."""
         folder = self.folder(run_id)

@@ -1,0 +1,80 @@
+"""What the page says, in an artist's words: the Advanced options grouped by what they change,
+each group explained, and an estimate as a sentence with its warnings (no flags, no paths)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nst_ort.platform.energy import describe_wh
+
+HOURS = 3600.0  # a run longer than this is worth a warning before Start
+MOST_OF_MEMORY = 0.8  # a run planned above this share of the free memory is worth one too
+
+
+@dataclass(frozen=True)
+class Group:
+    """Advanced options that change one thing, and what that thing is."""
+
+    title: str
+    explains: str
+    options: tuple[str, ...]
+
+
+GROUPS = (
+    Group("Photo or painting", "How much of the photo survives, and how smooth the brushwork is.",
+          ("content_weight", "style_size_exponent", "tv_weight")),
+    Group("The painting's brushwork", "Which details of the painting are copied, and how big its strokes are.",
+          ("style_scale", "style_upscale", "style_loss", "style_layers", "content_layers")),
+    Group("Where the picture starts", "What the work starts from; the same seed makes the same picture again.",
+          ("init", "init_noise", "seed")),
+    Group("How the work proceeds", "Rough to fine in levels, and the method that improves the picture step "
+                                   "by step.",
+          ("scales", "coarse_iterations", "optimizer", "learning_rate", "lr_decay", "lr_decay_steps")),
+    Group("The network", "What sees the picture: VGG16 is quicker, VGG19 is the classic of the papers.",
+          ("net", "pool")),
+    Group("This computer", "How the run uses the machine: cores, pieces for big pictures, a gentle run that "
+                           "leaves the laptop usable, a time to stop.",
+          ("threads", "gentle", "until", "tile", "engine", "provider")),
+    Group("The result", "What is written at the end.", ("keep_size",)),
+)
+RECIPE_WORDS = {  # each recipe (options/recipes.py) as the page explains it
+    "gatys": "The classic: the photo's shapes in the painting's brushwork, worked rough to fine. "
+             "The quickest way to a good picture.",
+    "keras-book": "As in the book Deep Learning with Python: VGG19, 4000 small steps at 533 px. Slow.",
+    "tf-course": "As in the TensorFlow course: VGG19 at 400 px from a noisy start, 500 steps.",
+}
+OTHER = Group("More", "Options of the command line that no group above holds.", ())
+
+
+def group_of(name: str) -> Group:
+    """The group an Advanced option is shown in."""
+    return next((group for group in GROUPS if name in group.options), OTHER)
+
+
+def duration(seconds: float) -> str:
+    """A time as people say it: "40 seconds", "4 minutes", "2 hours 10 minutes"."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} seconds"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} minutes"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} hours" + (f" {rest} minutes" if rest else "")
+
+
+def in_words(estimate: dict[str, Any], free_bytes: int | None, runs: int = 1) -> dict[str, Any]:
+    """An estimate (core.estimate's as_dict) with `words`, one sentence for the page, and
+    `warnings`, what the artist should know before Start (hours of work, most of the memory);
+    `runs` such runs one after another (a sweep) take `runs` times its time and energy."""
+    seconds, peak, wh = runs * float(estimate["seconds"]), int(estimate["peak_bytes"]), runs * float(estimate["wh"])
+    what = f"{runs} pictures: about {duration(seconds)} in all" if runs > 1 else f"About {duration(seconds)}"
+    words = f"{what} on this computer, {describe_wh(wh)}, using up to {peak / 2**30:.1f} GB of memory."
+    warnings = []
+    if seconds > HOURS:
+        warnings.append(f"This takes {duration(seconds)}: a smaller size or fewer iterations is quicker, "
+                        f"or give it a time budget.")
+    if free_bytes is not None and peak > MOST_OF_MEMORY * free_bytes:
+        warnings.append(f"This needs most of the {free_bytes / 2**30:.1f} GB this computer has free: other "
+                        f"programs may slow down; a smaller size or a memory limit is safer.")
+    return {**estimate, "words": words, "warnings": warnings}
