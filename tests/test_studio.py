@@ -296,6 +296,8 @@ def test_masks_go_one_per_painting_in_order_and_init_may_name_an_upload(client, 
     assert run["status"] == "done", run
     settings = read_settings(studio.workspace.folder(run["id"]) / "result.png")
     assert settings["masks"] == ["mask1_left.png", "mask2_right.png"] and settings["options"]["init"] == "2_b.png"
+    estimate = client.post("/api/estimate", json={"print_of": run["id"], "size": 64})  # its masks are found
+    assert estimate.status_code == 200 and estimate.json()["words"].startswith("About "), estimate.text
     again = client.post("/api/runs", data={"inputs_of": run["id"], "options": json.dumps(run["options"])})
     made = client.post(f"/api/runs/{run['id']}/print", json={"size": 64})  # its masks go with it
     for answer in (again, made):
@@ -491,6 +493,29 @@ def test_the_gallery_lists_credited_paintings_a_run_can_name(client, pictures, s
         assert refused.status_code == 400 and refused.json()["field"] == "paintings", refused.text
     estimate = client.post("/api/estimate", json={"width": 64, "height": 48, "options": {"paintings": ["wanderer"]}})
     assert estimate.status_code == 200 and "Wh" in estimate.json()["summary"]
+
+    assert estimate.json()["words"].startswith("About ") and "--" not in estimate.json()["words"]
+    sweep = client.post("/api/estimate", json={"width": 64, "height": 48, "runs": 4})
+    assert sweep.json()["words"].startswith("4 pictures: about ")
+
+
+def test_a_runs_inputs_and_a_sheet_of_runs_are_served(client, pictures):
+    first, second = (submit(client, pictures, {"size": 48, "iterations": 3, "threads": 1, "style_weight": weight})
+                     .json()["id"] for weight in (1, 4))
+    record = wait_for(client, second, ("done",))
+    wait_for(client, first, ("done",))
+    photo = client.get(f"/api/runs/{second}/inputs/{record['content']}")
+    assert photo.status_code == 200 and photo.content == pictures["content"]
+    assert photo.headers["content-type"] == "image/png"
+    assert client.get(f"/api/runs/{second}/inputs/record.json").status_code == 404
+    assert client.get(f"/api/runs/{second}/inputs/..%2Frecord.json").status_code == 404
+    sheet = client.get(f"/api/sheet?runs={first},{second}&columns=2")
+    assert sheet.status_code == 200 and sheet.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(sheet.content)).width > 2 * 256
+    for bad, field in ((f"/api/sheet?runs={first}&columns=x", "runs"), ("/api/sheet?runs=", "runs")):
+        refused = client.get(bad)
+        assert refused.status_code == 400 and refused.json()["field"] == field, refused.text
+    assert client.get("/api/sheet?runs=0123456789ab").status_code == 404
 
 
 def test_a_studio_keeps_its_port_and_serves_whole_previews_to_many_readers_without_a_page(tiny_models_dir, tmp_path,

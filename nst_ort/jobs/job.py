@@ -136,10 +136,10 @@ def _paths(data: dict, key: str) -> tuple[Path, ...]:
 
 
 def upscale_job(chosen: Path, size: int, outputs: Outputs, content: Path | None = None,
-                styles: tuple[Path, ...] = (), **changes) -> Job:
+                styles: tuple[Path, ...] = (), masks: tuple[Path, ...] = (), **changes) -> Job:
     """The job that takes a chosen result up to `size` px from that very image: its recorded
-    settings (content and styles overridable), started from it, with coarse-to-fine levels
-    from its own size up (each twice the last, the first at least its size)."""
+    settings (content, styles and masks overridable), started from it, with coarse-to-fine
+    levels from its own size up (each twice the last, the first at least its size)."""
     chosen_size = header_size(chosen)
     check_decodable(chosen, chosen_size)  # it is decoded as the start, and its settings may follow its pixels
     record = read_settings(chosen)
@@ -159,7 +159,7 @@ def upscale_job(chosen: Path, size: int, outputs: Outputs, content: Path | None 
     try:
         content = content or _recorded_input(record["content"], chosen, "--content")
         styles = styles or tuple(_recorded_input(name, chosen, "--style") for name in record["styles"])
-        masks = tuple(_recorded_input(name, chosen, "") for name in record.get("masks", []))
+        masks = masks or tuple(_recorded_input(name, chosen, "") for name in record.get("masks", []))
     except (KeyError, TypeError):
         raise NstError(f"{chosen} carries settings this nst-ort cannot read (inputs)") from None
     return Job(content, styles, options, masks, outputs)

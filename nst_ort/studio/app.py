@@ -47,7 +47,7 @@ from nst_ort.options.schema import Spec, allowed_text, specs
 from nst_ort.studio.gallery import painting, paintings
 from nst_ort.studio.guard import SameOrigin
 from nst_ort.studio.sheets import sweep_sheet
-from nst_ort.studio.words import GROUPS, OTHER, RECIPE_WORDS, group_of
+from nst_ort.studio.words import EVERYDAY, GROUPS, OTHER, RECIPE_WORDS, group_of
 from nst_ort.studio.fields import FieldError
 from nst_ort.studio.studio import QUEUE_ONLY, Studio, Upload
 
@@ -73,8 +73,9 @@ def option_schema() -> list[dict[str, Any]]:
         option = spec.option
         if "stylize" not in option.commands or spec.name in QUEUE_ONLY:
             continue
+        label, help_text = EVERYDAY.get(spec.name, (spec.name.replace("_", " ").capitalize(), option.help))
         rows.append({"name": spec.name, "flag": spec.flag, "kind": spec.base_kind, "optional": spec.optional,
-                     "default": option.describe_default(spec.default), "help": option.help,
+                     "label": label, "default": option.describe_default(spec.default), "help": help_text,
                      "choices": list(option.choices), "words": list(option.words), "low": option.low,
                      "high": option.high, "allowed": allowed(spec), "everyday": option.everyday, "picture": option.picture,
                      "group": None if option.everyday else group_of(spec.name).title})
@@ -129,9 +130,9 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
             except KeyError:
                 return error("no such run", 404)
             except FieldError as problem:
-                return error(str(problem), problem.status, problem.field)
+                return error(studio.workspace.without_paths(str(problem)), problem.status, problem.field)
             except NstError as problem:
-                return error(str(problem), 400)
+                return error(studio.workspace.without_paths(str(problem)), 400)
         return wrapped
 
     async def page(request: Request) -> Response:

@@ -41,7 +41,7 @@ from nst_ort.options.clock import format_seconds
 from nst_ort.options.schema import file_options
 from nst_ort.studio.fields import FieldError, field_of, gallery_paintings, naming_uploads
 from nst_ort.studio.previews import PreviewReporter
-from nst_ort.studio.words import in_words
+from nst_ort.studio.words import file_title, in_words
 from nst_ort.studio.workspace import RunRecord, Workspace, safe_name
 
 QUEUE_ONLY = ("start_at",)  # the queue starts runs in turn: a run waiting for its time would hold the rest
@@ -90,7 +90,7 @@ class Studio:
         masks = masks or []
         options = dict(options)
         gallery = gallery_paintings(options.pop("paintings", []))
-        titles = [Path(content[0]).stem, *(Path(name).stem for name, _ in styles), *(item.title for item in gallery)]
+        titles = [file_title(content[0]), *(file_title(name) for name, _ in styles), *(item.title for item in gallery)]
         styles = list(styles) + [(chosen.file, chosen.path.read_bytes()) for chosen in gallery]
         for name in QUEUE_ONLY:
             if options.get(name) is not None:
@@ -233,7 +233,7 @@ class Studio:
             report = ending.result.report
             summary = f"in {format_seconds(report['total_seconds'])}, {Energy.from_dict(report['energy']).describe()}"
         self._update(record, status=ending.status, resume=kept, finished=time.time(), summary=summary,
-                     error=ending.error)
+                     error=self.workspace.without_paths(ending.error))
 
     def _runner(self, record: RunRecord) -> JobRunner:
         """A run started (or resumed from its run folder) with the page's preview reporter."""
@@ -253,9 +253,9 @@ class Studio:
                      reporters=[reporter])
 
     def _print_job(self, record: RunRecord, chosen: Path, size: int, changes: dict) -> Job:
-        content, styles, _ = self.workspace.inputs(record)  # its masks are found beside `chosen`
+        content, styles, masks = self.workspace.inputs(record)
         try:
-            return upscale_job(chosen, size, Outputs(), content, styles, **changes)
+            return upscale_job(chosen, size, Outputs(), content, styles, masks, **changes)
         except NstError as error:
             raise FieldError(str(error), field_of(error, "size")) from None
 

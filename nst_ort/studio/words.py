@@ -4,6 +4,7 @@ each group explained, and an estimate as a sentence with its warnings (no flags,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from nst_ort.platform.energy import describe_wh
@@ -38,6 +39,16 @@ GROUPS = (
           ("threads", "gentle", "until", "tile", "engine", "provider")),
     Group("The result", "What is written at the end.", ("keep_size",)),
 )
+EVERYDAY = {  # the everyday options as the page names and explains them (the rest keep the schema's help)
+    "size": ("Size", "The picture's long side in pixels: 512 is a good start, a bigger one takes much longer."),
+    "iterations": ("Steps", "How long the picture is worked on: more steps, more finished."),
+    "style_weight": ("Strength of the painting", "1.5 is balanced, 0.5 keeps more of the photo, 5 more of the "
+                                                 "painting. Several, as 1,3, with one picture per painting."),
+    "style_blend": ("Mix of the paintings", "With several paintings, how much of each, as 0.7,0.3."),
+    "preserve_colors": ("Keep the photo's colours", "The painting's brushwork in the photo's colours."),
+    "max_memory": ("Memory", "The most it may use, as 2G or 800M; a run that would need more says so at once."),
+    "time_budget": ("Time budget", "Finish within this time, as 20m or 2h: the steps are planned to fit."),
+}
 RECIPE_WORDS = {  # each recipe (options/recipes.py) as the page explains it
     "gatys": "The classic: the photo's shapes in the painting's brushwork, worked rough to fine. "
              "The quickest way to a good picture.",
@@ -50,6 +61,13 @@ OTHER = Group("More", "Options of the command line that no group above holds.", 
 def group_of(name: str) -> Group:
     """The group an Advanced option is shown in."""
     return next((group for group in GROUPS if name in group.options), OTHER)
+
+
+def file_title(file_name: str) -> str:
+    """A file's name as a title: "tubingen_old-town.jpg" -> "Tubingen old town" (as the artist
+    typed it otherwise: capitals kept)."""
+    words = " ".join(Path(file_name).stem.replace("_", " ").replace("-", " ").split())
+    return (words[:1].upper() + words[1:]) if words else file_name
 
 
 def duration(seconds: float) -> str:

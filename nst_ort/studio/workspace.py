@@ -162,6 +162,12 @@ class Workspace:
         return (folder / record.content, tuple(folder / name for name in record.styles),
                 tuple(folder / name for name in record.masks))
 
+    def without_paths(self, message: str) -> str:
+        """A message for the page: a run's files by their names, the workspace as "the studio's
+        workspace" (the artist never sees the studio's folders)."""
+        message = re.sub(re.escape(str(self.runs)) + r"[/\\][0-9a-f]{12}[/\\](inputs[/\\])?", "", message)
+        return message.replace(str(self.root), "the studio's workspace")
+
     def input_file(self, run_id: str, name: str) -> Path:
         """One of a run's own inputs (its photo, a painting, a mask) by its stored name; KeyError
         for any other name, so no other file is ever served."""

@@ -7,11 +7,6 @@ import { state } from "./store.js";
 
 const SAVED = "nst-studio-form";
 
-function label(option) {
-  const words = option.flag.slice(2).replace(/-/g, " ");
-  return words[0].toUpperCase() + words.slice(1);
-}
-
 function input(option) {
   const choices = option.choices.length ? option.choices.map((value) => [value, value])
     : option.kind === "bool" ? [["true", "yes"], ["false", "no"]] : null;
@@ -40,7 +35,7 @@ function field(option) {
   control.setAttribute("aria-describedby", help.id);
   const error = el("span", { className: "error" });
   error.dataset.errorFor = option.name;
-  return el("div", { className: "option" }, el("label", { textContent: label(option) }, control, control.words),
+  return el("div", { className: "option" }, el("label", { textContent: option.label }, control, control.words),
             help, error);
 }
 

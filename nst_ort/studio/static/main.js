@@ -125,7 +125,7 @@ async function startUp() {
   buildForm(state.schema);
   setupPicks();
   gallery = await buildGallery();
-  setupRunView({ onPrint: makePrint });
+  setupRunView({ onPrint: makePrint, onEnded: () => refreshHistory(actions) });
   setupCompare();
   $("form").addEventListener("submit", start);
   for (const id of ["content", "style"]) $(id).addEventListener("change", refreshPainter);

@@ -9,6 +9,7 @@ import { state, update } from "./store.js";
 import { wipe } from "./wipe.js";
 
 let events = null;  // the shown run's event stream
+let ended = () => {};  // told when the shown run ends (the history then redraws at once)
 
 function describe(run) {
   const p = run.progress || {};
@@ -71,12 +72,13 @@ export async function show(id) {
     if (progress.preview) refreshPicture(id);
   });
   events.addEventListener("status", async (message) => {
-    const ended = ["done", "stopped", "failed"].includes(JSON.parse(message.data).status);
-    if (ended) events.close();  // nothing more will come (the browser would reconnect and replay)
+    const over = ["done", "stopped", "failed"].includes(JSON.parse(message.data).status);
+    if (over) events.close();  // nothing more will come (the browser would reconnect and replay)
     const fresh = await api("GET", `/api/runs/${id}`);
     $("status").textContent = describe(fresh);
     setButtons(fresh);
-    if (ended && hasPicture(fresh)) refreshPicture(id);
+    if (over && hasPicture(fresh)) refreshPicture(id);
+    if (over) ended();
   });
 }
 
@@ -94,7 +96,8 @@ async function act(action) {
   } catch (problem) { $("status").textContent = problem.message; }
 }
 
-export function setupRunView({ onPrint }) {
+export function setupRunView({ onPrint, onEnded }) {
+  ended = onEnded;
   $("preview").onload = () => { $("preview").dataset.loads = Number($("preview").dataset.loads || 0) + 1; settled(); };
   $("preview").onerror = settled;
   $("actual-size").onchange = (event) => $("frame").classList.toggle("actual", event.target.checked);
