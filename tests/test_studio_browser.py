@@ -42,10 +42,13 @@ def server(tiny_models_dir, tmp_path):
 
 
 def test_the_studio_in_a_real_browser(server, tmp_path):
+    """A whole session (open, choose, run, stop, resume, download, print, compare) with no
+    failed request and no console error."""
     pictures = random_images(tmp_path, {"photo": (160, 120), "painting": (96, 96)}, seed=11)
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
+        problems = watch_problems(page)
         page.goto(server)
         page.wait_for_selector("#option-size")
         page.set_input_files("#content", str(pictures["photo"]))
@@ -64,11 +67,19 @@ def test_the_studio_in_a_real_browser(server, tmp_path):
         page.click("#resume")
         page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')", timeout=240_000)
         page.wait_for_selector("#history li[data-status=done]")
+        with page.expect_download() as download:
+            page.click("#download")
+        assert download.value.suggested_filename == "photo_x_painting.png"
         page.fill("#print-size", "192")
         page.click("#print")
         page.wait_for_function("document.querySelector('#current-id').textContent.includes('print')")
         page.wait_for_function("document.querySelector('#status').textContent.startsWith('done')", timeout=240_000)
         page.wait_for_function("document.querySelectorAll('#history li[data-status=done]').length >= 2")
+        for button in page.locator("#history button[aria-label^='Compare']").all()[:2]:
+            button.click()
+        page.wait_for_selector("#compare:not([hidden])")
+        page.wait_for_function("document.querySelector('#compare-b').complete && document.querySelector('#compare-a').complete")
+        assert problems == [], problems
         browser.close()
 
 

@@ -86,6 +86,7 @@ async function makePrint() {
 
 function refreshPainter() {
   const photo = $("content").files[0];
+  $("frame").style.backgroundImage = photo ? `url("${fileUrl(photo)}")` : "";  // the photo, until a run is shown
   const earlier = state.againFrom && state.runs.find((run) => run.id === state.againFrom);
   const url = photo ? fileUrl(photo) : earlier ? runInput(earlier.id, earlier.content) : null;
   if (url !== painter.photoUrl) { painter.photoUrl = url; painter.setPhoto(url).catch(() => painter.setPhoto(null)); }

@@ -48,8 +48,17 @@ function setButtons(run) {
   $("resume").disabled = !["stopped", "failed"].includes(run.status);
   $("download").hidden = !["done", "stopped"].includes(run.status);
   $("download").href = withToken(`/api/runs/${run.id}/image?download=1`);
-  $("print-box").hidden = run.status !== "done";
-  if (run.status === "done") estimatePrint(run.id);
+  $("print-box").hidden = run.status !== "done";  // its estimate once the picture is loaded (printSize)
+}
+
+function printSize() {
+  // a finished picture's print: at least twice its size (a print must be larger), then estimated
+  const preview = $("preview");
+  if ($("print-box").hidden || !state.current) return;
+  const side = Math.max(preview.naturalWidth, preview.naturalHeight);
+  if (Number($("print-size").value) <= side) $("print-size").value = Math.max(2048, 2 * side);
+  $("print-size").min = side + 1;
+  estimatePrint(state.current);
 }
 
 export async function show(id) {
@@ -98,7 +107,11 @@ async function act(action) {
 
 export function setupRunView({ onPrint, onEnded }) {
   ended = onEnded;
-  $("preview").onload = () => { $("preview").dataset.loads = Number($("preview").dataset.loads || 0) + 1; settled(); };
+  $("preview").onload = () => {
+    $("preview").dataset.loads = Number($("preview").dataset.loads || 0) + 1;
+    settled();
+    printSize();
+  };
   $("preview").onerror = settled;
   $("actual-size").onchange = (event) => $("frame").classList.toggle("actual", event.target.checked);
   wipe($("before"), $("before-after"));
