@@ -107,8 +107,9 @@ def command_for(args, features: Path, torch_python: Path, size: str, impl: str) 
     if impl in TORCH_FORMATS:
         return [str(torch_python), str(BENCH / "torch_baseline.py"), "--features", str(features),
                 "--size", size, "--memory-format", impl, *counts]
-    return nst_command() + ["bench", "--size", size, "--json", "--engine", impl, "--net", args.net,
-                            "--pool", args.pool, "--models-dir", str(args.models_dir), *counts]
+    engine, _, conv = impl.partition(":")  # portable:auto -> the portable engine with --conv auto
+    return nst_command() + ["bench", "--size", size, "--json", "--engine", engine, "--conv", conv or "direct",
+                            "--net", args.net, "--pool", args.pool, "--models-dir", str(args.models_dir), *counts]
 
 
 def best_of(runs: list[dict], size: str, impl: str) -> dict:
@@ -122,7 +123,7 @@ def best_of(runs: list[dict], size: str, impl: str) -> dict:
 
 def label(impl: str) -> str:
     return {"nchw": "PyTorch fwd+bwd, NCHW", "channels_last": "PyTorch fwd+bwd, channels_last"}.get(
-        impl, f"nst-ort `{impl}` engine")
+        impl, f"nst-ort `{impl.partition(':')[0]}` engine" + (f", conv {impl.partition(':')[2]}" if ":" in impl else ""))
 
 
 def markdown(results: list[dict], args, check: dict | None) -> str:
@@ -219,7 +220,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed evaluations first")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1, help="rounds of every measurement; the lowest median is kept")
-    parser.add_argument("--engines", default="training,portable", help="our engines to try (missing ones are skipped)")
+    parser.add_argument("--engines", default="training,portable,portable:auto",
+                        help="our engines to try, ENGINE or ENGINE:CONV (missing ones are skipped)")
     parser.add_argument("--torch", default=",".join(TORCH_FORMATS), help="PyTorch memory formats (empty: none)")
     parser.add_argument("--net", default="vgg16")
     parser.add_argument("--pool", default="max")

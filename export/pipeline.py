@@ -16,6 +16,7 @@ from nst_base.model_store import ExportedModel, open_model
 from nst_base.versions import versions
 from nst_graphs.features import POOLS, build_features_model, channels_of
 from nst_graphs.gradient_graph import gradient_model_path
+from nst_graphs.winograd import DEFAULT_CONV
 from nst_graphs.loss_graph import DEFAULT_LOSS_LAYERS
 from nst_graphs.networks import NETS
 
@@ -108,9 +109,9 @@ def _replaceable(folder: Path) -> bool:
 
 
 def _write_default_gradient_model(folder: Path) -> None:
-    """The size-independent gradient model of the default recipe's layers, ready in the
-    model's cache (other layer choices are built there on first use)."""
-    gradient_model_path(open_model(folder), DEFAULT_LOSS_LAYERS)
+    """The size-independent gradient model of the default recipe's layers and convolutions,
+    ready in the model's cache (other choices are built there on first use)."""
+    gradient_model_path(open_model(folder), DEFAULT_LOSS_LAYERS, DEFAULT_CONV)
 
 
 def ensure_exported(models_dir: Path, net: str, pool: str, notify=lambda message: None) -> ExportedModel:

@@ -32,6 +32,15 @@ class GraphBuilder:
         self._counter += 1
         return f"{hint}_{self._counter}"
 
+    def skip_past(self, nodes: Sequence[onnx.NodeProto]) -> None:
+        """Fresh names from here on never repeat one of `nodes` (taken from another builder's
+        graph, named by the same scheme)."""
+        for node in nodes:
+            for name in (node.name, *node.output):
+                stem, _, number = name.rpartition("_")
+                if stem and number.isdigit():
+                    self._counter = max(self._counter, int(number))
+
     def op(self, op_type: str, inputs: Sequence[str], output: str | None = None,
            num_outputs: int = 1, **attrs) -> str | list[str]:
         """Add one node; returns its output name (or names when num_outputs > 1)."""
@@ -132,7 +141,11 @@ class GraphBuilder:
 
     # -- finishing -------------------------------------------------------------------
     def model(self, doc: str = "") -> onnx.ModelProto:
-        graph = helper.make_graph(self.nodes, self.name, self.inputs, self.outputs, self.initializers)
+        """The graph as a checked model; initializers no node reads (a kernel whose convolution
+        was rewritten) are left out."""
+        read = {name for node in self.nodes for name in node.input} | {value.name for value in self.outputs}
+        initializers = [init for init in self.initializers if init.name in read]
+        graph = helper.make_graph(self.nodes, self.name, self.inputs, self.outputs, initializers)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                                   producer_name="nst-ort", doc_string=doc)
         model.ir_version = IR_VERSION

@@ -178,6 +178,7 @@ def add_forward(b: GraphBuilder, features: onnx.ModelProto,
         raise ValueError(f"unknown layer(s) {', '.join(unknown)}; this model has {', '.join(channels)}")
     nodes, needed = prune_to(features.graph, set(layers))
     b.nodes.extend(nodes)
+    b.skip_past(features.graph.node)
     b.initializers.extend(init for init in features.graph.initializer if init.name in needed)
     return channels, tuple(nodes)
 

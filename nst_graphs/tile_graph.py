@@ -16,6 +16,8 @@ gradient. The loss values and the TV term are computed outside the graph.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import onnx
 
 from nst_graphs.features import IMAGE, IMAGE_SHAPE
@@ -29,13 +31,16 @@ CONTENT_MASK, CONTENT_COEFFICIENT, STYLE_COEFFICIENT = "content_mask", "content_
 STYLE_CENTER, STYLE_BIAS = "style_center", "style_bias"
 
 
-def build_tile_gradient_model(features: onnx.ModelProto, layers: LossLayers, bias: bool = False) -> onnx.ModelProto:
+def build_tile_gradient_model(features: onnx.ModelProto, layers: LossLayers, bias: bool = False,
+                              winograd: Collection[str] = ()) -> onnx.ModelProto:
     """Inputs: the tile image [1, 3, h, w]; per content layer its target P [1, C, h', w'], core
     mask [1, 1, h', w'] and coefficient c; per style layer the coefficient matrices Q
     [K, C, C] and masks [K, 1, h', w'] (K = 1 without region masks), and with `bias` the
-    centres c and coefficient vectors b [K, C]. Output: `grad` [1, 3, h, w]."""
-    b = GradientBuilder("nst_tile_grad")
+    centres c and coefficient vectors b [K, C]. Output: `grad` [1, 3, h, w]. The convolutions
+    whose kernels `winograd` names run as Winograd F(4x4, 3x3), the same function: halos stay exact."""
+    b = GradientBuilder("nst_tile_grad", winograd)
     channels, forward = add_forward(b, features, layers.all)
+    b.use_winograd(forward)
     b.input(IMAGE, IMAGE_SHAPE)
     seeds: dict[str, list[str]] = {}
     for layer in layers.content:

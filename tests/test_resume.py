@@ -282,15 +282,17 @@ class _StopAt:
             raise KeyboardInterrupt
 
 
-def test_a_tiled_masked_two_style_run_resumes_exactly(tiny_models_dir, pictures, tmp_path):
+@pytest.mark.parametrize("conv", ["direct", "winograd"])
+def test_a_tiled_masked_two_style_run_resumes_exactly(tiny_models_dir, pictures, tmp_path, conv):
     model = open_model(tiny_models_dir / "vgg16")
     content, style = pictures
     other = style.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     masks = [Image.fromarray(np.where(np.arange(40) < 20, 255, 0).astype(np.uint8)[None].repeat(56, 0))]
     masks.append(Image.fromarray(255 - np.asarray(masks[0])))
-    options = StylizeOptions(**{**_options("lbfgs").__dict__, "tile": 32})
+    options = StylizeOptions(**{**_options("lbfgs").__dict__, "tile": 32, "conv": conv})
     whole = stylize(content, [style, other], model, options, masks=masks)
     assert "tiles of 32 px" in whole.report["levels"][-1]["plan"]
+    assert ("Winograd" in whole.report["levels"][-1]["plan"]) == (conv == "winograd")
     folder = RunFolder(tmp_path / "run")
     stopped = stylize(content, [style, other], model, options, on_progress=_StopAt(2, 3), masks=masks,
                       checkpoints=Checkpointer(folder, {"test": 1}, every=3600))

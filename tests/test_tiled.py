@@ -226,7 +226,7 @@ def test_nst_bench_times_the_tiled_engine(tiny_models_dir):
     from tests.helpers import nst
 
     result = nst("bench", "--size", "80x64", "--iterations", 1, "--warmup", 0, "--tile", 32, "--threads", 1, "--json",
-                 models_dir=tiny_models_dir)
+                 "--conv", "direct", models_dir=tiny_models_dir)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["engine"] == "tiled"
 

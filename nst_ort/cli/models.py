@@ -10,7 +10,7 @@ import typer
 from nst_base.errors import NstError
 from nst_ort.cli.common import Engine, ModelsDir, Net, Pool, Threads, app, models_folder, say
 from nst_ort.cli.stylize import stylize
-from nst_ort.options.choices import STYLE_LOSSES
+from nst_ort.options.choices import CONVS, STYLE_LOSSES, check_conv
 
 
 @app.command("export")
@@ -47,11 +47,14 @@ def bench(
     threads: Threads = 0,
     tile: Annotated[int, typer.Option(help="Exact tiled evaluation with cores of N px (0: untiled)")] = 0,
     style_loss: Annotated[str, typer.Option(help="gram or w2")] = "gram",
+    conv: Annotated[str, typer.Option(help="3x3 convolutions: direct, winograd, auto, or compare (direct, "
+                                           "winograd and auto side by side, each in its own process)")] = "compare",
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     models_dir: ModelsDir = None,
 ) -> None:
     """Median seconds per loss+gradient evaluation and peak memory."""
     from export.pipeline import ensure_exported
+    from nst_ort.core.engines.factory import resolve_engine
     from nst_ort.core.timing import benchmark
 
     try:
@@ -64,15 +67,42 @@ def bench(
         raise NstError(f"--tile must be >= 0, not {tile}")
     if style_loss not in STYLE_LOSSES:
         raise NstError(f"--style-loss must be one of {', '.join(STYLE_LOSSES)}, not {style_loss!r}")
+    if conv not in (*CONVS, "compare"):
+        raise NstError(f"--conv must be one of {', '.join(CONVS)} or compare, not {conv!r}")
     model = ensure_exported(models_folder(models_dir), net, pool, notify=say)
-    result = benchmark(model, width, height, engine, iterations, warmup, threads, provider=provider, tile=tile,
-                       style_loss=style_loss)
-    if json_output:
-        typer.echo(json.dumps(result.as_dict(), indent=2))
+    if conv == "compare":
+        same = ["--size", size, "--iterations", str(iterations), "--warmup", str(warmup), "--engine", engine,
+                "--provider", provider, "--net", net, "--pool", pool, "--threads", str(threads), "--tile", str(tile),
+                "--style-loss", style_loss, *(["--models-dir", str(models_dir)] if models_dir else [])]
+        forms = ("direct",) if resolve_engine(engine) == "training" else ("direct", "winograd", "auto")
+        results = [bench_in_process(same, form) for form in forms]
     else:
-        rss = f"{result.peak_rss_bytes / 2**30:.2f} GiB" if result.peak_rss_bytes else "n/a"
-        typer.echo(f"{result.engine} {width}x{height}, {style_loss} loss, {result.threads} threads: "
-                   f"{result.median_seconds:.3f} s/evaluation (median of {iterations}), peak RSS {rss}")
+        check_conv(conv, resolve_engine(engine))
+        results = [benchmark(model, width, height, engine, iterations, warmup, threads, provider=provider, tile=tile,
+                             style_loss=style_loss, conv=conv).as_dict()]
+    if json_output:
+        typer.echo(json.dumps(results if conv == "compare" else results[0], indent=2))
+        return
+    for result in results:
+        rss = f"{result['peak_rss_bytes'] / 2**30:.2f} GiB" if result["peak_rss_bytes"] else "n/a"
+        ratio = (f", {results[0]['median_seconds'] / result['median_seconds']:.2f}x direct"
+                 if len(results) > 1 and result is not results[0] else "")
+        typer.echo(f"{result['engine']} {width}x{height}, {style_loss} loss, {result['threads']} threads, conv "
+                   f"{result['conv']}: {result['median_seconds']:.3f} s/evaluation (median of {iterations}){ratio}, "
+                   f"peak RSS {rss}")
+
+
+def bench_in_process(arguments: list[str], conv: str) -> dict:
+    """`nst bench ARGUMENTS --conv CONV` in a process of its own (so its peak memory is its
+    own): its JSON."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "nst_ort", "bench", *arguments, "--conv", conv, "--json"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise NstError(f"bench --conv {conv} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+    return json.loads(done.stdout)
 
 
 @app.command()

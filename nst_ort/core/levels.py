@@ -163,7 +163,8 @@ def plan_stylize(content_size: tuple[int, int], options: StylizeOptions, manifes
     layers = tuple(dict.fromkeys(name for name, _ in options.content_layers + options.style_layers))
     content_layers = tuple(name for name, _ in options.content_layers)
     plans = [plan_run(PlanRequest(width, height, resolve_engine(options.engine), options.optimizer, manifest.net,
-                                  layers, content_layers, manifest.layers, regions, styles, options.tile, limit))
+                                  layers, content_layers, manifest.layers, regions, styles, options.tile, limit,
+                                  options.conv))
              for width, height in reversed(sizes)]
     return StylizePlan(tuple(content_size), levels, sizes, plans[::-1])
 
@@ -182,8 +183,9 @@ def level_engine(model: ExportedModel, options: StylizeOptions, plan: RunPlan, e
     inputs = loss_inputs(features, content, styles, blend, weights, masks)
     extractor.release_unused_memory()
     if plan.layout is None:
-        return make_engine(options.engine, model, inputs, content.shape[1:], options.threads, options.provider)
-    return TiledEngine(model, inputs, plan.layout, options.threads, on_tile)
+        return make_engine(options.engine, model, inputs, content.shape[1:], options.threads, options.provider,
+                           plan.conv)
+    return TiledEngine(model, inputs, plan.layout, options.threads, on_tile, conv=plan.conv)
 
 
 def stylize(content: Image.Image, styles: list[Image.Image], model: ExportedModel,

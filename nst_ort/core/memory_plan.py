@@ -21,9 +21,11 @@ The peaks do not grow with the thread count, so threads are not part of the esti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nst_base.errors import NstError
+from nst_graphs.networks import conv_layers
+from nst_graphs.winograd import winograd_kernels
 from nst_ort.core.engines.tiles import TileLayout, halo_and_grid, layer_stride, tile_layout
 from nst_ort.options.schema import OptionError
 from nst_ort.platform.memory import available_bytes, format_bytes
@@ -38,6 +40,15 @@ TILED_ENGINE_BYTES = int(0.12 * 2**30)  # tiled: the tile gradient session and t
 SESSION_BYTES_PER_PIXEL = 3000  # a portable gradient session's activations and their gradients
 TRAINING_ENGINE_FACTOR = 2.0  # its session per pixel against the portable engine's
 VECTOR_BYTES_PER_PIXEL = 12  # one float32 RGB image
+# Winograd convolutions (nst_graphs/winograd.py): each one's transformed kernels, forward and
+# backward, hold 2 x 36 floats per in/out channel pair where the direct form held 2 x 9 (with
+# onnxruntime's share: x 1.35), and the transformed tiles of the layer under way grow with the
+# pixels: measured over direct on VGG16, 2 threads, nst bench (docs/bench/winograd.json):
+# auto +0.24 / +0.28 / +0.41 GiB at 266x200 / 533x400 / 1066x800, winograd (the early, large
+# maps too) +0.28 / +0.43 / +0.64 GiB
+WINOGRAD_BYTES_PER_WEIGHT_PAIR = int(2 * (36 - 9) * 4 * 1.35)
+WINOGRAD_BYTES_PER_PIXEL = 260  # the deep layers' transformed tiles (auto)
+WINOGRAD_EARLY_BYTES_PER_PIXEL = 560  # with the first blocks' too (winograd)
 WORKING_VECTORS = {"lbfgs": 10, "adam": 6, "sgd": 4, "scipy-lbfgsb": 14}  # besides the L-BFGS pairs
 TILE_CORES = (2048, 1536, 1024, 768, 512, 384, 256, 192, 128)  # tried largest first: less halo overhead
 HISTORIES = (10, 5, 3, 2)  # L-BFGS correction pairs, longest first
@@ -55,15 +66,17 @@ class RunPlan:
     allowed: int | None  # the limit checked against (None: unknown)
     history: int = DEFAULT_HISTORY
     layout: TileLayout | None = None  # None: untiled
+    conv: str = "direct"  # its 3x3 convolutions: direct, auto (Winograd on the layers measured faster) or winograd
 
     def describe(self) -> str:
         memory = f"estimated peak {format_bytes(self.estimate)}" + (
             f" of {format_bytes(self.allowed)} allowed" if self.allowed is not None else "")
+        convolutions = {"auto": ", Winograd on the deep layers", "winograd": ", Winograd convolutions"}.get(self.conv, "")
         if self.layout is None:
-            return f"{self.width}x{self.height} untiled, {memory}"
+            return f"{self.width}x{self.height} untiled{convolutions}, {memory}"
         layout = self.layout
         return (f"{self.width}x{self.height} in {len(layout.tiles)} tiles of {layout.core} px (+{layout.halo} px halo, "
-                f"{layout.overhead:.2f}x the pixels), L-BFGS history {self.history}, {memory}")
+                f"{layout.overhead:.2f}x the pixels), L-BFGS history {self.history}{convolutions}, {memory}")
 
 
 def session_bytes_per_pixel(engine: str = "portable") -> float:
@@ -73,6 +86,20 @@ def session_bytes_per_pixel(engine: str = "portable") -> float:
 def session_bytes(pixels: int, engine: str = "portable") -> float:
     """A gradient session evaluating `pixels` at once (the whole image, or a tile's window)."""
     return SESSION_FIXED_BYTES + session_bytes_per_pixel(engine) * pixels
+
+
+def winograd_bytes(net: str, conv: str, layers: tuple[str, ...], pixels: int) -> float:
+    """What Winograd convolutions add to a gradient session evaluating `pixels` at once, for
+    a loss reading `layers` (the convolutions past its deepest layer are not in the graph)."""
+    chosen = set(winograd_kernels(net, conv))
+    deepest = max(int(name[4]) * 10 + int(name[6:]) for name in layers)  # relu4_2 -> 42
+    used = [layer for layer in conv_layers(net) if f"{layer.conv}.kernel" in chosen
+            and layer.block * 10 + layer.index <= deepest]
+    weights = sum(layer.in_channels * layer.out_channels for layer in used) * WINOGRAD_BYTES_PER_WEIGHT_PAIR
+    if not used:
+        return 0.0
+    early = any(layer.block <= 2 for layer in used)
+    return weights + (WINOGRAD_EARLY_BYTES_PER_PIXEL if early else WINOGRAD_BYTES_PER_PIXEL) * pixels
 
 
 def whole_image_bytes_per_pixel(optimizer: str, history: int, content_layers: tuple[str, ...],
@@ -100,6 +127,10 @@ class PlanRequest:
     styles: int = 1
     tile: int | None = None  # None: only when untiled does not fit; 0: never; N: cores of N px
     limit: int | None = None  # --max-memory; None: what is free now
+    conv: str = "direct"  # the 3x3 convolutions' form (the portable and tiled engines')
+
+    def winograd_bytes(self, pixels: int) -> float:
+        return 0.0 if self.engine == "training" else winograd_bytes(self.net, self.conv, self.layers, pixels)
 
     def whole_bytes_per_pixel(self, history: int) -> float:
         return whole_image_bytes_per_pixel(self.optimizer, history, self.content_layers, self.content_channels,
@@ -108,15 +139,31 @@ class PlanRequest:
     def untiled_estimate(self) -> int:
         pixels = self.width * self.height
         return int(RUN_FIXED_BYTES + RUN_GROWTH_BYTES + self.whole_bytes_per_pixel(DEFAULT_HISTORY) * pixels
-                   + session_bytes(pixels, self.engine))
+                   + session_bytes(pixels, self.engine) + self.winograd_bytes(pixels))
 
     def tiled_estimate(self, layout: TileLayout, history: int) -> int:
         return int(RUN_FIXED_BYTES + RUN_GROWTH_BYTES + self.whole_bytes_per_pixel(history) * self.width * self.height
-                   + TILED_ENGINE_BYTES + session_bytes(layout.largest_window))
+                   + TILED_ENGINE_BYTES + session_bytes(layout.largest_window)
+                   + self.winograd_bytes(layout.largest_window))
 
 
 def plan_run(request: PlanRequest) -> RunPlan:
-    """The plan for a level of width x height, or a one-line NstError when nothing fits."""
+    """The plan for a level of width x height, or a one-line NstError when nothing fits. With
+    conv auto, Winograd where it fits as the direct form would (untiled, or in tiles as large);
+    else direct: tiles cost more time than Winograd saves."""
+    if request.conv != "auto" or request.engine == "training":
+        return replace(_plan(request), conv="direct" if request.engine == "training" else request.conv)
+    direct = replace(_plan(replace(request, conv="direct")), conv="direct")
+    try:
+        winograd = replace(_plan(request), conv="auto")
+    except NstError:
+        return direct
+    same = (winograd.layout is None) == (direct.layout is None) and (
+        winograd.layout is None or winograd.layout.core == direct.layout.core)
+    return winograd if same and winograd.history == direct.history else direct
+
+
+def _plan(request: PlanRequest) -> RunPlan:
     allowed = request.limit if request.limit is not None else available_bytes()
     width, height = request.width, request.height
     untiled = request.untiled_estimate()

@@ -12,6 +12,7 @@ from nst_base.errors import NstError
 ENGINES = ("training", "portable")  # gradient engines (core/engines/factory.py builds them)
 ENGINE_CHOICES = ("auto", *ENGINES)
 CPU = "CPUExecutionProvider"
+CONVS = ("auto", "direct", "winograd")  # how the portable engine runs 3x3 convolutions (nst_graphs/winograd.py)
 OPTIMIZERS = ("lbfgs", "adam", "sgd", "scipy-lbfgsb")  # core/optimizers
 STYLE_LOSSES = ("gram", "w2")  # core/engines/style_losses.py
 CONVENTIONS = ("relative", "raw", "keras-book", "tf-course")  # what the weights multiply (core/targets.py)
@@ -31,3 +32,11 @@ def check_supported(style_loss: str, engine: str | None = None, provider: str | 
                        "leave --engine and --provider out")
     if convention is not None and convention not in NON_GRAM_CONVENTIONS:
         raise NstError(f"the {convention} convention defines Gram losses only: use --style-loss gram with it")
+
+
+def check_conv(conv: str, engine: str | None) -> None:
+    """One line when Winograd convolutions are asked of the training engine (its graph is
+    differentiated by onnxruntime-training from the direct form)."""
+    if conv == "winograd" and engine == "training":
+        raise NstError("--conv winograd runs on the portable engine (the default): leave --engine out, "
+                       "or use --conv direct")

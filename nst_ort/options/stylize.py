@@ -15,8 +15,8 @@ from pathlib import Path
 from nst_base.errors import NstError
 from nst_graphs.networks import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, NETS, POOLS, relu_names
 from nst_ort.options.clock import parse_clock, show_clock
-from nst_ort.options.choices import (COLOR_MODES, CONVENTIONS, ENGINE_CHOICES, INITS, OPTIMIZERS, STYLE_LOSSES,
-                                     check_supported)
+from nst_ort.options.choices import (COLOR_MODES, CONVENTIONS, CONVS, ENGINE_CHOICES, INITS, OPTIMIZERS,
+                                     STYLE_LOSSES, check_conv, check_supported)
 from nst_ort.options.schedule import Level, auto_levels, scale_schedule, tapered
 from nst_ort.options.schema import (RESUME, OptionError, SHEET, STYLIZE, UPSCALE, VIDEO, option, parse_layers, parse_memory,
                                     parse_numbers, parse_seconds, problems, show_layers, show_numbers, show_seconds)
@@ -134,6 +134,10 @@ class StylizeOptions:
     pool: str = option("max", help="Pooling between blocks", choices=POOLS)
     engine: str = option("auto", help="Gradient engine", choices=ENGINE_CHOICES, picture=False,
                          commands=(*MACHINE, SHEET))
+    conv: str = option("auto", help="3x3 convolutions: winograd (4x fewer multiplications, ~2e-6 rounding), "
+                                    "direct, or auto (winograd on the layers measured faster)", choices=CONVS,
+                       picture=False, commands=(*MACHINE, SHEET),
+                       doc="the portable engine's; the training engine runs direct (docs/engines.md, Winograd)")
     provider: str = option("CPUExecutionProvider", help="onnxruntime execution provider (portable engine)",
                            picture=False, commands=MACHINE)
     threads: int = option(0, help="CPU threads, 0 = every core", low=0, picture=False, commands=(*MACHINE, SHEET))
@@ -215,6 +219,10 @@ class StylizeOptions:
             check_supported(self.style_loss, self.engine, self.provider, self.convention)
         except NstError as error:
             raise OptionError(str(error), "style_loss") from None
+        try:
+            check_conv(self.conv, self.engine)
+        except NstError as error:
+            raise OptionError(str(error), "conv") from None
         known = relu_names(self.net)
         for field_name, layers in (("content_layers", self.content_layers), ("style_layers", self.style_layers)):
             flag, names = "--" + field_name.replace("_", "-"), [name for name, _ in layers]

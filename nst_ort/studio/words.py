@@ -36,7 +36,7 @@ GROUPS = (
           ("net", "pool")),
     Group("This computer", "How the run uses the machine: cores, pieces for big pictures, a gentle run that "
                            "leaves the laptop usable, a time to stop.",
-          ("threads", "gentle", "until", "tile", "engine", "provider")),
+          ("threads", "gentle", "until", "tile", "engine", "conv", "provider")),
     Group("The result", "What is written at the end.", ("keep_size",)),
 )
 EVERYDAY = {  # the everyday options as the page names and explains them (the rest keep the schema's help)

@@ -147,9 +147,10 @@ def test_bad_options(tmp_path, options, message):
 
 def test_export_writes_the_default_gradient_model(real_models_dir):
     from nst_graphs.gradient_graph import gradient_model_path
+    from nst_graphs.winograd import DEFAULT_CONV
     from nst_graphs.loss_graph import DEFAULT_LOSS_LAYERS
 
     model = open_model(real_models_dir / "vgg16")
     cached = [p for p in (model.folder / "cache").iterdir() if p.name.startswith("grad-")]
     assert any((p / "gradient.onnx").is_file() for p in cached)
-    assert gradient_model_path(model, DEFAULT_LOSS_LAYERS) in {str(p / "gradient.onnx") for p in cached}
+    assert gradient_model_path(model, DEFAULT_LOSS_LAYERS, DEFAULT_CONV) in {str(p / "gradient.onnx") for p in cached}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nst_base.errors import NstError
 from nst_base.model_store import ExportedModel
 from nst_ort.core.engines.base import Engine, LossInputs
-from nst_ort.options.choices import CPU, ENGINE_CHOICES, ENGINES, check_supported
+from nst_ort.options.choices import CPU, ENGINE_CHOICES, ENGINES, check_conv, check_supported
 
 
 
@@ -27,17 +27,19 @@ def resolve_engine(name: str) -> str:
 
 
 def make_engine(name: str, model: ExportedModel, inputs: LossInputs, shape: tuple[int, int],
-                threads: int = 0, provider: str = CPU) -> Engine:
-    """An engine for images of `shape` (H, W) with the given targets and weights. A style loss
-    other than the Gram's runs on the two-pass engine over one whole-image tile (its
-    gradient needs the whole image's statistics first)."""
+                threads: int = 0, provider: str = CPU, conv: str = "direct") -> Engine:
+    """An engine for images of `shape` (H, W) with the given targets and weights, its 3x3
+    convolutions run as `conv` says (the portable and tiled engines'; the training engine's are
+    direct). A style loss other than the Gram's runs on the two-pass engine over one
+    whole-image tile (its gradient needs the whole image's statistics first)."""
     name = resolve_engine(name)
     check_supported(inputs.style_loss, name, provider)
+    check_conv(conv, name)
     if inputs.style_loss != "gram":
         from nst_ort.core.engines.tiled import TiledEngine, whole_image_layout
 
         layout = whole_image_layout(*shape, model.manifest.net, inputs.layers.all)
-        return TiledEngine(model, inputs, layout, threads)
+        return TiledEngine(model, inputs, layout, threads, conv=conv)
     if name == "training":
         if provider != CPU:
             raise NstError("the training engine runs on the CPU only")
@@ -46,4 +48,4 @@ def make_engine(name: str, model: ExportedModel, inputs: LossInputs, shape: tupl
         return TrainingEngine(model, inputs, shape, threads)
     from nst_ort.core.engines.portable import PortableEngine
 
-    return PortableEngine(model, inputs, shape, threads, provider=provider)
+    return PortableEngine(model, inputs, shape, threads, provider=provider, conv=conv)

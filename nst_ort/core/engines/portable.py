@@ -27,12 +27,12 @@ class PortableEngine(EngineBase):
     name = "portable"
 
     def __init__(self, model: ExportedModel, inputs: LossInputs, shape: tuple[int, int],
-                 threads: int = 0, provider: str = "CPUExecutionProvider") -> None:
+                 threads: int = 0, provider: str = "CPUExecutionProvider", conv: str = "direct") -> None:
         available = ort.get_available_providers()
         if provider not in available:
             raise NstError(f"execution provider {provider!r} is not available in this onnxruntime; "
                            f"available: {', '.join(available)}")
-        path = gradient_model_path(model, inputs.layers)
+        path = gradient_model_path(model, inputs.layers, conv)
         providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
         options = session_options(threads, shared_arena=True)
         # the forward kernels the training engine uses too: then both engines' gradients agree to

@@ -25,6 +25,7 @@ from nst_base.model_store import ExportedModel, cache_key
 from nst_graphs.features import IMAGE
 from nst_graphs.gradient_graph import GRAD
 from nst_graphs.loss_graph import content_target_name, layer_input, style_mask_name
+from nst_graphs.winograd import WINOGRAD_FORMAT, winograd_kernels
 from nst_graphs.tile_graph import (
     CONTENT_COEFFICIENT,
     CONTENT_MASK,
@@ -44,13 +45,15 @@ TILE_MODEL = "tile_gradient.onnx"
 TileCallback = Callable[[int, int, int], None]  # (pass 1 or 2, tiles done, tiles)
 
 
-def tile_model_path(model: ExportedModel, layers, bias: bool = False) -> str:
-    key = cache_key("tile", TILE_GRAPH_FORMAT, model.manifest.files.get(FEATURES), layers, *(["bias"] if bias else []))
+def tile_model_path(model: ExportedModel, layers, bias: bool = False, conv: str = "direct") -> str:
+    winograd = winograd_kernels(model.manifest.net, conv)
+    key = cache_key("tile", TILE_GRAPH_FORMAT, model.manifest.files.get(FEATURES), layers, *(["bias"] if bias else []),
+                    *([("winograd", WINOGRAD_FORMAT, winograd)] if winograd else []))
 
     def build(folder):
         import onnx
 
-        onnx.save(build_tile_gradient_model(model.load_features(), layers, bias), str(folder / TILE_MODEL))
+        onnx.save(build_tile_gradient_model(model.load_features(), layers, bias, winograd), str(folder / TILE_MODEL))
 
     return str(model.cached_artifacts(f"tile-{key}", build) / TILE_MODEL)
 
@@ -126,7 +129,7 @@ class TiledEngine(EngineBase):
     name = "tiled"
 
     def __init__(self, model: ExportedModel, inputs: LossInputs, layout: TileLayout, threads: int = 0,
-                 on_tile: TileCallback | None = None) -> None:
+                 on_tile: TileCallback | None = None, conv: str = "direct") -> None:
         self.inputs, self.layout, self.on_tile = inputs, layout, on_tile
         self.shape = (layout.height, layout.width)
         self.layers = inputs.layers
@@ -134,7 +137,7 @@ class TiledEngine(EngineBase):
         options = session_options(threads, shared_arena=True)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         self.bias = inputs.style_loss != "gram"
-        self._session = ort.InferenceSession(tile_model_path(model, self.layers, self.bias), options,
+        self._session = ort.InferenceSession(tile_model_path(model, self.layers, self.bias, conv), options,
                                              providers=["CPUExecutionProvider"])
         self._masks = {layer: inputs.style_masks.get(layer) for layer in self.layers.style}
         self._norms = {layer: self._mask_norms(layer) for layer in self.layers.style}
