@@ -82,7 +82,7 @@ def test_every_field_is_declared_and_machine_options_are_the_resumable_ones():
         assert spec.option.help and spec.option.commands or spec.name == "convention"
         assert (RESUME in spec.option.commands) == (not spec.option.picture), spec.name
     assert {spec.name for spec in specs(StylizeOptions) if not spec.option.picture} == {
-        "engine", "provider", "threads", "max_memory", "tile", "gentle", "until", "start_at"}
+        "engine", "conv", "provider", "threads", "max_memory", "tile", "gentle", "until", "start_at"}
 
 
 @pytest.mark.parametrize("spec", [spec for spec in specs(StylizeOptions) if STYLIZE in spec.option.commands],

@@ -135,10 +135,10 @@ def test_a_print_is_the_upscale_job_of_a_finished_run(client, pictures):
 
 
 @pytest.mark.parametrize("options, files, field, fragment", [
-    ({"style_weight": -1}, None, "style_weight", "--style-weight must be > 0"),
-    ({"size": "big"}, None, "size", "--size must be a whole number"),
+    ({"style_weight": -1}, None, "style_weight", "style weight must be > 0"),
+    ({"size": "big"}, None, "size", "size must be a whole number"),
     ({"colour": "red"}, None, "colour", "unknown option 'colour'"),
-    ({"max_memory": "64M", "size": 4000, "tile": 0}, None, "max_memory", "--max-memory"),
+    ({"max_memory": "64M", "size": 4000, "tile": 0}, None, "max_memory", "max memory"),
     (None, {"content": ("notes.png", b"hello"), "style": ("s.png", b"x")}, "content", "not an image file"),
     (None, {"style": ("s.png", b"x")}, "content", "choose a photo"),
 ])
@@ -147,6 +147,7 @@ def test_bad_input_is_one_line_beside_its_field(client, pictures, options, files
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["field"] == field and fragment in body["error"] and "\n" not in body["error"]
+    assert "--" not in body["error"]  # the page's words, not the command line's
     assert client.get("/api/runs").json() == []  # nothing was queued, nothing kept
     assert list(studio.workspace.runs.iterdir()) == []
 

@@ -89,7 +89,7 @@ def test_the_everyday_options_are_named_in_words_and_every_option_has_a_label():
     everyday = {name for name, row in rows.items() if row["everyday"]}
     assert everyday <= set(EVERYDAY), everyday - set(EVERYDAY)
     assert rows["style_weight"]["label"] == "Strength of the painting"
-    assert all(row["label"] and "--" not in row["help"] for name, row in rows.items() if name in everyday)
+    assert all(row["label"] and "--" not in row["help"] for row in rows.values())
 
 
 @pytest.mark.parametrize("sent, title", [("tubingen_old-town.jpg", "Tubingen old town"), ("IMG_2034.JPG", "IMG 2034"),
@@ -107,3 +107,11 @@ def test_messages_for_the_page_carry_no_folder_of_the_studio(tmp_path):
     run = workspace.runs / "0123456789ab"
     message = f"{run / 'result.png'} was made from {run / 'inputs' / 'mask1_m.png'}; see {workspace.root / 'server.json'}"
     assert workspace.without_paths(message) == "result.png was made from mask1_m.png; see the studio's workspace/server.json"
+
+
+def test_the_command_lines_flags_become_words():
+    from nst_ort.studio.words import without_flags
+
+    assert without_flags("--size must be between 16 and 8192") == "size must be between 16 and 8192"
+    assert without_flags("adam/sgd: rate times this every --lr-decay-steps") == "adam/sgd: rate times this every lr decay steps"
+    assert without_flags("2--3 and a-b--c stay") == "2--3 and a-b--c stay"

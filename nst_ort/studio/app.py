@@ -47,7 +47,7 @@ from nst_ort.options.schema import Spec, allowed_text, specs
 from nst_ort.studio.gallery import painting, paintings
 from nst_ort.studio.guard import SameOrigin
 from nst_ort.studio.sheets import sweep_sheet
-from nst_ort.studio.words import EVERYDAY, GROUPS, OTHER, RECIPE_WORDS, group_of
+from nst_ort.studio.words import EVERYDAY, GROUPS, OTHER, RECIPE_WORDS, group_of, without_flags
 from nst_ort.studio.fields import FieldError
 from nst_ort.studio.studio import QUEUE_ONLY, Studio, Upload
 
@@ -73,7 +73,7 @@ def option_schema() -> list[dict[str, Any]]:
         option = spec.option
         if "stylize" not in option.commands or spec.name in QUEUE_ONLY:
             continue
-        label, help_text = EVERYDAY.get(spec.name, (spec.name.replace("_", " ").capitalize(), option.help))
+        label, help_text = EVERYDAY.get(spec.name, (spec.name.replace("_", " ").capitalize(), without_flags(option.help)))
         rows.append({"name": spec.name, "flag": spec.flag, "kind": spec.base_kind, "optional": spec.optional,
                      "label": label, "default": option.describe_default(spec.default), "help": help_text,
                      "choices": list(option.choices), "words": list(option.words), "low": option.low,
@@ -119,6 +119,9 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
     """The studio's routes over `studio`, answering only to `hosts` (guard.served_hosts) and
     to changes asked by its own page; with `token`, every request must carry it (?token=)."""
 
+    def in_page_words(message: str) -> str:
+        return without_flags(studio.workspace.without_paths(message))
+
     def run_or_404(handler, public: bool = False):
         """`handler` with errors as JSON; unless `public` (the page's own code and style, which
         hold no data), only for requests with the token."""
@@ -130,9 +133,9 @@ def create_app(studio: Studio, token: str | None = None, *, hosts: Collection[st
             except KeyError:
                 return error("no such run", 404)
             except FieldError as problem:
-                return error(studio.workspace.without_paths(str(problem)), problem.status, problem.field)
+                return error(in_page_words(str(problem)), problem.status, problem.field)
             except NstError as problem:
-                return error(studio.workspace.without_paths(str(problem)), 400)
+                return error(in_page_words(str(problem)), 400)
         return wrapped
 
     async def page(request: Request) -> Response:

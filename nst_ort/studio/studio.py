@@ -41,7 +41,7 @@ from nst_ort.options.clock import format_seconds
 from nst_ort.options.schema import file_options
 from nst_ort.studio.fields import FieldError, field_of, gallery_paintings, naming_uploads
 from nst_ort.studio.previews import PreviewReporter
-from nst_ort.studio.words import file_title, in_words
+from nst_ort.studio.words import file_title, in_words, without_flags
 from nst_ort.studio.workspace import RunRecord, Workspace, safe_name
 
 QUEUE_ONLY = ("start_at",)  # the queue starts runs in turn: a run waiting for its time would hold the rest
@@ -233,7 +233,7 @@ class Studio:
             report = ending.result.report
             summary = f"in {format_seconds(report['total_seconds'])}, {Energy.from_dict(report['energy']).describe()}"
         self._update(record, status=ending.status, resume=kept, finished=time.time(), summary=summary,
-                     error=self.workspace.without_paths(ending.error))
+                     error=without_flags(self.workspace.without_paths(ending.error)))
 
     def _runner(self, record: RunRecord) -> JobRunner:
         """A run started (or resumed from its run folder) with the page's preview reporter."""

@@ -3,6 +3,7 @@ each group explained, and an estimate as a sentence with its warnings (no flags,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,14 @@ def file_title(file_name: str) -> str:
     typed it otherwise: capitals kept)."""
     words = " ".join(Path(file_name).stem.replace("_", " ").replace("-", " ").split())
     return (words[:1].upper() + words[1:]) if words else file_name
+
+
+FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*)")
+
+
+def without_flags(text: str) -> str:
+    """The command line's words as the page says them: "--style-weight" -> "style weight"."""
+    return FLAG.sub(lambda match: match.group(1).replace("-", " "), text)
 
 
 def duration(seconds: float) -> str:
