@@ -260,8 +260,9 @@ class LevelLoop:
     def run(self) -> tuple[np.ndarray, float]:
         """The best pixels and their loss, after the last level or at a stop."""
         self.extractor = FeatureExtractor(str(self.model.features_path), self.options.threads)
-        pixels, loss = self.position.start, float("inf")
+        pixels, loss, engine = self.position.start, float("inf"), None
         for index in range(self.position.level, len(self.plan.levels)):
+            engine = None  # the last level's session goes before this one's is built: its memory is not this level's
             self.earlier_peak = max(self.earlier_peak, peak_rss_bytes() or 0)
             level_peak_known = reset_peak_rss()
             width, height = self.plan.sizes[index]
