@@ -174,6 +174,24 @@ def test_a_run_started_over_in_the_folder_a_stopped_run_made_removes_it_in_the_e
     assert kept.path.is_dir(), "a folder the user made stays"
 
 
+def test_a_stop_while_a_run_folder_is_made_leaves_no_folder(tmp_path, monkeypatch):
+    """A stop signal between making a run folder and writing its run.json would leave an empty
+    folder that no later run could tell from one of the user's (so it would stay for good)."""
+    from pathlib import Path
+
+    real = Path.write_text
+
+    def stopped(self, *args, **kwargs):
+        if self.name == "run.json":
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        RunFolder(tmp_path / "runs" / "a.nst-run").create({"job": {}})
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
 # ---- 3. nst resume re-checks the outputs run.json names -----------------------------------------
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ import numpy as np
 
 from nst_base.checksums import sha256_file
 from nst_base.errors import NstError
-from nst_base.files import atomic_file, describe_os_error
+from nst_base.files import atomic_dir, atomic_file, describe_os_error
 from nst_ort.core.checkpoint import Checkpoint, decode, encode
 from nst_ort.jobs.job import RUN_FILE
 
@@ -99,9 +99,14 @@ class RunFolder:
         records whether the folder was made for the run (then it goes when the run ends)."""
         self.check_usable()
         made = not self.path.exists() or self.made_by_a_run()
+        text = json.dumps({"kind": KIND, "format": FORMAT, MADE_FOLDER: made, **job}, indent=1) + "\n"
+        if not self.path.exists():  # the folder and its run.json appear at once: a stop between leaves neither
+            with atomic_dir(self.path) as fresh:
+                (fresh / RUN_FILE).write_text(text)
+            return
         self.checkpoint_file.unlink(missing_ok=True)
         with atomic_file(self.run_file) as tmp:
-            tmp.write_text(json.dumps({"kind": KIND, "format": FORMAT, MADE_FOLDER: made, **job}, indent=1) + "\n")
+            tmp.write_text(text)
 
     def job(self) -> dict:
         """The job this folder runs; one line if it is not a run folder or is corrupt."""
