@@ -113,15 +113,10 @@ def test_the_page_follows_the_run_under_way_on_any_screen_and_by_keyboard(tiny_m
             {"size": 64, "iterations": 3, "scales": 1, "threads": 1})}).json()["id"]
         long = httpx.post(url + "api/runs", files=files, data={"options": json.dumps(
             {"size": 96, "iterations": 100000, "scales": 1, "threads": 1})}).json()["id"]
-        problems: list[str] = []
         with playwright.sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page(viewport={"width": 390, "height": 844})
-            page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-            page.on("requestfailed", lambda request: None if closed_on_purpose(request) else problems.append(
-                f"failed: {request.url} {request.failure}"))
-            page.on("response", lambda response: problems.append(f"{response.status}: {response.url}")
-                    if response.status >= 400 else None)
+            problems = watch_problems(page)
             page.goto(url)
             page.wait_for_selector(f"#preview[data-run='{long}']", timeout=60_000)
             page.wait_for_function("document.querySelector('#status').textContent.startsWith('running')",
