@@ -46,7 +46,7 @@ def layer_model(kernel: np.ndarray, bias: np.ndarray, form: str):
 
 
 def reference(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """The convolution in float64 (pad 1, stride 1)."""
+    """A 3x3, pad-1 convolution in float64 (tests/test_winograd.py checks against it too)."""
     padded = np.pad(x[0].astype(np.float64), ((0, 0), (1, 1), (1, 1)))
     height, width = x.shape[2:]
     out = np.zeros((kernel.shape[0], height, width))

@@ -9,6 +9,7 @@ import onnxruntime as ort
 import pytest
 
 from nst_base.errors import NstError
+from bench.winograd_probe import reference as direct_reference
 from nst_graphs.graph import GraphBuilder
 from nst_graphs.winograd import FORMS, transformed_kernel, winograd_conv, winograd_kernels
 from nst_ort.core.engines.factory import make_engine
@@ -18,18 +19,6 @@ from nst_ort.options.recipes import recipe_options
 from nst_ort.options.schema import OptionError
 from tests.test_tiled import _problem, _real_problem
 from tests.tiny import write_tiny_model
-
-
-def direct_reference(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """A 3x3, pad-1 convolution in float64."""
-    padded = np.pad(x[0].astype(np.float64), ((0, 0), (1, 1), (1, 1)))
-    height, width = x.shape[2:]
-    out = np.zeros((kernel.shape[0], height, width))
-    for dy in range(3):
-        for dx in range(3):
-            window = padded[:, dy:dy + height, dx:dx + width].reshape(kernel.shape[1], -1)
-            out += (kernel[:, :, dy, dx].astype(np.float64) @ window).reshape(out.shape)
-    return out + bias[:, None, None]
 
 
 @pytest.mark.parametrize("m", sorted(FORMS))
