@@ -4,8 +4,9 @@ Each m x m block of the output comes from an (m+2) x (m+2) tile of the input (st
     Y = A^T [ (G g G^T) * (B^T d B) ] A
 so (m+2)^2 products per tile and channel pair replace the direct form's 9 m^2: 2.25x fewer
 for m = 2, 4x fewer for m = 4 (with more float32 rounding). In ops:
-  input transform    B^T . B as two depthwise strided Convs (rows, then columns):
-                     (1, C, H, W) -> (1, a^2 C, th, tw) -> (a^2, C, th*tw), a = m + 2
+  input transform    B^T . B as one strided Conv of the channels taken as a batch of
+                     one-channel images: (1, C, H, W) -> (C, 1, H, W) -> (C, a^2, th, tw)
+                     -> (a^2, C, th*tw), a = m + 2
   products           one batched MatMul with U = G g G^T, transformed here once: (a^2, K, C)
   output transform   an (m^2, a^2) MatMul with A^T . A, DepthToSpace back to
                      (1, K, m th, m tw), cropped to the input's size, plus the bias
@@ -19,11 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from nst_graphs.graph import GraphBuilder
-from nst_graphs.networks import conv_layers
+from nst_graphs.networks import ConvLayer, conv_layers
 
-WINOGRAD_FORMAT = 1  # bump when the graph written here changes: cached models are keyed by it
+WINOGRAD_FORMAT = 2  # bump when the graph written here changes: cached models are keyed by it
 DEFAULT_CONV = "auto"  # the option's default (nst_ort/options/stylize.py): export builds its graph
-AUTO_CHANNELS = 256  # auto: Winograd where a layer's in and out channels both reach this (docs/bench/winograd.json)
+# auto: Winograd where a layer's input times output channels reach this: VGG's conv3_1 (128 -> 256)
+# and deeper; conv2_2 (128 -> 128) and the layers above it ran faster direct (docs/bench/winograd.json)
+AUTO_CHANNEL_PAIRS = 128 * 256
 
 
 @dataclass(frozen=True)
@@ -58,15 +61,10 @@ def transformed_kernel(kernel: np.ndarray, form: Winograd) -> np.ndarray:
     return u.reshape(form.alpha**2, *kernel.shape[:2]).astype(np.float32)
 
 
-def row_transform_kernels(channels: int, form: Winograd) -> np.ndarray:
-    """(aC, 1, a, 1): for channel c, output c*a + i sums B^T[i, r] d[r, :] down a column."""
-    return np.tile(form.b_t.reshape(form.alpha, 1, form.alpha, 1), (channels, 1, 1, 1)).astype(np.float32)
-
-
-def column_transform_kernels(channels: int, form: Winograd) -> np.ndarray:
-    """(a^2 C, 1, 1, a): for row-transformed channel c*a + i, output (c*a + i)*a + j sums
-    B^T[j, s] t[:, s] along a row."""
-    return np.tile(form.b_t.reshape(form.alpha, 1, 1, form.alpha), (channels * form.alpha, 1, 1, 1)).astype(np.float32)
+def input_transform_kernel(form: Winograd) -> np.ndarray:
+    """(a^2, 1, a, a): output channel a i + j of one input channel is B^T[i, :] d B[:, j]."""
+    return np.einsum("ir,js->ijrs", form.b_t, form.b_t).reshape(form.alpha**2, 1, form.alpha, form.alpha) \
+        .astype(np.float32)
 
 
 def output_transform(form: Winograd) -> np.ndarray:
@@ -84,10 +82,11 @@ def winograd_conv(b: GraphBuilder, x: str, u: str, shape: tuple[int, int], bias:
     def ints(*values: int) -> str:
         return b.const(np.array(values, np.int64), "winograd.ints")
 
-    rows = b.op("Conv", [x, b.const(row_transform_kernels(channels, form), "winograd.bt_rows")],
-                kernel_shape=[alpha, 1], strides=[m, 1], pads=[1, 0, m, 0], group=channels)
-    tiles = b.op("Conv", [rows, b.const(column_transform_kernels(channels, form), "winograd.bt_columns")],
-                 kernel_shape=[1, alpha], strides=[1, m], pads=[0, 1, 0, m], group=channels * alpha)
+    # the channels as a batch of one-channel images: one dense Conv, which runs in onnxruntime's
+    # blocked kernels (a depthwise pair of Convs, rows then columns, took twice as long)
+    one_channel_images = b.op("Reshape", [x, ints(-1, 1, 0, 0)])  # (C, 1, H, W)
+    tiles = b.op("Conv", [one_channel_images, b.const(input_transform_kernel(form), "winograd.bt")],
+                 kernel_shape=[alpha, alpha], strides=[m, m], pads=[1, 1, m, m])  # (C, a^2, th, tw)
     grid = b.op("Slice", [b.shape(tiles), ints(2), ints(4), ints(0)])  # (th, tw)
     v = b.transpose(b.reshape(tiles, [channels, alpha**2, -1]), [1, 0, 2])  # (a^2, C, T)
     products = b.matmul(u, v)  # (a^2, K, T)
@@ -102,12 +101,16 @@ def winograd_conv(b: GraphBuilder, x: str, u: str, shape: tuple[int, int], bias:
 def winograd_kernels(net: str, conv: str) -> tuple[str, ...]:
     """The kernels whose convolutions run as Winograd F(4x4, 3x3) for `conv`: none for direct;
     for winograd every 3x3 convolution but the first (3 input channels); for auto those with
-    at least AUTO_CHANNELS in and out, where the measurements found it faster (the others'
-    transforms, passes over memory, cost more than the multiplications saved)."""
+    at least AUTO_CHANNEL_PAIRS channel pairs, where the measurements found it faster (the
+    others' transforms, passes over large maps of few channels, cost more than the
+    multiplications saved)."""
     if conv == "direct":
         return ()
     if conv not in ("auto", "winograd"):
         raise ValueError(f"conv must be auto, direct or winograd, not {conv!r}")
-    least = AUTO_CHANNELS if conv == "auto" else 4
-    return tuple(f"{layer.conv}.kernel" for layer in conv_layers(net)
-                 if min(layer.in_channels, layer.out_channels) >= least)
+    def chosen(layer: ConvLayer) -> bool:
+        if conv == "auto":
+            return layer.in_channels * layer.out_channels >= AUTO_CHANNEL_PAIRS
+        return min(layer.in_channels, layer.out_channels) >= 4
+
+    return tuple(f"{layer.conv}.kernel" for layer in conv_layers(net) if chosen(layer))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -127,3 +129,21 @@ def test_the_pace_ahead_is_seconds_per_evaluation_not_the_first_iterations_extra
         # one second per evaluation since the first iteration, whatever that one took
         spent = (progress.elapsed - first.elapsed) / (progress.iteration - 1)
         assert progress.seconds_per_iteration == pytest.approx(spent)
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "adam"])
+def test_a_level_stops_where_its_loss_stalls_and_a_resumed_one_at_the_same_iteration(method):
+    problem, start = _BoxQuadratic((3, 8, 8)), np.full((3, 8, 8), 0.5, np.float32)
+    settings = OptimizerSettings(iterations=300, method=method, learning_rate=0.05, stall=0.01)
+    snapshots = []
+    outcome = optimize(problem, start, settings, on_snapshot=snapshots.append)
+    losses = [progress.loss for progress in outcome.history]
+    window = settings.stall_window
+    assert window < len(losses) < settings.iterations
+    assert losses[-1 - window] - losses[-1] < 0.01 * losses[-1]  # stalled at the end
+    assert all(losses[i - window] - losses[i] >= 0.01 * losses[i] for i in range(window, len(losses) - 1))
+    assert len(optimize(problem, start, replace(settings, stall=0.0)).history) == settings.iterations
+
+    resumed = optimize(problem, start, settings, resume=snapshots[len(losses) // 2])
+    assert [progress.loss for progress in resumed.history] == losses
+    np.testing.assert_array_equal(resumed.image, outcome.image)

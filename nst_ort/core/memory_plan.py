@@ -41,14 +41,15 @@ SESSION_BYTES_PER_PIXEL = 3000  # a portable gradient session's activations and 
 TRAINING_ENGINE_FACTOR = 2.0  # its session per pixel against the portable engine's
 VECTOR_BYTES_PER_PIXEL = 12  # one float32 RGB image
 # Winograd convolutions (nst_graphs/winograd.py): each one's transformed kernels, forward and
-# backward, hold 2 x 36 floats per in/out channel pair where the direct form held 2 x 9 (with
-# onnxruntime's share: x 1.35), and the transformed tiles of the layer under way grow with the
-# pixels: measured over direct on VGG16, 2 threads, nst bench (docs/bench/winograd.json):
-# auto +0.24 / +0.28 / +0.41 GiB at 266x200 / 533x400 / 1066x800, winograd (the early, large
-# maps too) +0.28 / +0.43 / +0.64 GiB
-WINOGRAD_BYTES_PER_WEIGHT_PAIR = int(2 * (36 - 9) * 4 * 1.35)
-WINOGRAD_BYTES_PER_PIXEL = 260  # the deep layers' transformed tiles (auto)
-WINOGRAD_EARLY_BYTES_PER_PIXEL = 560  # with the first blocks' too (winograd)
+# backward, hold 2 x 36 floats per in/out channel pair where the direct form held 2 x 9 (less
+# onnxruntime's blocked copies of the direct kernels, which go), and the transformed tiles of the
+# layer under way grow with the pixels: measured over direct on VGG16, 2 threads, nst bench
+# (docs/bench/winograd.json): auto +0.19 / +0.24 / +0.44 GiB at 266x200 / 533x400 / 1066x800
+# (a fit: 172 bytes per channel pair and 336 per pixel), winograd (the early, large maps too)
+# +0.31 / +0.41 / +1.30 GiB
+WINOGRAD_BYTES_PER_WEIGHT_PAIR = 190
+WINOGRAD_BYTES_PER_PIXEL = 360  # the deep layers' transformed tiles (auto)
+WINOGRAD_EARLY_BYTES_PER_PIXEL = 1800  # with the first blocks' too (winograd)
 WORKING_VECTORS = {"lbfgs": 10, "adam": 6, "sgd": 4, "scipy-lbfgsb": 14}  # besides the L-BFGS pairs
 TILE_CORES = (2048, 1536, 1024, 768, 512, 384, 256, 192, 128)  # tried largest first: less halo overhead
 HISTORIES = (10, 5, 3, 2)  # L-BFGS correction pairs, longest first

@@ -71,12 +71,14 @@ class OptimizerSettings:
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-8
+    stall: float = 0.0  # stop once the last STALL_WINDOW iterations lowered the loss by less than this fraction
+    stall_window: int = 10
 
     @classmethod
     def of(cls, options: StylizeOptions, iterations: int) -> OptimizerSettings:
         """A run's optimiser settings for a level of `iterations`."""
         return cls(iterations=iterations, method=options.optimizer, learning_rate=options.learning_rate,
-                   lr_decay=options.lr_decay, lr_decay_steps=options.lr_decay_steps)
+                   lr_decay=options.lr_decay, lr_decay_steps=options.lr_decay_steps, stall=options.stall)
 
     def validate(self) -> None:
         if self.method not in OPTIMIZERS:
@@ -187,6 +189,15 @@ def _time_for_another(run: _Run, deadline: float | None) -> bool:
     return run.clock() + pace < deadline
 
 
+def _stalled(run: _Run, settings: OptimizerSettings) -> bool:
+    """Whether the last `stall_window` iterations lowered the loss by less than `stall` of it
+    (the loop's own history: a resumed level stops where the unbroken one would)."""
+    if settings.stall <= 0 or len(run.history) <= settings.stall_window:
+        return False
+    before, now = run.history[-1 - settings.stall_window].loss, run.history[-1].loss
+    return before - now < settings.stall * abs(now)
+
+
 def _steps(run: _Run, start: np.ndarray, settings: OptimizerSettings, on_snapshot: SnapshotCallback | None,
            resume: Snapshot | None, deadline: float | None) -> None:
     """The own optimisers' loop: one step per iteration, a snapshot after each."""
@@ -200,7 +211,7 @@ def _steps(run: _Run, start: np.ndarray, settings: OptimizerSettings, on_snapsho
                            f"changed?): cannot resume") from None
         if resume.best_image.shape != start.shape or np.size(resume.method.get("x", start)) != start.size:
             raise NstError("the checkpoint's image does not have this level's size: cannot resume")
-    while len(run.history) < settings.iterations and _time_for_another(run, deadline):
+    while len(run.history) < settings.iterations and _time_for_another(run, deadline) and not _stalled(run, settings):
         loss = method.step(run.evaluate)
         if loss is None:  # converged: no step lowers the loss any more
             return

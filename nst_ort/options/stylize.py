@@ -130,6 +130,11 @@ class StylizeOptions:
                              "4 at 1024)")
     coarse_iterations: int | None = option(None, help="Iterations per coarse level", low=1,
                                            default_text="--iterations")
+    stall: float = option(
+        0.0, help="Stop a level early once its last 10 iterations lowered the loss by less than this fraction "
+                  "(0: every iteration runs)", low=0, high=1, commands=(*EVERYWHERE, UPSCALE),
+        doc="a level whose picture has stopped changing hands on to the next one sooner "
+            "([Engines](engines.md#stopping-a-level-that-has-stalled))")
     net: str = option("vgg16", help="Network", choices=NETS)
     pool: str = option("max", help="Pooling between blocks", choices=POOLS)
     engine: str = option("auto", help="Gradient engine", choices=ENGINE_CHOICES, picture=False,

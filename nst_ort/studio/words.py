@@ -32,7 +32,7 @@ GROUPS = (
           ("init", "init_noise", "seed")),
     Group("How the work proceeds", "Rough to fine in levels, and the method that improves the picture step "
                                    "by step.",
-          ("scales", "coarse_iterations", "optimizer", "learning_rate", "lr_decay", "lr_decay_steps")),
+          ("scales", "coarse_iterations", "stall", "optimizer", "learning_rate", "lr_decay", "lr_decay_steps")),
     Group("The network", "What sees the picture: VGG16 is quicker, VGG19 is the classic of the papers.",
           ("net", "pool")),
     Group("This computer", "How the run uses the machine: cores, pieces for big pictures, a gentle run that "

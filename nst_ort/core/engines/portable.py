@@ -35,10 +35,6 @@ class PortableEngine(EngineBase):
         path = gradient_model_path(model, inputs.layers, conv)
         providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
         options = session_options(threads, shared_arena=True)
-        # the forward kernels the training engine uses too: then both engines' gradients agree to
-        # ~2e-7 on the real VGG16 (with ALL, last-bit conv differences flip a few relu/max-pool
-        # switches: ~3e-4); the same speed here (1.44-1.46 s either way at 533x400, 2 threads)
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         self._session = ort.InferenceSession(path, options, providers=providers)
         device = _DEVICES.get(provider, "cpu")
         self.shape = shape

@@ -23,7 +23,7 @@ from nst_base.errors import NstError
 from nst_base.manifest import FEATURES
 from nst_base.model_store import ExportedModel, cache_key
 from nst_graphs.features import IMAGE
-from nst_graphs.gradient_graph import GRAD
+from nst_graphs.gradient_graph import GRAD, GRADIENT_FORMAT
 from nst_graphs.loss_graph import content_target_name, layer_input, style_mask_name
 from nst_graphs.winograd import WINOGRAD_FORMAT, winograd_kernels
 from nst_graphs.tile_graph import (
@@ -47,7 +47,8 @@ TileCallback = Callable[[int, int, int], None]  # (pass 1 or 2, tiles done, tile
 
 def tile_model_path(model: ExportedModel, layers, bias: bool = False, conv: str = "direct") -> str:
     winograd = winograd_kernels(model.manifest.net, conv)
-    key = cache_key("tile", TILE_GRAPH_FORMAT, model.manifest.files.get(FEATURES), layers, *(["bias"] if bias else []),
+    key = cache_key("tile", TILE_GRAPH_FORMAT, GRADIENT_FORMAT, model.manifest.files.get(FEATURES), layers,
+                    *(["bias"] if bias else []),
                     *([("winograd", WINOGRAD_FORMAT, winograd)] if winograd else []))
 
     def build(folder):
@@ -135,7 +136,6 @@ class TiledEngine(EngineBase):
         self.layers = inputs.layers
         self.extract = FeatureExtractor(str(model.features_path), threads)
         options = session_options(threads, shared_arena=True)
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         self.bias = inputs.style_loss != "gram"
         self._session = ort.InferenceSession(tile_model_path(model, self.layers, self.bias, conv), options,
                                              providers=["CPUExecutionProvider"])
