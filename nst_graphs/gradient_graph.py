@@ -24,7 +24,8 @@ are summed; the backward pass starts at the deepest layer the loss uses.
 
 Forms chosen for speed on onnxruntime's CPU provider (measured with VGG16 at 400x533,
 2 threads): the Conv form of the conv gradient is ~15% faster per evaluation than
-ConvTranspose (it runs in the same blocked NCHWc kernels as the forward; the rotated
+ConvTranspose (it runs in the same blocked NCHWc kernels as the forward; but into the
+image's 3 channels ConvTranspose is faster, see FEW_CHANNELS; the rotated
 kernel is computed in-graph from the forward's initializer by Transpose + Slice, which
 onnxruntime constant-folds at load, so the file holds each kernel once); Cast(Greater) is
 ~2x faster than Sign, and Mul(Cast(Greater)) 2.5x faster than Where (156 against 57 ms per
@@ -50,7 +51,10 @@ from nst_graphs.loss_graph import (INT64_MAX, LOSS_FORMAT, LOSS_OUTPUTS, LossBui
                                   add_loss)
 
 GRAD = "grad"
-GRADIENT_FORMAT = 2  # bump when the graph written here changes: cached models are keyed by it
+# a convolution's gradient into fewer channels than this (the image's 3) runs as ConvTranspose:
+# the Conv form's blocked kernels pad 3 output channels to a block (22 against 12 ms, conv1_1 at 533x400)
+FEW_CHANNELS = 16
+GRADIENT_FORMAT = 3  # bump when the graph written here changes: cached models are keyed by it
 GRADIENT_MODEL = "gradient.onnx"  # its file name in the model folder's cache
 
 
@@ -171,6 +175,8 @@ class GradientBuilder(LossBuilder):
             u, shape = self.winograd_kernel(kernel, backward=True)
             return winograd_conv(self, dy, u, shape, None, m=4)
         pads = list(attrs.get("pads", [0, 0, 0, 0]))
+        if self.kernel(kernel).shape[1] < FEW_CHANNELS:  # the image's 3: the transposed form
+            return self.op("ConvTranspose", [dy, kernel], pads=pads)
         size = _kernel_size(node, self)
         return self.op("Conv", [dy, self.rotated(kernel)], pads=[size[i % 2] - 1 - p for i, p in enumerate(pads)])
 

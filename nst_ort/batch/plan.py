@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from nst_base.errors import NstError
-from nst_ort.core.budget import FIRST_GUESS_SECONDS_PER_PIXEL
+from nst_ort.core.budget import first_guess_seconds_per_pixel
 from nst_ort.options.stylize import StylizeOptions
 from nst_ort.options.recipes import recipe_options
 from nst_ort.options.schema import specs
@@ -105,8 +105,8 @@ def guess_seconds(items: list[BatchItem]) -> float:
             options = recipe_options(item.recipe, None, **item.options)
         except NstError:
             continue  # fails at once when it runs
-        total += options.time_budget or sum(level.iterations * level.long_side ** 2 * 3 / 4
-                                            for level in options.schedule()) * FIRST_GUESS_SECONDS_PER_PIXEL
+        pixels = sum(level.iterations * level.long_side ** 2 * 3 / 4 for level in options.schedule())
+        total += options.time_budget or pixels * first_guess_seconds_per_pixel(options.conv)
     return total
 
 

@@ -16,9 +16,16 @@ from nst_ort.core.memory_plan import RunPlan
 
 TILED_FACTOR = 1.5  # forward (Grams) + forward and backward (gradient), against forward and backward
 MIN_ITERATIONS = 5
-# seconds per pixel of one evaluation before anything was measured (the default run's first
-# level is 128 px: a poor guess costs little there); 533x400 took 1.5 s at 2 threads here
-FIRST_GUESS_SECONDS_PER_PIXEL = 1.5 / (533 * 400)
+# seconds per pixel of one iteration before anything was measured (the default run's first
+# level is 128 px: a poor guess costs little there): the default run's 533x400 level took
+# 0.93 s per evaluation and 1.01 evaluations per iteration at 2 threads here (--conv auto)
+FIRST_GUESS_SECONDS_PER_PIXEL = 0.95 / (533 * 400)
+CONV_PACE = {"direct": 1.2, "winograd": 1.1}  # the other forms' evaluations against auto's (docs/engines.md)
+
+
+def first_guess_seconds_per_pixel(conv: str) -> float:
+    """FIRST_GUESS_SECONDS_PER_PIXEL for a run whose 3x3 convolutions are `conv`."""
+    return FIRST_GUESS_SECONDS_PER_PIXEL * CONV_PACE.get(conv, 1.0)
 
 
 def _wanted_seconds(defaults: list[int], costs: list[float], seconds_per_cost: float | None) -> tuple[float, list[float]]:

@@ -1,9 +1,9 @@
 """What a run will take before it starts: its plan (levels, tiles, iterations, memory), and
 its time and energy (`--dry-run`, the studio's estimate before Start).
 
-The time is the reference pace (budget.FIRST_GUESS_SECONDS_PER_PIXEL: an iteration at 533x400
-took 1.5 s at 2 threads on a 2-core laptop) times each level's cost, scaled to the threads
-by Amdahl's law with PARALLEL_SHARE; the energy is that time on that many busy cores
+The time is the reference pace (budget.first_guess_seconds_per_pixel: an iteration at 533x400
+took 0.95 s at 2 threads on a 2-core machine with the default convolutions) times each
+level's cost, scaled to the threads by Amdahl's law with PARALLEL_SHARE; the energy is that time on that many busy cores
 (platform/energy.py's estimate). A rough figure: a faster or slower machine differs by its
 speed, which `nst bench` measures.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from nst_base.manifest import Manifest
 from nst_graphs.networks import conv_layers
-from nst_ort.core.budget import FIRST_GUESS_SECONDS_PER_PIXEL
+from nst_ort.core.budget import first_guess_seconds_per_pixel
 from nst_ort.core.levels import StylizePlan, plan_stylize
 from nst_ort.options.clock import format_seconds
 from nst_ort.options.stylize import StylizeOptions
@@ -88,6 +88,7 @@ def estimate_run(content_size: tuple[int, int], options: StylizeOptions, manifes
     manifest = manifest or standing_manifest(options.net, options.pool)
     plan = plan_stylize(content_size, options, manifest, styles, regions)
     threads = resolved_threads(options.threads)
-    per_cost = FIRST_GUESS_SECONDS_PER_PIXEL * speedup(REFERENCE_THREADS) / speedup(threads)
-    seconds = [level.iterations * cost * per_cost for level, cost in zip(plan.levels, plan.costs())]
+    threads_pace = speedup(REFERENCE_THREADS) / speedup(threads)
+    seconds = [level.iterations * cost * first_guess_seconds_per_pixel(level_plan.conv) * threads_pace
+               for level, cost, level_plan in zip(plan.levels, plan.costs(), plan.plans)]
     return RunEstimate(plan, seconds, threads, options.time_budget)
