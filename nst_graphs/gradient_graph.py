@@ -42,6 +42,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from nst_base.child import run_in_child
 from nst_base.manifest import FEATURES
 from nst_base.model_store import ExportedModel, cache_key
 from nst_graphs.features import IMAGE
@@ -293,6 +294,12 @@ def gradient_model_path(model: ExportedModel, layers: LossLayers, conv: str = "d
                     *([("winograd", WINOGRAD_FORMAT, winograd)] if winograd else []))
 
     def build(folder):
-        onnx.save(build_gradient_model(model.load_features(), layers, winograd), str(folder / GRADIENT_MODEL))
+        run_in_child(write_gradient_model, str(model.features_path), layers, winograd, str(folder / GRADIENT_MODEL))
 
     return str(model.cached_artifacts(f"grad-{key}", build) / GRADIENT_MODEL)
+
+
+def write_gradient_model(features_path: str, layers: LossLayers, winograd: Collection[str], path: str) -> None:
+    """The gradient model built from the features model at `features_path`, saved at `path`
+    (run in a child process: nst_base/child.py)."""
+    onnx.save(build_gradient_model(onnx.load(features_path), layers, winograd), path)

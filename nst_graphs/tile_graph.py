@@ -65,3 +65,10 @@ def build_tile_gradient_model(features: onnx.ModelProto, layers: LossLayers, bia
         seeds.setdefault(layer, []).append(b.reduce_sum(spread, axes=[0], keepdims=True))
     b.output(b.total_grad(b.backward_to_image(seeds, forward)), name=GRAD, shape=[1, 3, "height", "width"])
     return b.model(doc=f"nst tile gradient: content {layers.content}, style {layers.style}" + (", bias" if bias else ""))
+
+
+def write_tile_gradient_model(features_path: str, layers: LossLayers, bias: bool, winograd: Collection[str],
+                              path: str) -> None:
+    """The tile gradient model built from the features model at `features_path`, saved at
+    `path` (run in a child process: nst_base/child.py)."""
+    onnx.save(build_tile_gradient_model(onnx.load(features_path), layers, bias, winograd), path)

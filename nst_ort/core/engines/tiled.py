@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import onnxruntime as ort
 
+from nst_base.child import run_in_child
 from nst_base.errors import NstError
 from nst_base.manifest import FEATURES
 from nst_base.model_store import ExportedModel, cache_key
@@ -33,7 +34,7 @@ from nst_graphs.tile_graph import (
     STYLE_CENTER,
     STYLE_COEFFICIENT,
     TILE_GRAPH_FORMAT,
-    build_tile_gradient_model,
+    write_tile_gradient_model,
 )
 from nst_ort.core.engines.base import EngineBase, Evaluation, LossInputs
 from nst_ort.core.engines.features import FeatureExtractor
@@ -52,9 +53,8 @@ def tile_model_path(model: ExportedModel, layers, bias: bool = False, conv: str 
                     *([("winograd", WINOGRAD_FORMAT, winograd)] if winograd else []))
 
     def build(folder):
-        import onnx
-
-        onnx.save(build_tile_gradient_model(model.load_features(), layers, bias, winograd), str(folder / TILE_MODEL))
+        run_in_child(write_tile_gradient_model, str(model.features_path), layers, bias, winograd,
+                     str(folder / TILE_MODEL))
 
     return str(model.cached_artifacts(f"tile-{key}", build) / TILE_MODEL)
 
