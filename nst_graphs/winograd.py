@@ -108,6 +108,7 @@ def winograd_kernels(net: str, conv: str) -> tuple[str, ...]:
         return ()
     if conv not in ("auto", "winograd"):
         raise ValueError(f"conv must be auto, direct or winograd, not {conv!r}")
+
     def chosen(layer: ConvLayer) -> bool:
         if conv == "auto":
             return layer.in_channels * layer.out_channels >= AUTO_CHANNEL_PAIRS

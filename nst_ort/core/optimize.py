@@ -71,7 +71,7 @@ class OptimizerSettings:
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-8
-    stall: float = 0.0  # stop once the last STALL_WINDOW iterations lowered the loss by less than this fraction
+    stall: float = 0.0  # stop once the last `stall_window` iterations lowered the loss by less than this fraction
     stall_window: int = 10
 
     @classmethod
