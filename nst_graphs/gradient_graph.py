@@ -225,7 +225,7 @@ class GradientBuilder(LossBuilder):
             elif node.op_type == "Conv":
                 dx = self.conv_grad(dy, node)
             elif node.op_type == "MaxPool":
-                if made_by.get(x) is not None and made_by[x].op_type == "Relu" and readers[x] == 1 and x not in grads:
+                if getattr(made_by.get(x), "op_type", None) == "Relu" and readers[x] == 1 and x not in grads:
                     dy = self.relu_grad(dy, node.output[0])
                     masked.add(x)
                 dx = self.max_pool_grad(dy, node.output[1], x, node)

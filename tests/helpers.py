@@ -142,6 +142,8 @@ def stop_a_run(images: dict[str, Path], folder: Path, models_dir: Path, progress
 
 
 def relative_l2(a, b) -> float:
+    """|a - b| / |b|, in float64."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 

@@ -3,9 +3,9 @@ its time and energy (`--dry-run`, the studio's estimate before Start).
 
 The time is the reference pace (budget.first_guess_seconds_per_pixel: an iteration at 533x400
 took 0.95 s at 2 threads on a 2-core machine with the default convolutions) times each
-level's cost, scaled to the threads by Amdahl's law with PARALLEL_SHARE; the energy is that time on that many busy cores
-(platform/energy.py's estimate). A rough figure: a faster or slower machine differs by its
-speed, which `nst bench` measures.
+level's cost, scaled to the threads by Amdahl's law with PARALLEL_SHARE; the energy is that
+time on that many busy cores (platform/energy.py's estimate). A rough figure: a faster or
+slower machine differs by its speed, which `nst bench` measures.
 """
 
 from __future__ import annotations
